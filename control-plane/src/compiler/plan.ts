@@ -1,0 +1,175 @@
+/**
+ * The compiler's output: a fully resolved pipeline plan. Everything a later stage needs is here;
+ * no `<< >>` parameter, command, executor reference, matrix or `when` step survives compilation.
+ * Consumers: the workflow engine (stores workflows/jobs), the scheduler (one task per parallel
+ * node), the build agent (through the task API), `drover config process --plan`.
+ */
+
+/** Values known when a pipeline is triggered; they feed `<< pipeline.* >>` and filters. */
+export interface PipelineValues {
+  id: string;
+  number: number;
+  projectSlug: string;
+  gitUrl: string;
+  branch?: string;
+  tag?: string;
+  revision: string;
+  /** `api`, `webhook`, `scheduled_pipeline`, `cli` */
+  triggerSource: string;
+  /** Trigger parameters (`pipeline.parameters.*` overrides), type-checked against the config. */
+  parameters: Record<string, string | number | boolean>;
+}
+
+export interface PipelinePlan {
+  /** `2`, `2.0` or `2.1` as written in the config. */
+  version: string;
+  /** Resolved pipeline parameters (defaults plus trigger overrides). */
+  parameters: Record<string, string | number | boolean>;
+  /** Workflows that run for these pipeline values (workflow `when`/`unless` applied). */
+  workflows: WorkflowPlan[];
+}
+
+export interface WorkflowPlan {
+  name: string;
+  /** 2.0 `triggers: - schedule`: such a workflow runs only for scheduled triggers. */
+  schedule?: { cron: string; branches: { only?: string[]; ignore?: string[] } };
+  /** Jobs that run for these pipeline values (filters applied, matrix expanded), in config order. */
+  jobs: JobPlan[];
+}
+
+/** A job edge. `statuses` defaults to `["success"]` (CircleCI's plain `requires: [a]`). */
+export interface JobRequirement {
+  job: string;
+  statuses: Array<"success" | "failed" | "canceled" | "not_run" | "unauthorized">;
+}
+
+export interface JobPlan {
+  /** Unique within the workflow: the `name:` override or the generated matrix name. */
+  name: string;
+  /** The name of the job definition under `jobs:` (or `orb/job`). */
+  definition: string;
+  type: "build" | "approval";
+  requires: JobRequirement[];
+  contexts: string[];
+  /** >= 1; each node becomes one task. */
+  parallelism: number;
+  /** Absent for approval jobs. */
+  executor?: ExecutorPlan;
+  steps: StepPlan[];
+  /** Job-level environment (executor environment merged under job environment). */
+  environment: Record<string, string>;
+  /** Defaults to `~/project`. */
+  workingDirectory: string;
+  /** Job default shell, if the config set one. */
+  shell?: string;
+  /** Defaults to `medium`. */
+  resourceClass: string;
+}
+
+export type ExecutorPlan = DockerExecutorPlan | MachineExecutorPlan;
+
+export interface DockerExecutorPlan {
+  type: "docker";
+  /** The first image is the primary container; the rest are services. */
+  images: DockerImagePlan[];
+}
+
+export interface DockerImagePlan {
+  image: string;
+  name?: string;
+  entrypoint?: string[];
+  command?: string[];
+  user?: string;
+  environment: Record<string, string>;
+  auth?: { username: string; password: string };
+  awsAuth?: { awsAccessKeyId?: string; awsSecretAccessKey?: string; oidcRoleArn?: string };
+}
+
+export interface MachineExecutorPlan {
+  type: "machine";
+  image: string;
+  dockerLayerCaching: boolean;
+}
+
+/** When a step runs relative to earlier failures. */
+export type StepWhen = "on_success" | "on_fail" | "always";
+
+export type StepPlan =
+  | RunStep
+  | CheckoutStep
+  | SaveCacheStep
+  | RestoreCacheStep
+  | StoreArtifactsStep
+  | StoreTestResultsStep
+  | PersistToWorkspaceStep
+  | AttachWorkspaceStep
+  | AddSshKeysStep
+  | SetupRemoteDockerStep;
+
+export interface StepBase {
+  /** Display name (CircleCI's defaults for built-ins, e.g. `Checkout code`). */
+  name: string;
+  when: StepWhen;
+}
+
+export interface RunStep extends StepBase {
+  type: "run";
+  command: string;
+  shell?: string;
+  environment: Record<string, string>;
+  background: boolean;
+  workingDirectory?: string;
+  /** Milliseconds; CircleCI's default is 10 minutes. */
+  noOutputTimeoutMs: number;
+}
+
+export interface CheckoutStep extends StepBase {
+  type: "checkout";
+  path?: string;
+}
+
+export interface SaveCacheStep extends StepBase {
+  type: "save_cache";
+  /** Template, resolved by the agent (`{{ .Branch }}`, `{{ checksum "f" }}`...). */
+  key: string;
+  paths: string[];
+}
+
+export interface RestoreCacheStep extends StepBase {
+  type: "restore_cache";
+  /** Templates tried in order; each is a prefix match, most recent wins. */
+  keys: string[];
+}
+
+export interface StoreArtifactsStep extends StepBase {
+  type: "store_artifacts";
+  path: string;
+  destination?: string;
+}
+
+export interface StoreTestResultsStep extends StepBase {
+  type: "store_test_results";
+  path: string;
+}
+
+export interface PersistToWorkspaceStep extends StepBase {
+  type: "persist_to_workspace";
+  root: string;
+  paths: string[];
+}
+
+export interface AttachWorkspaceStep extends StepBase {
+  type: "attach_workspace";
+  at: string;
+}
+
+export interface AddSshKeysStep extends StepBase {
+  type: "add_ssh_keys";
+  fingerprints: string[];
+}
+
+export interface SetupRemoteDockerStep extends StepBase {
+  type: "setup_remote_docker";
+  version?: string;
+  dockerLayerCaching: boolean;
+}

@@ -1,0 +1,3 @@
+export * from "./compiler/plan.js";
+export * from "./scheduler/index.js";
+export * from "./task-api/index.js";
