@@ -173,3 +173,30 @@ export interface SetupRemoteDockerStep extends StepBase {
   version?: string;
   dockerLayerCaching: boolean;
 }
+
+/** One compiler finding. Every error is reported, not only the first. */
+export interface CompileError {
+  /** Stable code, e.g. `DROVER_ERR_CONFIG_UNKNOWN_KEY`. */
+  code: string;
+  message: string;
+  file: string;
+  /** 1-based; 0 when the error has no position (e.g. an unresolvable orb). */
+  line: number;
+  col: number;
+}
+
+export interface CompileOptions {
+  /** Shown in errors (`file:line:col`); defaults to `.circleci/config.yml`. */
+  file?: string;
+  pipeline: PipelineValues;
+  /** Directory of registry orbs: `<namespace>/<name>@<version>.yml` (`DROVER_ORBS_DIR`). */
+  orbsDir?: string;
+}
+
+export interface CompileResult {
+  /** Present when there are no errors. */
+  plan?: PipelinePlan;
+  /** The processed config (orbs, commands, executors, parameters and matrices expanded) as YAML. */
+  processed?: string;
+  errors: CompileError[];
+}
