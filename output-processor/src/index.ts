@@ -1,1 +1,2 @@
 export const WORKSPACE = "output-processor";
+export * from "./masking/index.js";

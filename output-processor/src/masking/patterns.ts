@@ -1,0 +1,34 @@
+/** What replaces every masked run of output. */
+export const MASK = "****";
+
+/** Values shorter than this are never masked (as in CircleCI): they would hide ordinary text. */
+export const MIN_SECRET_LENGTH = 4;
+
+const NEVER_MASKED = new Set(["true", "True", "false", "False"]);
+
+/** Whether a secret value is masked at all (CircleCI's rules: 4+ characters, not a boolean word). */
+export function isMaskable(value: string): boolean {
+  return value.length >= MIN_SECRET_LENGTH && !NEVER_MASKED.has(value);
+}
+
+/**
+ * Every string the masker hides for these secrets: each maskable value, its base64 form (padded and
+ * unpadded, standard and URL-safe alphabets) and its URL-encoded forms (`%20` and `+` for spaces).
+ * Sorted and deduplicated, so the result is a pure function of the set of values.
+ */
+export function maskPatterns(secrets: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const value of secrets) {
+    if (!isMaskable(value)) continue;
+    out.add(value);
+    const b64 = Buffer.from(value, "utf8").toString("base64");
+    const unpadded = b64.replace(/=+$/, "");
+    out.add(b64);
+    out.add(unpadded);
+    out.add(unpadded.replaceAll("+", "-").replaceAll("/", "_"));
+    const url = encodeURIComponent(value);
+    out.add(url);
+    out.add(url.replaceAll("%20", "+"));
+  }
+  return [...out].filter((p) => p.length >= MIN_SECRET_LENGTH).sort();
+}
