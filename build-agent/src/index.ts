@@ -1,1 +1,43 @@
 export const WORKSPACE = "build-agent";
+export { runAgent, dockerClient, type AgentRunOptions } from "./agent.js";
+export {
+  loadAgentConfig,
+  agentEnvSchema,
+  defaultExecutorConfig,
+  dockerConnection,
+  type AgentConfig,
+  type ExecutorConfig,
+  type DockerConnection,
+} from "./config.js";
+export { AgentError, ErrorCodes } from "./errors.js";
+export type {
+  Executor,
+  ExecHandle,
+  ExecRequest,
+  ExecResult,
+  EnvironmentInfo,
+} from "./executor/types.js";
+export {
+  DockerExecutor,
+  LABEL_TASK,
+  LABEL_ROLE,
+  METADATA_ADDRESS,
+  parseImageAliases,
+  resolveImage,
+  resourcesFor,
+  sweepOrphans,
+  type ImageAlias,
+} from "./executor/docker/index.js";
+export {
+  MemorySink,
+  NdjsonSink,
+  type OutputSink,
+  type OutputRecord,
+  type OutputStream,
+} from "./output/sink.js";
+export { MaskingSink } from "./output/masking.js";
+export { ProcessorSink } from "./output/processor-sink.js";
+export { Runner, SPIN_UP_STEP, type RunnerDeps, type TaskOutcome } from "./runner/runner.js";
+export { builtinEnvironment, jobEnvironment } from "./runner/environment.js";
+export { parseJUnit } from "./steps/junit.js";
+export { renderKey } from "./steps/templates.js";

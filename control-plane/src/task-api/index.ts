@@ -1,1 +1,2 @@
 export * from "./contract.js";
+export { TaskApiClient, TaskApiError, type TaskApiClientOptions } from "./client.js";

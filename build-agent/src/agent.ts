@@ -1,0 +1,117 @@
+import Docker from "dockerode";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { Logger } from "pino";
+import { TaskApiClient, type TaskEvent } from "@drover/control-plane/task-api";
+import { createMasker } from "@drover/output-processor";
+import { OutputClient } from "@drover/output-processor/client";
+import type { AgentConfig, DockerConnection } from "./config.js";
+import { errorMessage } from "./errors.js";
+import { DockerExecutor } from "./executor/docker/docker-executor.js";
+import { sweepOrphans } from "./executor/docker/sweeper.js";
+import { MaskingSink } from "./output/masking.js";
+import { ProcessorSink } from "./output/processor-sink.js";
+import { NdjsonSink, type OutputSink } from "./output/sink.js";
+import { Runner, type TaskOutcome } from "./runner/runner.js";
+
+/** A dockerode client for the unix socket or a tcp DOCKER_HOST (TLS with client certificates). */
+export function dockerClient(c: DockerConnection): Docker {
+  if (c.socketPath) return new Docker({ socketPath: c.socketPath });
+  const certs = c.certPath
+    ? {
+        ca: readFileSync(path.join(c.certPath, "ca.pem")),
+        cert: readFileSync(path.join(c.certPath, "cert.pem")),
+        key: readFileSync(path.join(c.certPath, "key.pem")),
+      }
+    : {};
+  return new Docker({ host: c.host, port: c.port, protocol: c.protocol, ...certs });
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface AgentRunOptions {
+  config: AgentConfig;
+  logger: Logger;
+  signal: AbortSignal;
+  docker?: Docker;
+  /** Overrides the sink built from the task (tests). Masking is applied on top. */
+  sink?: OutputSink;
+}
+
+/**
+ * One agent run: claim the task, sweep orphans of dead agents, run the steps, report the result,
+ * destroy the containers. A failure of the agent itself after the claim is reported as
+ * `infrastructure_fail` with the reason.
+ */
+export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
+  const { config, logger, signal } = opts;
+  const api = new TaskApiClient({ url: config.url });
+  const docker = opts.docker ?? dockerClient(config.docker);
+  const claim = await api.claim(config.taskToken);
+  const task = claim.task;
+  const log = logger.child({ taskId: task.taskId, jobId: task.job.id });
+  log.info({ job: task.job.name, node: task.node.index }, "task claimed");
+  try {
+    const swept = await sweepOrphans(docker, { host: config.executor.agentHost });
+    if (swept.length) log.info({ swept }, "removed containers of dead agents");
+  } catch (err) {
+    log.warn({ err }, "sweeping orphaned containers failed");
+  }
+
+  let inner: OutputSink;
+  if (opts.sink) inner = opts.sink;
+  else if (config.output === "stdout") inner = new NdjsonSink(process.stdout);
+  else {
+    const client = new OutputClient({
+      url: task.output.url,
+      token: task.output.token,
+      taskId: task.taskId,
+      logger: log,
+    });
+    client
+      .connect()
+      .catch((err: unknown) => log.error({ err }, "output-processor refused the task's output"));
+    inner = new ProcessorSink(client);
+  }
+  const sink = new MaskingSink(inner, createMasker(task.secrets));
+  const executor = new DockerExecutor(docker, task, config.executor);
+  const runner = new Runner({
+    task,
+    executor,
+    storage: api,
+    sendEvents: (events: TaskEvent[]) => api.sendEvents(events),
+    sink,
+    logger,
+    signal,
+  });
+  let outcome: TaskOutcome;
+  try {
+    outcome = await runner.run();
+  } catch (err) {
+    const message = `agent error: ${errorMessage(err)}`;
+    log.error({ err }, "task run crashed");
+    outcome = { result: "infrastructure_fail", message };
+    await api
+      .sendEvents([
+        { type: "task_finished", result: outcome.result, message, at: new Date().toISOString() },
+      ])
+      .catch((e: unknown) => log.error({ err: e }, "could not report the failure"));
+  } finally {
+    await executor
+      .destroy()
+      .catch((err: unknown) => log.error({ err }, "removing the job's containers failed"));
+    await withTimeout(sink.close(), 10_000).catch((err: unknown) =>
+      log.warn({ err }, "closing output failed"),
+    );
+    await api.close();
+  }
+  return outcome;
+}

@@ -1,0 +1,124 @@
+import os from "node:os";
+import { z } from "zod";
+import { parseImageAliases, type ImageAlias } from "./executor/docker/images.js";
+
+const bool = z
+  .enum(["0", "1", "true", "false", ""])
+  .optional()
+  .transform((v) => v === "1" || v === "true");
+
+/** The agent's environment, parsed once in `main` and passed into constructors. */
+export const agentEnvSchema = z.object({
+  /** Single-use task token handed over by the scheduler. */
+  DROVER_TASK_TOKEN: z.string().min(1, "DROVER_TASK_TOKEN is required"),
+  /** The control plane, e.g. http://127.0.0.1:8080. */
+  DROVER_URL: z.url({ message: "DROVER_URL must be an http(s) URL" }),
+  /** `unix:///var/run/docker.sock` (default) or `tcp://host:2376` (TLS when DOCKER_TLS_VERIFY=1). */
+  DOCKER_HOST: z.string().optional(),
+  /** Require TLS (client certificate) for a tcp DOCKER_HOST. */
+  DOCKER_TLS_VERIFY: bool,
+  /** Directory holding ca.pem, cert.pem, key.pem. */
+  DOCKER_CERT_PATH: z.string().optional(),
+  /** `pattern=image,...`; `*` in a pattern matches anything, e.g. `cimg/base:*=drover/ci-base`. */
+  DROVER_IMAGE_ALIASES: z.string().optional().default(""),
+  /** `never` (default: nothing is pulled) or `missing` (pull images not present). */
+  DROVER_IMAGE_PULL: z.enum(["never", "missing"]).optional().default("never"),
+  /** Image of the per-task network sandbox (needs `ip` and `sleep`). */
+  DROVER_SANDBOX_IMAGE: z.string().optional().default("drover/sandbox:latest"),
+  /** Docker network of the sandbox (default `bridge`). */
+  DROVER_DOCKER_NETWORK: z.string().optional().default("bridge"),
+  /** Maximum processes per container. */
+  DROVER_PIDS_LIMIT: z.coerce.number().int().positive().optional().default(4096),
+  DROVER_LOG_LEVEL: z
+    .enum(["trace", "debug", "info", "warn", "error", "fatal"])
+    .optional()
+    .default("info"),
+  /** Where output goes when the output-processor is not used: `stdout` writes NDJSON frames. */
+  DROVER_OUTPUT: z.enum(["processor", "stdout"]).optional().default("processor"),
+});
+
+export interface DockerConnection {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  protocol?: "http" | "https";
+  certPath?: string;
+}
+
+export interface AgentConfig {
+  taskToken: string;
+  url: string;
+  docker: DockerConnection;
+  executor: ExecutorConfig;
+  logLevel: string;
+  output: "processor" | "stdout";
+}
+
+/** What the docker executor needs; tests build it directly. */
+export interface ExecutorConfig {
+  aliases: ImageAlias[];
+  pull: "never" | "missing";
+  sandboxImage: string;
+  network: string;
+  pidsLimit: number;
+  /** CPUs of the host (resource classes are clamped to it). */
+  hostCpus: number;
+  /** Labels identify the agent so the sweeper can tell live tasks from orphans. */
+  agentPid: number;
+  agentHost: string;
+}
+
+export function defaultExecutorConfig(over: Partial<ExecutorConfig> = {}): ExecutorConfig {
+  return {
+    aliases: [],
+    pull: "never",
+    sandboxImage: "drover/sandbox:latest",
+    network: "bridge",
+    pidsLimit: 4096,
+    hostCpus: os.availableParallelism(),
+    agentPid: process.pid,
+    agentHost: os.hostname(),
+    ...over,
+  };
+}
+
+export function dockerConnection(
+  host: string | undefined,
+  tls: boolean,
+  certPath?: string,
+): DockerConnection {
+  if (!host || host.startsWith("unix://")) {
+    return { socketPath: host ? host.slice("unix://".length) : "/var/run/docker.sock" };
+  }
+  const u = new URL(host.replace(/^tcp:/, tls ? "https:" : "http:"));
+  return {
+    host: u.hostname,
+    port: Number(u.port || (tls ? 2376 : 2375)),
+    protocol: tls ? "https" : "http",
+    ...(certPath ? { certPath } : {}),
+  };
+}
+
+/** Parses the environment; throws a message naming every bad variable. */
+export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
+  const parsed = agentEnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new Error(`invalid agent environment:\n  ${lines.join("\n  ")}`);
+  }
+  const e = parsed.data;
+  return {
+    taskToken: e.DROVER_TASK_TOKEN,
+    url: e.DROVER_URL,
+    docker: dockerConnection(e.DOCKER_HOST, e.DOCKER_TLS_VERIFY, e.DOCKER_CERT_PATH),
+    executor: defaultExecutorConfig({
+      aliases: parseImageAliases(e.DROVER_IMAGE_ALIASES),
+      pull: e.DROVER_IMAGE_PULL,
+      sandboxImage: e.DROVER_SANDBOX_IMAGE,
+      network: e.DROVER_DOCKER_NETWORK,
+      pidsLimit: e.DROVER_PIDS_LIMIT,
+    }),
+    logLevel: e.DROVER_LOG_LEVEL,
+    output: e.DROVER_OUTPUT,
+  };
+}

@@ -1,0 +1,71 @@
+import type { Readable } from "node:stream";
+import type { OutputStream } from "../output/sink.js";
+
+export interface ExecRequest {
+  argv: string[];
+  env?: Record<string, string>;
+  /** Absolute directory inside the job environment. */
+  workdir?: string;
+  onOutput?: (stream: OutputStream, data: string) => void;
+  /** Kill the command when it prints nothing for this long. */
+  noOutputTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  exitCode: number | null;
+  /** Killed by `noOutputTimeoutMs`. */
+  timedOut: boolean;
+  /** Killed by `kill()`. */
+  killed: boolean;
+}
+
+export interface ExecHandle {
+  readonly result: Promise<ExecResult>;
+  /** Kills the command and everything it started (idempotent). */
+  kill(): Promise<void>;
+}
+
+/** Facts about the primary container, learnt in `setup`. */
+export interface EnvironmentInfo {
+  home: string;
+  /** `uname -m` of the primary. */
+  machine: string;
+  /** Default shell argv for `run` steps. */
+  shell: string[];
+  /** The job's working directory, `~` expanded. */
+  workingDirectory: string;
+  /** The primary's user, for files the agent copies in. */
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Where a task's steps run. Lifecycle: `setup` once (creates the environment; on failure it throws
+ * an infrastructure error and the caller still calls `destroy`), then any number of `exec`,
+ * `getArchive`, `putArchive`, possibly concurrently, then `destroy`, which is idempotent and safe to
+ * call whether or not `setup` finished.
+ */
+export interface Executor {
+  setup(log: (line: string) => void): Promise<EnvironmentInfo>;
+  exec(req: ExecRequest): ExecHandle;
+  /** A tar of `path` (its basename is the root entry), or undefined when it does not exist. */
+  getArchive(path: string): Promise<Readable | undefined>;
+  /** Extracts a tar into the existing directory `dir`. */
+  putArchive(dir: string, tar: Readable): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** Expands a leading `~` and resolves a relative path against `base`. */
+export function expandPath(path: string, home: string, base: string): string {
+  let p = path;
+  if (p === "~") p = home;
+  else if (p.startsWith("~/")) p = `${home}${p.slice(1)}`;
+  if (!p.startsWith("/")) p = `${base.replace(/\/$/, "")}/${p}`;
+  const parts: string[] = [];
+  for (const seg of p.split("/")) {
+    if (!seg || seg === ".") continue;
+    if (seg === "..") parts.pop();
+    else parts.push(seg);
+  }
+  return `/${parts.join("/")}`;
+}

@@ -1,0 +1,285 @@
+import type { Logger } from "pino";
+import {
+  TaskApiError,
+  type StepStatus,
+  type TaskEvent,
+  type TaskResult,
+  type TaskSpec,
+} from "@drover/control-plane/task-api";
+import { AgentError, errorMessage } from "../errors.js";
+import type { EnvironmentInfo, ExecHandle, Executor } from "../executor/types.js";
+import type { OutputSink } from "../output/sink.js";
+import { saveCache, restoreCache } from "../steps/cache.js";
+import { checkout } from "../steps/checkout.js";
+import {
+  jobPath,
+  mkdirp,
+  type StepContext,
+  type StepOutcome,
+  type StorageApi,
+} from "../steps/context.js";
+import { storeArtifacts, storeTestResults } from "../steps/results.js";
+import { attachWorkspace, persistToWorkspace } from "../steps/workspace.js";
+import { jobEnvironment } from "./environment.js";
+
+type Step = TaskSpec["steps"][number];
+type RunStep = Extract<Step, { type: "run" }>;
+
+export interface RunnerDeps {
+  task: TaskSpec;
+  executor: Executor;
+  storage: StorageApi;
+  /** Delivers task events to the control plane (in order; idempotent per event). */
+  sendEvents(events: TaskEvent[]): Promise<void>;
+  /** Already masking. */
+  sink: OutputSink;
+  logger: Logger;
+  /** Aborted on SIGTERM: the running step is killed and the task ends `canceled`. */
+  signal: AbortSignal;
+}
+
+export interface TaskOutcome {
+  result: TaskResult;
+  message?: string;
+}
+
+/** The synthetic first step, as CircleCI shows it. */
+export const SPIN_UP_STEP = -1;
+
+function isInfrastructure(err: unknown): boolean {
+  return (err instanceof AgentError && err.infrastructure) || err instanceof TaskApiError;
+}
+
+/** `10m0s`, as CircleCI prints durations. */
+function goDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${h ? `${h}h` : ""}${h || m ? `${m}m` : ""}${s % 60}s`;
+}
+
+interface Background {
+  index: number;
+  handle: ExecHandle;
+  started: number;
+  done: Promise<void>;
+  finished: boolean;
+}
+
+/**
+ * Runs one task: sets up the executor ("Spin up environment"), walks the steps honoring `when`,
+ * reports step_started/step_finished and finally task_finished. It never destroys the executor:
+ * the caller does, whatever happened.
+ */
+export class Runner {
+  private readonly log: Logger;
+  private readonly background: Background[] = [];
+  private current: ExecHandle | undefined;
+  private failed = false;
+
+  constructor(private readonly deps: RunnerDeps) {
+    this.log = deps.logger.child({ taskId: deps.task.taskId, jobId: deps.task.job.id });
+    deps.signal.addEventListener("abort", () => void this.current?.kill(), { once: true });
+  }
+
+  async run(): Promise<TaskOutcome> {
+    const outcome = await this.runSteps();
+    await this.deps.sink.flush().catch(() => undefined);
+    this.deps.sink.taskFinished(outcome.result);
+    await this.event({
+      type: "task_finished",
+      result: outcome.result,
+      ...(outcome.message ? { message: outcome.message } : {}),
+      at: new Date().toISOString(),
+    });
+    this.log.info({ result: outcome.result, message: outcome.message }, "task finished");
+    return outcome;
+  }
+
+  private async runSteps(): Promise<TaskOutcome> {
+    const { task, executor } = this.deps;
+    let info: EnvironmentInfo;
+    const spinStart = Date.now();
+    try {
+      await this.started(SPIN_UP_STEP, "Spin up environment");
+      info = await executor.setup((line) => this.deps.sink.write(SPIN_UP_STEP, "stdout", line));
+      await this.finished(SPIN_UP_STEP, "success", 0, spinStart);
+    } catch (err) {
+      const message = errorMessage(err);
+      this.deps.sink.write(SPIN_UP_STEP, "stderr", `${message}\n`);
+      await this.finished(SPIN_UP_STEP, "failed", null, spinStart, message).catch(() => undefined);
+      return { result: "infrastructure_fail", message };
+    }
+    const env = jobEnvironment(task);
+    let infra: string | undefined;
+    for (const [index, step] of task.steps.entries()) {
+      if (this.deps.signal.aborted) break;
+      const run =
+        step.when === "always" || (step.when === "on_fail" ? this.failed : !this.failed && !infra);
+      if (!run) {
+        await this.started(index, step.name);
+        await this.finished(index, "skipped", null, Date.now());
+        continue;
+      }
+      const ctx: StepContext = {
+        task,
+        executor,
+        info,
+        storage: this.deps.storage,
+        env,
+        log: (text) => this.deps.sink.write(index, "stdout", text),
+      };
+      const start = Date.now();
+      await this.started(index, step.name);
+      let outcome: StepOutcome;
+      try {
+        if (step.type === "run" && step.background) {
+          await this.startBackground(index, step, ctx);
+          continue;
+        }
+        outcome = await this.runStep(index, step, ctx);
+      } catch (err) {
+        const message = errorMessage(err);
+        this.log.warn({ err, step: index }, "step errored");
+        this.deps.sink.write(index, "stderr", `${message}\n`);
+        outcome = { status: "failed", exitCode: null, message };
+        if (isInfrastructure(err)) infra ??= `step '${step.name}': ${message}`;
+      }
+      if (outcome.status === "failed" || outcome.status === "timedout") this.failed = true;
+      await this.finished(index, outcome.status, outcome.exitCode, start, outcome.message);
+    }
+    await this.stopBackground();
+    if (this.deps.signal.aborted) return { result: "canceled", message: "the task was canceled" };
+    if (infra) return { result: "infrastructure_fail", message: infra };
+    return { result: this.failed ? "failed" : "success" };
+  }
+
+  private async runStep(index: number, step: Step, ctx: StepContext): Promise<StepOutcome> {
+    switch (step.type) {
+      case "run": {
+        const handle = await this.execRun(index, step, ctx);
+        this.current = handle;
+        if (this.deps.signal.aborted) void handle.kill();
+        const r = await handle.result;
+        this.current = undefined;
+        return this.runOutcome(index, step, r);
+      }
+      case "checkout":
+        return checkout(ctx, step);
+      case "save_cache":
+        return saveCache(ctx, step);
+      case "restore_cache":
+        return restoreCache(ctx, step);
+      case "persist_to_workspace":
+        return persistToWorkspace(ctx, step);
+      case "attach_workspace":
+        return attachWorkspace(ctx, step);
+      case "store_artifacts":
+        return storeArtifacts(ctx, step);
+      case "store_test_results":
+        return storeTestResults(ctx, step);
+      case "add_ssh_keys":
+        ctx.log("No SSH keys are configured for this project on this agent; nothing added\n");
+        return { status: "success", exitCode: 0 };
+      case "setup_remote_docker":
+        return {
+          status: "failed",
+          exitCode: null,
+          message:
+            "setup_remote_docker needs the vm-service, which this agent is not configured for",
+        };
+    }
+  }
+
+  private runOutcome(
+    index: number,
+    step: RunStep,
+    r: { exitCode: number | null; timedOut: boolean; killed: boolean },
+  ): StepOutcome {
+    if (r.timedOut) {
+      const message = `Too long with no output (exceeded ${goDuration(step.noOutputTimeoutMs)}): context deadline exceeded`;
+      this.deps.sink.write(index, "stderr", `\n${message}\n`);
+      return { status: "timedout", exitCode: r.exitCode, message };
+    }
+    if (r.killed) return { status: "canceled", exitCode: r.exitCode, message: "canceled" };
+    if (r.exitCode === 0) return { status: "success", exitCode: 0 };
+    this.deps.sink.write(index, "stderr", `\nExited with code exit status ${r.exitCode}\n`);
+    return { status: "failed", exitCode: r.exitCode };
+  }
+
+  private async execRun(index: number, step: RunStep, ctx: StepContext): Promise<ExecHandle> {
+    const workdir = step.workingDirectory
+      ? jobPath(ctx, step.workingDirectory)
+      : ctx.info.workingDirectory;
+    if (step.workingDirectory) await mkdirp(ctx, workdir);
+    const shell = step.shell ? step.shell.split(/\s+/).filter(Boolean) : ctx.info.shell;
+    return this.deps.executor.exec({
+      argv: [...shell, "-c", step.command],
+      env: { ...ctx.env, ...step.environment },
+      workdir,
+      noOutputTimeoutMs: step.noOutputTimeoutMs,
+      onOutput: (stream, data) => this.deps.sink.write(index, stream, data, new Date()),
+    });
+  }
+
+  private async startBackground(index: number, step: RunStep, ctx: StepContext): Promise<void> {
+    const handle = await this.execRun(index, step, ctx);
+    const started = Date.now();
+    const bg: Background = { index, handle, started, finished: false, done: Promise.resolve() };
+    bg.done = handle.result.then(
+      async (r) => {
+        bg.finished = true;
+        const o = this.runOutcome(index, step, r);
+        if (o.status === "canceled") o.status = "success"; // stopped at the end of the job
+        await this.finished(index, o.status, r.exitCode, started, o.message);
+      },
+      async (err: unknown) => {
+        bg.finished = true;
+        await this.finished(index, "failed", null, started, errorMessage(err));
+      },
+    );
+    this.background.push(bg);
+  }
+
+  private async stopBackground(): Promise<void> {
+    for (const bg of this.background) {
+      if (!bg.finished) {
+        this.deps.sink.write(
+          bg.index,
+          "stdout",
+          "\nStopping background step at the end of the job\n",
+        );
+        await bg.handle.kill();
+      }
+    }
+    await Promise.all(this.background.map((b) => b.done.catch(() => undefined)));
+  }
+
+  private async started(step: number, name: string): Promise<void> {
+    this.deps.sink.stepStarted(step, name);
+    await this.event({ type: "step_started", step, name, at: new Date().toISOString() });
+  }
+
+  private async finished(
+    step: number,
+    status: StepStatus,
+    exitCode: number | null,
+    start: number,
+    message?: string,
+  ): Promise<void> {
+    this.deps.sink.stepFinished(step, exitCode, status);
+    await this.event({
+      type: "step_finished",
+      step,
+      status,
+      exitCode,
+      durationMs: Math.max(0, Date.now() - start),
+      ...(message ? { message } : {}),
+      at: new Date().toISOString(),
+    });
+  }
+
+  private async event(e: TaskEvent): Promise<void> {
+    await this.deps.sendEvents([e]);
+  }
+}

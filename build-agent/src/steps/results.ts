@@ -1,0 +1,66 @@
+import type { TestCase } from "@drover/control-plane/task-api";
+import { forEachEntry, readEntry } from "../util/tar.js";
+import { jobPath, type StepContext, type StepOutcome } from "./context.js";
+import { parseJUnit } from "./junit.js";
+
+/** Entry name without the archive's root component (docker tars start at the path's basename). */
+function inner(name: string): string {
+  const i = name.indexOf("/");
+  return i < 0 ? "" : name.slice(i + 1).replace(/\/$/, "");
+}
+
+/** Uploads every file under `path` to `destination` (default: the path as written, `~/` dropped). */
+export async function storeArtifacts(
+  ctx: StepContext,
+  step: { path: string; destination?: string },
+): Promise<StepOutcome> {
+  const abs = jobPath(ctx, step.path);
+  const prefix = (step.destination ?? step.path.replace(/^~\/?/, "")).replace(/^\/+|\/+$/g, "");
+  const tar = await ctx.executor.getArchive(abs);
+  if (!tar) {
+    ctx.log(`No artifact files found at ${abs}\n`);
+    return { status: "success", exitCode: 0 };
+  }
+  let count = 0;
+  await forEachEntry(tar, async (h, body) => {
+    if (h.type !== "file") return;
+    const rel = inner(h.name);
+    const dest = rel ? (prefix ? `${prefix}/${rel}` : rel) : prefix || h.name;
+    await ctx.storage.putArtifact(dest, body);
+    count++;
+    ctx.log(`Uploading ${dest} (${h.size ?? 0} bytes)\n`);
+  });
+  ctx.log(`Uploaded ${count} artifact(s)\n`);
+  return { status: "success", exitCode: 0 };
+}
+
+/** Parses every `*.xml` JUnit report under `path` and sends the cases. */
+export async function storeTestResults(
+  ctx: StepContext,
+  step: { path: string },
+): Promise<StepOutcome> {
+  const abs = jobPath(ctx, step.path);
+  const tar = await ctx.executor.getArchive(abs);
+  if (!tar) {
+    ctx.log(`No test results found at ${abs}\n`);
+    return { status: "success", exitCode: 0 };
+  }
+  const cases: TestCase[] = [];
+  let files = 0;
+  await forEachEntry(tar, async (h, body) => {
+    if (h.type !== "file" || !h.name.endsWith(".xml")) return;
+    const source = inner(h.name) || h.name;
+    try {
+      const parsed = parseJUnit((await readEntry(body, 64 * 1024 * 1024)).toString("utf8"), source);
+      cases.push(...parsed);
+      files++;
+    } catch (err) {
+      ctx.log(`Warning: ${source} is not JUnit XML: ${(err as Error).message}\n`);
+    }
+  });
+  for (let i = 0; i < cases.length; i += 1000)
+    await ctx.storage.sendTests(cases.slice(i, i + 1000));
+  const failed = cases.filter((c) => c.result === "failure" || c.result === "error").length;
+  ctx.log(`Stored ${cases.length} test result(s) from ${files} file(s); ${failed} failed\n`);
+  return { status: "success", exitCode: 0 };
+}
