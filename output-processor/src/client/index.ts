@@ -1,0 +1,319 @@
+/**
+ * The ingest client a build agent uses to stream one task's output to the output-processor.
+ *
+ * Lifecycle: `new OutputClient(opts)`, `connect()` (resolves once authenticated; keeps retrying
+ * with backoff while the server is unreachable, rejects only when the server refuses the token),
+ * then any number of `stepStarted`/`write`/`stepFinished`, one `taskFinished`, `flush()` and
+ * `close()`. `write` never blocks: frames are numbered and queued, sent as the connection allows
+ * (at most `maxUnacked` frames in flight) and kept until acknowledged; after a reconnect every
+ * unacknowledged frame is resent in order, and the server stores each exactly once.
+ *
+ * Kept free of server dependencies (no Redis, no store): only `ws`, `zod` and `pino`.
+ */
+import { TextDecoder } from "node:util";
+import { pino, type Logger } from "pino";
+import WebSocket from "ws";
+import {
+  INGEST_PATH,
+  INGEST_PROTOCOL_VERSION,
+  MAX_FRAME_DATA,
+  isFatalIngestClose,
+  serverMessageSchema,
+  type Frame,
+} from "../protocol/ingest.js";
+import { OutputError } from "../errors.js";
+
+export interface OutputClientOptions {
+  /** Base URL of the output-processor (`ws://host:8585`, `http://host:8585` or the full ingest URL). */
+  url: string;
+  /** The task's ingest token. */
+  token: string;
+  taskId: string;
+  logger?: Logger;
+  /** Frames sent but not yet acknowledged before sending pauses (default 8192). */
+  maxUnacked?: number;
+}
+
+/** Frames merged from consecutive writes stay under this many characters. */
+const MERGE_LIMIT = 64 * 1024;
+/** One WebSocket message carries at most this many characters of frame data. */
+const MESSAGE_BUDGET = 512 * 1024;
+const MAX_BACKOFF_MS = 5_000;
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export function ingestUrl(url: string): string {
+  const u = new URL(url);
+  if (u.protocol === "http:") u.protocol = "ws:";
+  if (u.protocol === "https:") u.protocol = "wss:";
+  if (u.pathname === "/" || u.pathname === "") u.pathname = INGEST_PATH;
+  return u.toString();
+}
+
+export class OutputClient {
+  private readonly url: string;
+  private readonly log: Logger;
+  private readonly maxUnacked: number;
+  /** Unacknowledged frames in seq order; `queue[0..sentCount)` are on the current connection. */
+  private queue: Frame[] = [];
+  private sentCount = 0;
+  /** Highest seq ever put on a wire: such a frame is never changed again. */
+  private sealedSeq = 0;
+  private nextSeq = 1;
+  private ackedSeq = 0;
+  private ws: WebSocket | null = null;
+  private authed = false;
+  private closing = false;
+  private fatal: Error | null = null;
+  private attempt = 0;
+  private pumpScheduled = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private waiters: Waiter[] = [];
+  private connectWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private readonly decoders = new Map<string, TextDecoder>();
+
+  constructor(private readonly opts: OutputClientOptions) {
+    this.url = ingestUrl(opts.url);
+    this.log = (opts.logger ?? pino({ level: "silent" })).child({ taskId: opts.taskId });
+    this.maxUnacked = opts.maxUnacked ?? 8192;
+  }
+
+  /** Opens the connection; resolves when the server accepted the token. */
+  connect(): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.authed) return Promise.resolve();
+    const p = new Promise<void>((resolve, reject) => this.connectWaiters.push({ resolve, reject }));
+    if (!this.ws && !this.reconnectTimer) this.open();
+    return p;
+  }
+
+  stepStarted(step: number, name: string): void {
+    this.enqueue({ kind: "step_started", seq: 0, ts: now(), step, name });
+  }
+
+  write(step: number, stream: "out" | "err", data: string | Uint8Array): void {
+    let text: string;
+    if (typeof data === "string") {
+      text = data;
+    } else {
+      const key = `${step}:${stream}`;
+      let dec = this.decoders.get(key);
+      if (!dec) this.decoders.set(key, (dec = new TextDecoder("utf-8")));
+      text = dec.decode(data, { stream: true });
+    }
+    this.appendText(step, stream, text);
+  }
+
+  stepFinished(step: number, exitCode: number | null, status: string): void {
+    for (const stream of ["out", "err"] as const) {
+      const key = `${step}:${stream}`;
+      const dec = this.decoders.get(key);
+      if (dec) {
+        this.decoders.delete(key);
+        this.appendText(step, stream, dec.decode());
+      }
+    }
+    this.enqueue({ kind: "step_finished", seq: 0, ts: now(), step, exitCode, status });
+  }
+
+  taskFinished(result: string): void {
+    this.enqueue({ kind: "task_finished", seq: 0, ts: now(), result });
+  }
+
+  /** Resolves when every frame created so far is acknowledged by the server. */
+  flush(): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    const target = this.nextSeq - 1;
+    if (this.ackedSeq >= target) return Promise.resolve();
+    this.schedulePump();
+    return new Promise((resolve, reject) => this.waiters.push({ seq: target, resolve, reject }));
+  }
+
+  /** Flushes, then closes the connection and stops reconnecting. */
+  async close(): Promise<void> {
+    if (!this.fatal && this.nextSeq - 1 > this.ackedSeq) await this.flush();
+    this.closing = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once("close", () => resolve());
+        ws.close(1000, "done");
+      });
+    }
+  }
+
+  /** Highest sequence number the server acknowledged. */
+  get acknowledged(): number {
+    return this.ackedSeq;
+  }
+
+  private appendText(step: number, stream: "out" | "err", text: string): void {
+    let rest = text;
+    while (rest.length > 0) {
+      const last = this.queue[this.queue.length - 1];
+      if (
+        last &&
+        last.kind === "output" &&
+        last.seq > this.sealedSeq &&
+        last.step === step &&
+        last.stream === stream &&
+        last.data.length < MERGE_LIMIT
+      ) {
+        const room = cutPoint(rest, MERGE_LIMIT - last.data.length);
+        last.data += rest.slice(0, room);
+        rest = rest.slice(room);
+        if (rest.length === 0) break;
+      }
+      const n = cutPoint(rest, Math.min(MERGE_LIMIT, MAX_FRAME_DATA));
+      this.enqueue({ kind: "output", seq: 0, ts: now(), step, stream, data: rest.slice(0, n) });
+      rest = rest.slice(n);
+    }
+  }
+
+  private enqueue(frame: Frame): void {
+    if (this.closing) throw new OutputError("DROVER_ERR_OUTPUT_CLIENT_CLOSED", "client closed");
+    frame.seq = this.nextSeq++;
+    this.queue.push(frame);
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || !this.authed) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const ws = this.ws;
+    if (!ws || !this.authed || ws.readyState !== WebSocket.OPEN) return;
+    while (this.sentCount < this.queue.length) {
+      if (this.sentCount >= this.maxUnacked) return; // resumed by the next ack
+      if (ws.bufferedAmount > 4 * MESSAGE_BUDGET) {
+        setTimeout(() => this.schedulePump(), 5);
+        return;
+      }
+      const frames: Frame[] = [];
+      let size = 0;
+      while (
+        this.sentCount + frames.length < this.queue.length &&
+        this.sentCount + frames.length < this.maxUnacked &&
+        frames.length < 4096 &&
+        size < MESSAGE_BUDGET
+      ) {
+        const f = this.queue[this.sentCount + frames.length] as Frame;
+        frames.push(f);
+        size += f.kind === "output" ? f.data.length + 64 : 96;
+      }
+      this.sentCount += frames.length;
+      this.sealedSeq = Math.max(this.sealedSeq, (frames[frames.length - 1] as Frame).seq);
+      ws.send(JSON.stringify({ type: "frames", task: this.opts.taskId, frames }));
+    }
+  }
+
+  private open(): void {
+    if (this.closing || this.fatal) return;
+    const ws = new WebSocket(this.url, { perMessageDeflate: false });
+    this.ws = ws;
+    this.authed = false;
+    this.sentCount = 0;
+    ws.on("open", () => {
+      ws.send(
+        JSON.stringify({
+          type: "hello",
+          protocol: INGEST_PROTOCOL_VERSION,
+          token: this.opts.token,
+          task: this.opts.taskId,
+        }),
+      );
+    });
+    ws.on("message", (raw) => this.onMessage(ws, raw.toString()));
+    ws.on("error", (err) => this.log.debug({ err }, "ingest connection error"));
+    ws.on("close", (code, reason) => this.onClose(ws, code, reason.toString()));
+  }
+
+  private onMessage(ws: WebSocket, text: string): void {
+    if (ws !== this.ws) return;
+    let msg;
+    try {
+      msg = serverMessageSchema.parse(JSON.parse(text));
+    } catch (err) {
+      this.log.warn({ err }, "ignoring malformed message from output-processor");
+      return;
+    }
+    if (msg.type === "welcome") {
+      this.authed = true;
+      this.attempt = 0;
+      this.acknowledge(msg.lastSeq);
+      this.log.debug({ lastSeq: msg.lastSeq, pending: this.queue.length }, "ingest authenticated");
+      for (const w of this.connectWaiters.splice(0)) w.resolve();
+      this.schedulePump();
+    } else {
+      this.acknowledge(msg.seq);
+      this.schedulePump();
+    }
+  }
+
+  private acknowledge(seq: number): void {
+    if (seq <= this.ackedSeq) return;
+    this.ackedSeq = seq;
+    let n = 0;
+    while (n < this.queue.length && (this.queue[n] as Frame).seq <= seq) n++;
+    if (n > 0) {
+      this.queue = this.queue.slice(n);
+      this.sentCount = Math.max(0, this.sentCount - n);
+    }
+    if (this.waiters.length > 0) {
+      const still: Waiter[] = [];
+      for (const w of this.waiters) w.seq <= seq ? w.resolve() : still.push(w);
+      this.waiters = still;
+    }
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.authed = false;
+    this.sentCount = 0;
+    if (this.closing) return;
+    if (isFatalIngestClose(code)) {
+      this.fatal = new OutputError(
+        "DROVER_ERR_OUTPUT_CLIENT_REJECTED",
+        `output-processor refused the connection: ${code} ${reason}`,
+      );
+      this.log.error({ code, reason }, "output-processor refused the connection");
+      for (const w of this.connectWaiters.splice(0)) w.reject(this.fatal);
+      for (const w of this.waiters.splice(0)) w.reject(this.fatal);
+      return;
+    }
+    const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    this.attempt++;
+    this.log.debug({ code, reason, delay }, "ingest connection lost; reconnecting");
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.open();
+    }, delay);
+  }
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A cut index at most `max` that does not split a surrogate pair. */
+function cutPoint(s: string, max: number): number {
+  if (s.length <= max) return s.length;
+  let n = Math.max(1, max);
+  const c = s.charCodeAt(n - 1);
+  if (c >= 0xd800 && c <= 0xdbff && n > 1) n--;
+  return n;
+}

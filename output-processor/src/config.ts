@@ -1,0 +1,69 @@
+import { z } from "zod";
+import { OutputError } from "./errors.js";
+
+export const outputConfigSchema = z.object({
+  /** Port for ingest, browser WebSockets and log reads (0 picks a free one). */
+  port: z.number().int().min(0).max(65535).default(8585),
+  host: z.string().default("0.0.0.0"),
+  /** Redis for pub/sub and the live window; in-process when unset (single instance). */
+  redisUrl: z.string().optional(),
+  /** Directory of the filesystem log store. */
+  dataDir: z.string().min(1),
+  /** Per-task stored log limit in bytes; beyond it the head and the tail are kept. */
+  maxTaskBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(100 * 1024 * 1024),
+  /** Target size of one log chunk in bytes. */
+  chunkBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /** Prefix of backbone channel and Redis key names (isolates deployments sharing a Redis). */
+  channelPrefix: z.string().default("drover:output:"),
+  /** Entries per task kept in the live window. */
+  windowEntries: z.number().int().positive().default(2048),
+  pusher: z.object({
+    appKey: z.string().min(1),
+    appSecret: z.string().min(16),
+    activityTimeoutSec: z.number().int().positive().default(120),
+    /** Bytes queued for one browser beyond which it is closed to resume later. */
+    maxBufferedBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(8 * 1024 * 1024),
+  }),
+});
+export type OutputConfig = z.infer<typeof outputConfigSchema>;
+export type OutputConfigInput = z.input<typeof outputConfigSchema>;
+
+export function parseOutputConfig(input: unknown): OutputConfig {
+  const r = outputConfigSchema.safeParse(input);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new OutputError("DROVER_ERR_OUTPUT_CONFIG", `invalid output-processor config: ${issues}`);
+  }
+  return r.data;
+}
+
+/** Reads `DROVER_OUTPUT_*`, `DROVER_PUSHER_*` and `REDIS_URL`. */
+export function outputConfigFromEnv(env: NodeJS.ProcessEnv): OutputConfig {
+  const num = (v: string | undefined): number | undefined => (v ? Number(v) : undefined);
+  return parseOutputConfig({
+    port: num(env.DROVER_OUTPUT_PORT),
+    host: env.DROVER_OUTPUT_HOST,
+    redisUrl: env.REDIS_URL || undefined,
+    dataDir: env.DROVER_OUTPUT_DIR ?? ".drover/output",
+    maxTaskBytes: num(env.DROVER_OUTPUT_MAX_TASK_BYTES),
+    chunkBytes: num(env.DROVER_OUTPUT_CHUNK_BYTES),
+    channelPrefix: env.DROVER_OUTPUT_CHANNEL_PREFIX,
+    pusher: {
+      appKey: env.DROVER_PUSHER_APP_KEY,
+      appSecret: env.DROVER_PUSHER_APP_SECRET,
+      maxBufferedBytes: num(env.DROVER_PUSHER_MAX_BUFFERED_BYTES),
+    },
+  });
+}

@@ -1,0 +1,1 @@
+export { IngestServer, type IngestDeps } from "./server.js";

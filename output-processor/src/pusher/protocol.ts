@@ -1,0 +1,41 @@
+/**
+ * The subset of the Pusher Channels protocol (version 7) Drover serves, and Drover's events.
+ *
+ * Connect to `/app/<app_key>?protocol=7`; the server sends `pusher:connection_established`
+ * (`socket_id`, `activity_timeout` in seconds). Either side may send `pusher:ping`, answered by
+ * `pusher:pong`. Channels: `private-job-<jobId>` (event `log`, `caught-up`) and
+ * `private-project-<projectId>` (event `status`), subscribed with `pusher:subscribe`
+ * `{channel, auth, channel_data?}`.
+ *
+ * History: on a job channel, `channel_data` may be a JSON string `{"since": {"<taskId>": <seq>}}`;
+ * the server then sends every stored entry of each task of the job after that seq (from the start
+ * for tasks not named), then live ones, with no gap and no duplicate, and a `caught-up` event per
+ * task at the hand-over. Clients keep the highest seq seen per task and send it again when they
+ * resubscribe (after a reconnect, for example after `PUSHER_CLOSE.slowConsumer`).
+ */
+export const PUSHER_PROTOCOL_VERSION = 7;
+
+/** Close and error codes; ranges as Pusher defines them (40xx fatal, 41xx backoff, 42xx retry). */
+export const PUSHER_CLOSE = {
+  appNotFound: 4001,
+  pathNotFound: 4005,
+  unsupportedProtocol: 4007,
+  noProtocol: 4008,
+  unauthorized: 4009,
+  /** The client did not read fast enough: reconnect and resume from the last seq it saw. */
+  slowConsumer: 4150,
+  /** The server is going away: reconnect at once. */
+  goingAway: 4200,
+  /** No pong to the server's ping in time. */
+  pongTimeout: 4201,
+} as const;
+
+export const JOB_CHANNEL_PREFIX = "private-job-";
+export const PROJECT_CHANNEL_PREFIX = "private-project-";
+
+export function encodeEvent(event: string, data: unknown, channel?: string): string {
+  const d = typeof data === "string" ? data : JSON.stringify(data);
+  return channel === undefined
+    ? JSON.stringify({ event, data: d })
+    : JSON.stringify({ event, channel, data: d });
+}

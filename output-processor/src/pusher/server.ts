@@ -1,0 +1,524 @@
+import { randomInt } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import { WebSocketServer, type WebSocket } from "ws";
+import { jobChannel, projectChannel, type JobMessage } from "../fanout/messages.js";
+import type { PubSub } from "../pubsub/types.js";
+import type { LiveWindow } from "../store/live-window.js";
+import type { LogEntry, LogStore } from "../store/types.js";
+import { verifyChannelAuth } from "./auth.js";
+import {
+  JOB_CHANNEL_PREFIX,
+  PROJECT_CHANNEL_PREFIX,
+  PUSHER_CLOSE,
+  PUSHER_PROTOCOL_VERSION,
+  encodeEvent,
+} from "./protocol.js";
+
+export interface PusherServerOptions {
+  appKey: string;
+  appSecret: string;
+  /** Seconds of silence before a side pings (sent in `connection_established`). */
+  activityTimeoutSec?: number;
+  /** Bytes queued for one client beyond which it is closed with `slowConsumer` (default 8 MiB). */
+  maxBufferedBytes?: number;
+  /** History pages are sent while less than this is queued (default 1 MiB). */
+  historyHighWater?: number;
+}
+
+export interface PusherDeps {
+  pubsub: PubSub;
+  store: LogStore;
+  window: LiveWindow;
+  channelPrefix: string;
+  logger: Logger;
+}
+
+/** Backbone subscription shared by every local subscriber of one job or project. */
+interface Hub {
+  subs: Set<ChannelSub>;
+  ready: Promise<() => Promise<void>>;
+}
+
+interface ChannelSub {
+  conn: PusherConnection;
+  channelName(): string;
+  onMessage(raw: string, parsed: JobMessage | null, shared: string): void;
+  resync(): void;
+  stop(): void;
+}
+
+/**
+ * Serves the Pusher Channels protocol to browsers: private job channels with history-then-live
+ * hand-over, private project channels with status. One slow client is closed, never waited for.
+ */
+export class PusherServer {
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 64 * 1024,
+    perMessageDeflate: false,
+  });
+  private readonly hubs = new Map<string, Hub>();
+  readonly conns = new Set<PusherConnection>();
+  readonly opts: Required<PusherServerOptions>;
+  private readonly pinger: NodeJS.Timeout;
+  readonly historyHighWater: number;
+  readonly historyPageBytes: number;
+
+  constructor(
+    opts: PusherServerOptions,
+    readonly deps: PusherDeps,
+  ) {
+    this.opts = {
+      activityTimeoutSec: 120,
+      maxBufferedBytes: 8 * 1024 * 1024,
+      historyHighWater: 1024 * 1024,
+      ...opts,
+    };
+    this.historyHighWater = Math.min(this.opts.historyHighWater, this.opts.maxBufferedBytes / 4);
+    this.historyPageBytes = Math.min(256 * 1024, Math.floor(this.opts.maxBufferedBytes / 4));
+    deps.pubsub.onResync(() => {
+      for (const hub of this.hubs.values()) for (const s of hub.subs) s.resync();
+    });
+    this.pinger = setInterval(() => {
+      for (const c of this.conns) c.checkActivity();
+    }, 5_000);
+    this.pinger.unref();
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? "/", "http://x");
+    const m = /^\/app\/([^/]+)$/.exec(url.pathname);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const fail = (code: number, message: string): void => {
+        ws.send(encodeEvent("pusher:error", { code, message }));
+        ws.close(code, message);
+      };
+      if (!m) return fail(PUSHER_CLOSE.pathNotFound, "path not found");
+      if (decodeURIComponent(m[1] as string) !== this.opts.appKey) {
+        return fail(PUSHER_CLOSE.appNotFound, "application does not exist");
+      }
+      const proto = url.searchParams.get("protocol");
+      if (proto === null) return fail(PUSHER_CLOSE.noProtocol, "no protocol version supplied");
+      if (Number(proto) < 5 || Number(proto) > PUSHER_PROTOCOL_VERSION) {
+        return fail(PUSHER_CLOSE.unsupportedProtocol, `unsupported protocol version ${proto}`);
+      }
+      const conn = new PusherConnection(ws, this);
+      this.conns.add(conn);
+      ws.once("close", () => {
+        this.conns.delete(conn);
+        conn.dispose();
+      });
+    });
+  }
+
+  /** Adds a local subscriber to a backbone channel; resolves once live messages flow to it. */
+  async join(channel: string, sub: ChannelSub): Promise<void> {
+    let hub = this.hubs.get(channel);
+    if (!hub) {
+      const subs = new Set<ChannelSub>();
+      const h: Hub = {
+        subs,
+        ready: this.deps.pubsub.subscribe(channel, (raw) => this.dispatch(channel, h, raw)),
+      };
+      hub = h;
+      this.hubs.set(channel, hub);
+    }
+    hub.subs.add(sub);
+    await hub.ready;
+  }
+
+  async leave(channel: string, sub: ChannelSub): Promise<void> {
+    const hub = this.hubs.get(channel);
+    if (!hub || !hub.subs.delete(sub) || hub.subs.size > 0) return;
+    this.hubs.delete(channel);
+    const off = await hub.ready.catch(() => null);
+    if (off) await off();
+  }
+
+  private dispatch(channel: string, hub: Hub, raw: string): void {
+    if (hub.subs.size === 0) return;
+    const isJob = channel.startsWith(jobChannel(this.deps.channelPrefix, ""));
+    const parsed = isJob ? (JSON.parse(raw) as JobMessage) : null;
+    let shared: string | null = null;
+    for (const s of hub.subs) {
+      if (shared === null) {
+        shared = isJob
+          ? encodeEvent("log", raw, s.channelName())
+          : encodeEvent("status", raw, s.channelName());
+      }
+      s.onMessage(raw, parsed, shared);
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.pinger);
+    for (const c of this.conns) c.close(PUSHER_CLOSE.goingAway, "server closing");
+    this.wss.close();
+  }
+}
+
+class PusherConnection {
+  readonly socketId = `${randomInt(1, 2 ** 31)}.${randomInt(1, 2 ** 31)}`;
+  private readonly subs = new Map<string, ChannelSub>();
+  private lastSeen = Date.now();
+  private pinged = false;
+  closed = false;
+  readonly log: Logger;
+
+  constructor(
+    readonly ws: WebSocket,
+    readonly server: PusherServer,
+  ) {
+    this.log = server.deps.logger.child({ socketId: this.socketId });
+    ws.on("message", (data, isBinary) => this.onMessage(data as Buffer, isBinary));
+    ws.on("error", (err) => this.log.debug({ err }, "pusher socket error"));
+    this.send(
+      encodeEvent("pusher:connection_established", {
+        socket_id: this.socketId,
+        activity_timeout: server.opts.activityTimeoutSec,
+      }),
+    );
+  }
+
+  /** Sends unless the client is too far behind, in which case it is closed to resume later. */
+  send(frame: string): boolean {
+    if (this.closed) return false;
+    if (this.ws.bufferedAmount + frame.length > this.server.opts.maxBufferedBytes) {
+      this.log.info({ buffered: this.ws.bufferedAmount }, "closing slow consumer");
+      this.close(PUSHER_CLOSE.slowConsumer, "slow consumer: resubscribe from your last seq");
+      return false;
+    }
+    this.ws.send(frame);
+    return true;
+  }
+
+  /** Resolves when the socket's queue is under the history high-water mark. */
+  async drained(): Promise<void> {
+    while (!this.closed && this.ws.bufferedAmount > this.server.historyHighWater) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  checkActivity(): void {
+    const idle = Date.now() - this.lastSeen;
+    const timeout = this.server.opts.activityTimeoutSec * 1000;
+    if (idle > timeout + 30_000 && this.pinged) {
+      this.close(PUSHER_CLOSE.pongTimeout, "pong reply not received");
+    } else if (idle > timeout && !this.pinged) {
+      this.pinged = true;
+      this.send(encodeEvent("pusher:ping", {}));
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.close(code, reason);
+    this.dispose();
+  }
+
+  dispose(): void {
+    this.closed = true;
+    for (const s of this.subs.values()) s.stop();
+    this.subs.clear();
+  }
+
+  private error(message: string, code: number | null, channel?: string): void {
+    this.send(encodeEvent("pusher:error", { message, code }));
+    if (channel) {
+      this.send(
+        encodeEvent(
+          "pusher:subscription_error",
+          { type: "AuthError", error: message, status: 403 },
+          channel,
+        ),
+      );
+    }
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    this.lastSeen = Date.now();
+    this.pinged = false;
+    if (isBinary) return this.error("binary messages are not supported", null);
+    let msg: { event?: unknown; data?: unknown; channel?: unknown };
+    try {
+      msg = JSON.parse(data.toString("utf8")) as typeof msg;
+    } catch {
+      return this.error("message is not JSON", null);
+    }
+    if (typeof msg !== "object" || msg === null || typeof msg.event !== "string") {
+      return this.error("message has no event", null);
+    }
+    let payload = msg.data;
+    if (typeof payload === "string") {
+      try {
+        payload = JSON.parse(payload);
+      } catch {
+        // data stays a string
+      }
+    }
+    switch (msg.event) {
+      case "pusher:ping":
+        this.send(encodeEvent("pusher:pong", {}));
+        return;
+      case "pusher:pong":
+        return;
+      case "pusher:subscribe":
+        void this.subscribe(payload as SubscribeData);
+        return;
+      case "pusher:unsubscribe": {
+        const ch = (payload as { channel?: unknown } | null)?.channel;
+        if (typeof ch === "string") this.unsubscribe(ch);
+        return;
+      }
+      default:
+        if (msg.event.startsWith("client-")) {
+          return this.error("client events are not enabled", 4301);
+        }
+    }
+  }
+
+  private async subscribe(data: SubscribeData | null): Promise<void> {
+    const channel = data?.channel;
+    if (typeof channel !== "string" || channel.length === 0 || channel.length > 200) {
+      return this.error("pusher:subscribe needs a channel", null);
+    }
+    if (this.subs.has(channel)) return;
+    const { appKey, appSecret } = this.server.opts;
+    if (
+      typeof data?.auth !== "string" ||
+      !verifyChannelAuth(appKey, appSecret, this.socketId, channel, data.auth)
+    ) {
+      return this.error(
+        `invalid signature for channel ${channel}`,
+        PUSHER_CLOSE.unauthorized,
+        channel,
+      );
+    }
+    const since: Record<string, number> = {};
+    if (typeof data.channel_data === "string" && data.channel_data) {
+      try {
+        const cd = JSON.parse(data.channel_data) as { since?: unknown };
+        if (cd.since && typeof cd.since === "object") {
+          for (const [k, v] of Object.entries(cd.since)) {
+            if (typeof v === "number" && Number.isInteger(v) && v >= 0) since[k] = v;
+          }
+        }
+      } catch {
+        return this.error("channel_data is not JSON", null, channel);
+      }
+    }
+    const prefix = this.server.deps.channelPrefix;
+    let sub: ChannelSub;
+    if (channel.startsWith(JOB_CHANNEL_PREFIX)) {
+      const jobId = channel.slice(JOB_CHANNEL_PREFIX.length);
+      sub = new JobSub(this, channel, jobChannel(prefix, jobId), jobId, since);
+    } else if (channel.startsWith(PROJECT_CHANNEL_PREFIX)) {
+      const projectId = channel.slice(PROJECT_CHANNEL_PREFIX.length);
+      sub = new ProjectSub(this, channel, projectChannel(prefix, projectId));
+    } else {
+      return this.error(`no such channel ${channel}`, PUSHER_CLOSE.unauthorized, channel);
+    }
+    this.subs.set(channel, sub);
+    await (sub as JobSub | ProjectSub).start();
+  }
+
+  private unsubscribe(channel: string): void {
+    const s = this.subs.get(channel);
+    if (!s) return;
+    this.subs.delete(channel);
+    s.stop();
+  }
+}
+
+interface SubscribeData {
+  channel?: unknown;
+  auth?: unknown;
+  channel_data?: unknown;
+}
+
+class ProjectSub implements ChannelSub {
+  private stopped = false;
+  constructor(
+    readonly conn: PusherConnection,
+    private readonly name: string,
+    private readonly backbone: string,
+  ) {}
+
+  channelName(): string {
+    return this.name;
+  }
+
+  async start(): Promise<void> {
+    await this.conn.server.join(this.backbone, this);
+    if (!this.stopped)
+      this.conn.send(encodeEvent("pusher_internal:subscription_succeeded", {}, this.name));
+  }
+
+  onMessage(_raw: string, _parsed: JobMessage | null, shared: string): void {
+    this.conn.send(shared);
+  }
+
+  resync(): void {}
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    void this.conn.server.leave(this.backbone, this);
+  }
+}
+
+interface TaskCursor {
+  /** Next seq this client needs. */
+  next: number;
+  replaying: boolean;
+  /** Live messages that arrived during a replay (bounded; on overflow the replay rereads). */
+  buffer: JobMessage[];
+  overflowed: boolean;
+  /** A replay loop is running for this task. */
+  running: boolean;
+}
+
+const REPLAY_BUFFER = 256;
+const WINDOW_PAGE = 512;
+
+/** A job channel subscriber: per task, history from its cursor, then live, gap-free. */
+class JobSub implements ChannelSub {
+  private stopped = false;
+  private readonly tasks = new Map<string, TaskCursor>();
+
+  constructor(
+    readonly conn: PusherConnection,
+    private readonly name: string,
+    private readonly backbone: string,
+    private readonly jobId: string,
+    private readonly since: Record<string, number>,
+  ) {}
+
+  channelName(): string {
+    return this.name;
+  }
+
+  async start(): Promise<void> {
+    // Live first (buffered while replaying), then the list of tasks: nothing falls in between.
+    for (const [task, seq] of Object.entries(this.since)) this.cursor(task, seq + 1, true);
+    await this.conn.server.join(this.backbone, this);
+    if (this.stopped) return;
+    const known = await this.conn.server.deps.store.listJobTasks(this.jobId);
+    for (const t of known) if (!this.tasks.has(t)) this.cursor(t, 1, true);
+    this.conn.send(encodeEvent("pusher_internal:subscription_succeeded", {}, this.name));
+    for (const [t, c] of this.tasks) if (c.replaying) void this.replay(t);
+  }
+
+  private cursor(task: string, next: number, replaying: boolean): TaskCursor {
+    const c: TaskCursor = { next, replaying, buffer: [], overflowed: false, running: false };
+    this.tasks.set(task, c);
+    return c;
+  }
+
+  onMessage(_raw: string, msg: JobMessage | null, shared: string): void {
+    if (this.stopped || !msg) return;
+    let c = this.tasks.get(msg.task);
+    if (!c) c = this.cursor(msg.task, 1, false);
+    if (c.replaying) {
+      if (c.buffer.length < REPLAY_BUFFER) c.buffer.push(msg);
+      else c.overflowed = true;
+      return;
+    }
+    this.deliver(msg.task, c, msg, shared);
+  }
+
+  /** Sends the part of `msg` at or after the cursor; a gap starts a replay. */
+  private deliver(task: string, c: TaskCursor, msg: JobMessage, shared: string | null): void {
+    const first = msg.entries[0];
+    const last = msg.entries[msg.entries.length - 1];
+    if (!first || !last) return;
+    const lastSeq = last.kind === "dropped" ? last.toSeq : last.seq;
+    if (lastSeq < c.next) return;
+    if (first.seq > c.next) {
+      c.replaying = true;
+      c.buffer.push(msg);
+      void this.replay(task);
+      return;
+    }
+    if (first.seq === c.next && shared) {
+      this.conn.send(shared);
+    } else {
+      const entries = msg.entries.filter((e) => e.seq >= c.next);
+      this.conn.send(encodeEvent("log", { task, entries }, this.name));
+    }
+    c.next = lastSeq + 1;
+  }
+
+  private async replay(task: string): Promise<void> {
+    const c = this.tasks.get(task);
+    if (!c || c.running) return;
+    c.running = true;
+    const { store, window } = this.conn.server.deps;
+    try {
+      for (;;) {
+        if (this.stopped) return;
+        await this.conn.drained();
+        if (this.stopped) return;
+        let entries: LogEntry[] | null = await window.read(task, c.next, WINDOW_PAGE);
+        if (entries === null) {
+          entries = (
+            await store.readEntries(task, c.next, {
+              maxBytes: this.conn.server.historyPageBytes,
+            })
+          ).entries;
+        }
+        if (this.stopped) return;
+        if (entries.length > 0) {
+          if (!this.conn.send(encodeEvent("log", { task, entries }, this.name))) return;
+          const last = entries[entries.length - 1] as LogEntry;
+          c.next = (last.kind === "dropped" ? last.toSeq : last.seq) + 1;
+          continue;
+        }
+        if (c.overflowed) {
+          c.overflowed = false;
+          c.buffer = [];
+          continue;
+        }
+        // Caught up with the store: whatever was published meanwhile is in the buffer.
+        const buffered = c.buffer;
+        c.buffer = [];
+        c.replaying = false;
+        c.running = false;
+        this.conn.send(encodeEvent("caught-up", { task, seq: c.next - 1 }, this.name));
+        for (const m of buffered) {
+          if (c.replaying) {
+            c.buffer.push(m);
+          } else {
+            this.deliver(task, c, m, null);
+          }
+        }
+        return;
+      }
+    } catch (err) {
+      c.running = false;
+      this.conn.log.error({ err, task }, "history replay failed");
+      this.conn.close(PUSHER_CLOSE.goingAway, "history unavailable");
+    }
+  }
+
+  /** The backbone may have lost messages: re-read every task from its cursor. */
+  resync(): void {
+    for (const [task, c] of this.tasks) {
+      if (c.replaying) {
+        c.overflowed = true;
+        continue;
+      }
+      c.replaying = true;
+      void this.replay(task);
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    void this.conn.server.leave(this.backbone, this);
+  }
+}

@@ -1,0 +1,121 @@
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import type { TaskTokenVerifier } from "./auth/token.js";
+import { parseOutputConfig, type OutputConfigInput } from "./config.js";
+import { handleLogRequest, type ReadAuthorizer } from "./http/log-routes.js";
+import { IngestServer } from "./ingest/server.js";
+import { INGEST_PATH } from "./protocol/ingest.js";
+import { MemoryPubSub } from "./pubsub/memory.js";
+import { RedisPubSub } from "./pubsub/redis.js";
+import type { PubSub } from "./pubsub/types.js";
+import { PusherServer } from "./pusher/server.js";
+import { FsLogStore } from "./store/fs-store.js";
+import { MemoryLiveWindow, RedisLiveWindow, type LiveWindow } from "./store/live-window.js";
+import type { LogStore } from "./store/types.js";
+
+export interface OutputProcessorDeps {
+  logger: Logger;
+  /** Checks agents' ingest tokens (see `HmacTaskTokenVerifier`). */
+  verifier: TaskTokenVerifier;
+  /** Checks log reads over HTTP. */
+  authorizeRead: ReadAuthorizer;
+  /** Overrides the filesystem store built from `dataDir` (object storage, for example). */
+  store?: LogStore;
+}
+
+export interface OutputProcessor {
+  /** Starts listening; resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Closes agent and browser connections (they reconnect elsewhere), then the backbone. */
+  close(): Promise<void>;
+  /** The bound port (after `listen`). */
+  readonly port: number;
+  readonly server: Server;
+}
+
+/**
+ * The output-processor on one port: agents' ingest WebSockets at `/output/v1/ingest`, browsers'
+ * Pusher-protocol WebSockets at `/app/<key>`, log reads at `/output/v1/tasks/{id}/log|raw`.
+ */
+export function createOutputProcessor(
+  configInput: OutputConfigInput,
+  deps: OutputProcessorDeps,
+): OutputProcessor {
+  const config = parseOutputConfig(configInput);
+  const logger = deps.logger.child({ service: "output-processor" });
+  const store =
+    deps.store ??
+    new FsLogStore({
+      dir: config.dataDir,
+      maxTaskBytes: config.maxTaskBytes,
+      chunkBytes: config.chunkBytes,
+    });
+  let pubsub: PubSub;
+  let window: LiveWindow;
+  if (config.redisUrl) {
+    const redis = new RedisPubSub(config.redisUrl, { logger });
+    pubsub = redis;
+    window = new RedisLiveWindow(redis.client, config.channelPrefix, {
+      maxEntries: config.windowEntries,
+    });
+  } else {
+    pubsub = new MemoryPubSub();
+    window = new MemoryLiveWindow({ maxEntries: config.windowEntries });
+  }
+  const shared = { store, window, pubsub, channelPrefix: config.channelPrefix };
+  const ingest = new IngestServer({ ...shared, verifier: deps.verifier, logger });
+  const pusher = new PusherServer(config.pusher, { ...shared, logger });
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      try {
+        if (req.url === "/healthz") {
+          res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+          return;
+        }
+        if (await handleLogRequest(req, res, { store, authorize: deps.authorizeRead, logger })) {
+          return;
+        }
+        res.writeHead(404, { "content-type": "application/json" });
+        res.end(JSON.stringify({ code: "DROVER_ERR_OUTPUT_NOT_FOUND", message: "no such route" }));
+      } catch (err) {
+        logger.error({ err, url: req.url }, "request failed");
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
+        res.end(JSON.stringify({ code: "DROVER_ERR_OUTPUT_STORE", message: "internal error" }));
+      }
+    })();
+  });
+  server.on("upgrade", (req: IncomingMessage, socket, head: Buffer) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === INGEST_PATH) ingest.handleUpgrade(req, socket, head);
+    else if (path?.startsWith("/app/")) pusher.handleUpgrade(req, socket, head);
+    else socket.destroy();
+  });
+
+  let port = 0;
+  return {
+    server,
+    get port() {
+      return port;
+    },
+    listen: () =>
+      new Promise<number>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(config.port, config.host, () => {
+          server.off("error", reject);
+          port = (server.address() as AddressInfo).port;
+          logger.info({ port }, "output-processor listening");
+          resolve(port);
+        });
+      }),
+    close: async () => {
+      await pusher.close();
+      await ingest.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await pubsub.close();
+      await window.close();
+    },
+  };
+}

@@ -1,0 +1,458 @@
+import { createHash } from "node:crypto";
+import { mkdir, open, readFile, rename, rm, appendFile, writeFile } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { OutputError } from "../errors.js";
+import {
+  droppedLine,
+  entryText,
+  type LogEntry,
+  type LogStore,
+  type StoredFrame,
+  type TaskLogStat,
+  type TaskLogWriter,
+  type TaskMeta,
+} from "./types.js";
+
+export interface FsLogStoreOptions {
+  /** Directory holding `tasks/` and `jobs/`; may be shared by several instances. */
+  dir: string;
+  /** Per-task limit on stored bytes (default 100 MiB); beyond it the head and tail are kept. */
+  maxTaskBytes?: number;
+  /** Target chunk size (default 1 MiB, at most an eighth of the limit). */
+  chunkBytes?: number;
+}
+
+interface ChunkInfo {
+  n: number;
+  firstSeq: number;
+  /** Up to date for sealed chunks; the active (last) chunk is scanned instead. */
+  lastSeq: number;
+  /** Offset of the chunk's first output byte among all output ever received. */
+  textStart: number;
+  textBytes: number;
+  fileBytes: number;
+}
+
+interface IndexFile {
+  version: 1;
+  chunks: ChunkInfo[];
+  /** Chunks `[0, headChunks)` are the head, kept whatever the size; null until the head is full. */
+  headChunks: number | null;
+  dropped: {
+    fromSeq: number;
+    toSeq: number;
+    textStart: number;
+    textBytes: number;
+    ts: number;
+  } | null;
+  finished: boolean;
+}
+
+interface ParsedChunk {
+  entries: StoredFrame[];
+  /** Bytes of complete lines (a torn last line is excluded). */
+  validBytes: number;
+}
+
+function safeName(id: string): string {
+  return /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,120}$/.test(id)
+    ? id
+    : `h-${createHash("sha256").update(id).digest("hex")}`;
+}
+
+function emptyIndex(): IndexFile {
+  return { version: 1, chunks: [], headChunks: null, dropped: null, finished: false };
+}
+
+async function parseChunk(path: string): Promise<ParsedChunk> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { entries: [], validBytes: 0 };
+    throw err;
+  }
+  const end = buf.lastIndexOf(0x0a) + 1;
+  const entries: StoredFrame[] = [];
+  let start = 0;
+  while (start < end) {
+    const nl = buf.indexOf(0x0a, start);
+    entries.push(JSON.parse(buf.toString("utf8", start, nl)) as StoredFrame);
+    start = nl + 1;
+  }
+  return { entries, validBytes: end };
+}
+
+/** A `LogStore` on the local filesystem: `tasks/<id>/{meta.json,index.json,<n>.jsonl}`. */
+export class FsLogStore implements LogStore {
+  private readonly maxTaskBytes: number;
+  private readonly chunkBytes: number;
+  private readonly writers = new Map<string, FsTaskWriter>();
+
+  constructor(private readonly opts: FsLogStoreOptions) {
+    this.maxTaskBytes = opts.maxTaskBytes ?? 100 * 1024 * 1024;
+    this.chunkBytes = Math.max(
+      4096,
+      Math.min(opts.chunkBytes ?? 1024 * 1024, Math.floor(this.maxTaskBytes / 8)),
+    );
+  }
+
+  taskDir(taskId: string): string {
+    return join(this.opts.dir, "tasks", safeName(taskId));
+  }
+
+  async openWriter(meta: TaskMeta): Promise<TaskLogWriter> {
+    const existing = this.writers.get(meta.taskId);
+    if (existing) await existing.close();
+    const dir = this.taskDir(meta.taskId);
+    try {
+      await mkdir(dir, { recursive: true });
+      const old = await this.getMeta(meta.taskId);
+      if (!old) {
+        await writeFile(join(dir, "meta.json"), JSON.stringify(meta));
+        await mkdir(join(this.opts.dir, "jobs"), { recursive: true });
+        await appendFile(
+          join(this.opts.dir, "jobs", `${safeName(meta.jobId)}.tasks`),
+          `${JSON.stringify(meta.taskId)}\n`,
+        );
+      }
+      const index = await this.readIndex(meta.taskId);
+      const writer = await FsTaskWriter.recover(this, dir, index, () => {
+        if (this.writers.get(meta.taskId) === writer) this.writers.delete(meta.taskId);
+      });
+      this.writers.set(meta.taskId, writer);
+      return writer;
+    } catch (err) {
+      throw new OutputError("DROVER_ERR_OUTPUT_STORE", `cannot open log of task ${meta.taskId}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async getMeta(taskId: string): Promise<TaskMeta | null> {
+    try {
+      return JSON.parse(
+        await readFile(join(this.taskDir(taskId), "meta.json"), "utf8"),
+      ) as TaskMeta;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+  }
+
+  async listJobTasks(jobId: string): Promise<string[]> {
+    let text: string;
+    try {
+      text = await readFile(join(this.opts.dir, "jobs", `${safeName(jobId)}.tasks`), "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const seen = new Set<string>();
+    for (const line of text.split("\n")) if (line) seen.add(JSON.parse(line) as string);
+    return [...seen];
+  }
+
+  async readIndex(taskId: string): Promise<IndexFile> {
+    const live = this.writers.get(taskId);
+    if (live) return live.snapshot();
+    try {
+      return JSON.parse(
+        await readFile(join(this.taskDir(taskId), "index.json"), "utf8"),
+      ) as IndexFile;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return emptyIndex();
+      throw err;
+    }
+  }
+
+  get limits(): { maxTaskBytes: number; chunkBytes: number } {
+    return { maxTaskBytes: this.maxTaskBytes, chunkBytes: this.chunkBytes };
+  }
+
+  /** The index with the active chunk's figures brought up to date (by reading that one chunk). */
+  private async currentIndex(
+    taskId: string,
+  ): Promise<{ index: IndexFile; active: ParsedChunk | null }> {
+    const index = await this.readIndex(taskId);
+    const last = index.chunks[index.chunks.length - 1];
+    if (!last) return { index, active: null };
+    const active = await parseChunk(join(this.taskDir(taskId), `${last.n}.jsonl`));
+    const lastEntry = active.entries[active.entries.length - 1];
+    last.lastSeq = lastEntry ? lastEntry.seq : last.firstSeq - 1;
+    last.textBytes = active.entries.reduce((n, e) => n + Buffer.byteLength(entryText(e)), 0);
+    last.fileBytes = active.validBytes;
+    if (lastEntry?.kind === "task_finished") index.finished = true;
+    return { index, active };
+  }
+
+  async stat(taskId: string): Promise<TaskLogStat | null> {
+    if (!(await this.getMeta(taskId))) return null;
+    const { index } = await this.currentIndex(taskId);
+    const last = index.chunks[index.chunks.length - 1];
+    return {
+      lastSeq: last ? last.lastSeq : 0,
+      textBytes: last ? last.textStart + last.textBytes : 0,
+      droppedTextBytes: index.dropped?.textBytes ?? 0,
+      finished: index.finished,
+    };
+  }
+
+  async readEntries(
+    taskId: string,
+    fromSeq: number,
+    opts: { toSeq?: number; maxBytes?: number } = {},
+  ): Promise<{ entries: LogEntry[]; done: boolean }> {
+    const maxBytes = opts.maxBytes ?? 256 * 1024;
+    const toSeq = opts.toSeq ?? Number.POSITIVE_INFINITY;
+    const { index, active } = await this.currentIndex(taskId);
+    const out: LogEntry[] = [];
+    let bytes = 0;
+    let seq = Math.max(1, fromSeq);
+    const lastIdx = index.chunks.length - 1;
+    // Binary search for the first chunk that may hold `seq`.
+    let lo = 0;
+    let hi = lastIdx;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((index.chunks[mid] as ChunkInfo).lastSeq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i <= lastIdx && seq < toSeq; i++) {
+      const c = index.chunks[i] as ChunkInfo;
+      const d = index.dropped;
+      if (d && seq <= d.toSeq && c.firstSeq > d.toSeq) {
+        out.push({
+          kind: "dropped",
+          seq: d.fromSeq,
+          toSeq: d.toSeq,
+          textBytes: d.textBytes,
+          ts: d.ts,
+        });
+        bytes += 128;
+        seq = d.toSeq + 1;
+      }
+      if (c.lastSeq < seq) continue;
+      const parsed =
+        i === lastIdx && active
+          ? active
+          : await parseChunk(join(this.taskDir(taskId), `${c.n}.jsonl`));
+      for (const e of parsed.entries) {
+        if (e.seq < seq) continue;
+        if (e.seq >= toSeq || (bytes >= maxBytes && out.length > 0)) {
+          return { entries: out, done: false };
+        }
+        out.push(e);
+        bytes += (e.kind === "output" ? e.data.length : 0) + 80;
+        seq = e.seq + 1;
+      }
+    }
+    return { entries: out, done: true };
+  }
+
+  async *readText(
+    taskId: string,
+    opts: { fromByte?: number; toByte?: number } = {},
+  ): AsyncIterable<string> {
+    const from = opts.fromByte ?? 0;
+    const to = opts.toByte ?? Number.POSITIVE_INFINITY;
+    const { index, active } = await this.currentIndex(taskId);
+    const lastIdx = index.chunks.length - 1;
+    let lo = 0;
+    let hi = lastIdx;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const c = index.chunks[mid] as ChunkInfo;
+      if (c.textStart + c.textBytes <= from) lo = mid + 1;
+      else hi = mid;
+    }
+    const d = index.dropped;
+    let droppedShown = false;
+    for (let i = lo; i <= lastIdx; i++) {
+      const c = index.chunks[i] as ChunkInfo;
+      if (c.textStart >= to) return;
+      if (
+        d &&
+        !droppedShown &&
+        c.textStart >= d.textStart + d.textBytes &&
+        d.textStart + d.textBytes > from
+      ) {
+        droppedShown = true;
+        if (d.textStart < to) {
+          yield droppedLine({
+            kind: "dropped",
+            seq: d.fromSeq,
+            toSeq: d.toSeq,
+            textBytes: d.textBytes,
+            ts: d.ts,
+          });
+        }
+      }
+      const parsed =
+        i === lastIdx && active
+          ? active
+          : await parseChunk(join(this.taskDir(taskId), `${c.n}.jsonl`));
+      let pos = c.textStart;
+      let piece = "";
+      for (const e of parsed.entries) {
+        const text = entryText(e);
+        if (!text) continue;
+        const len = Buffer.byteLength(text);
+        const start = pos;
+        pos += len;
+        if (pos <= from) continue;
+        if (start >= to) break;
+        if (start >= from && pos <= to) piece += text;
+        else {
+          const b = Buffer.from(text);
+          piece += b.toString("utf8", Math.max(0, from - start), Math.min(len, to - start));
+        }
+        if (piece.length >= 64 * 1024) {
+          yield piece;
+          piece = "";
+        }
+      }
+      if (piece) yield piece;
+    }
+  }
+
+  /** Applies the size limit after chunk `sealed` was sealed; returns chunk numbers to delete. */
+  enforceLimit(index: IndexFile): number[] {
+    const total = (): number => index.chunks.reduce((n, c) => n + c.fileBytes, 0);
+    if (index.headChunks === null && total() >= this.maxTaskBytes / 2) {
+      index.headChunks = index.chunks.length;
+    }
+    const removed: number[] = [];
+    if (index.headChunks === null) return removed;
+    // Keep the active chunk (the last) always.
+    while (total() > this.maxTaskBytes && index.chunks.length - 1 > index.headChunks) {
+      const [victim] = index.chunks.splice(index.headChunks, 1) as [ChunkInfo];
+      const d = index.dropped;
+      index.dropped = d
+        ? { ...d, toSeq: victim.lastSeq, textBytes: d.textBytes + victim.textBytes }
+        : {
+            fromSeq: victim.firstSeq,
+            toSeq: victim.lastSeq,
+            textStart: victim.textStart,
+            textBytes: victim.textBytes,
+            ts: Date.now(),
+          };
+      removed.push(victim.n);
+    }
+    return removed;
+  }
+}
+
+class FsTaskWriter implements TaskLogWriter {
+  private handle: FileHandle | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly store: FsLogStore,
+    private readonly dir: string,
+    private readonly index: IndexFile,
+    public lastSeq: number,
+    private readonly onClose: () => void,
+  ) {}
+
+  static async recover(
+    store: FsLogStore,
+    dir: string,
+    index: IndexFile,
+    onClose: () => void,
+  ): Promise<FsTaskWriter> {
+    const last = index.chunks[index.chunks.length - 1];
+    let lastSeq = 0;
+    if (last) {
+      const path = join(dir, `${last.n}.jsonl`);
+      const parsed = await parseChunk(path);
+      const lastEntry = parsed.entries[parsed.entries.length - 1];
+      last.lastSeq = lastEntry ? lastEntry.seq : last.firstSeq - 1;
+      last.textBytes = parsed.entries.reduce((n, e) => n + Buffer.byteLength(entryText(e)), 0);
+      last.fileBytes = parsed.validBytes;
+      if (lastEntry?.kind === "task_finished") index.finished = true;
+      lastSeq = last.lastSeq;
+      // A crash mid-write leaves a torn line; it was never acknowledged, so cut it.
+      const h = await open(path, "a+");
+      const size = (await h.stat()).size;
+      if (size > parsed.validBytes) await h.truncate(parsed.validBytes);
+      await h.close();
+    } else if (index.dropped) {
+      lastSeq = index.dropped.toSeq;
+    }
+    return new FsTaskWriter(store, dir, index, lastSeq, onClose);
+  }
+
+  snapshot(): IndexFile {
+    return structuredClone(this.index);
+  }
+
+  async append(entries: StoredFrame[]): Promise<void> {
+    if (this.closed) throw new OutputError("DROVER_ERR_OUTPUT_STORE", "writer closed");
+    if (entries.length === 0) return;
+    let active = this.index.chunks[this.index.chunks.length - 1];
+    if (!active || active.fileBytes >= this.store.limits.chunkBytes) {
+      active = await this.startChunk(entries[0] as StoredFrame);
+    }
+    let text = 0;
+    let lines = "";
+    for (const e of entries) {
+      lines += `${JSON.stringify(e)}\n`;
+      text += Buffer.byteLength(entryText(e));
+    }
+    const buf = Buffer.from(lines);
+    if (!this.handle) this.handle = await open(join(this.dir, `${active.n}.jsonl`), "a");
+    try {
+      await this.handle.write(buf);
+    } catch (err) {
+      throw new OutputError("DROVER_ERR_OUTPUT_STORE", "cannot append to log", { cause: err });
+    }
+    active.fileBytes += buf.length;
+    active.textBytes += text;
+    active.lastSeq = (entries[entries.length - 1] as StoredFrame).seq;
+    this.lastSeq = active.lastSeq;
+    if (entries.some((e) => e.kind === "task_finished")) {
+      this.index.finished = true;
+      await this.writeIndex();
+    }
+  }
+
+  private async startChunk(first: StoredFrame): Promise<ChunkInfo> {
+    const prev = this.index.chunks[this.index.chunks.length - 1];
+    if (this.handle) {
+      await this.handle.close();
+      this.handle = null;
+    }
+    const removed = prev ? this.store.enforceLimit(this.index) : [];
+    const textStart = prev ? prev.textStart + prev.textBytes : 0;
+    const chunk: ChunkInfo = {
+      n: prev ? prev.n + 1 : 0,
+      firstSeq: first.seq,
+      lastSeq: first.seq - 1,
+      textStart,
+      textBytes: 0,
+      fileBytes: 0,
+    };
+    this.index.chunks.push(chunk);
+    await writeFile(join(this.dir, `${chunk.n}.jsonl`), "", { flag: "a" });
+    await this.writeIndex();
+    for (const n of removed) await rm(join(this.dir, `${n}.jsonl`), { force: true });
+    return chunk;
+  }
+
+  private async writeIndex(): Promise<void> {
+    const tmp = join(this.dir, `index.json.${process.pid}.tmp`);
+    await writeFile(tmp, JSON.stringify(this.index));
+    await rename(tmp, join(this.dir, "index.json"));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.handle) await this.handle.close();
+    this.handle = null;
+    await this.writeIndex();
+    this.onClose();
+  }
+}
