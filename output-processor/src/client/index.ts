@@ -274,7 +274,10 @@ export class OutputClient {
     }
     if (this.waiters.length > 0) {
       const still: Waiter[] = [];
-      for (const w of this.waiters) w.seq <= seq ? w.resolve() : still.push(w);
+      for (const w of this.waiters) {
+        if (w.seq <= seq) w.resolve();
+        else still.push(w);
+      }
       this.waiters = still;
     }
   }
