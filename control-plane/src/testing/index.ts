@@ -1,0 +1,6 @@
+export {
+  startVaultTransitServer,
+  type VaultTransitServer,
+  type VaultTransitServerOptions,
+  type AppRole,
+} from "./vault-transit-server.js";
