@@ -1,0 +1,67 @@
+import { z } from "zod";
+
+const resourceShape = z.strictObject({
+  cpu: z.number().int().positive(),
+  memoryMB: z.number().int().positive(),
+});
+
+/** How Drover's tasks become Nomad jobs; parsed once, passed to `buildTaskJob`. */
+export const jobSpecConfigSchema = z
+  .strictObject({
+    /** DROVER_NOMAD_DATACENTERS (comma-separated). */
+    datacenters: z.array(z.string().min(1)).min(1).default(["dc1"]),
+    /** DROVER_NOMAD_NODE_POOL */
+    nodePool: z.string().min(1).default("default"),
+    /** DROVER_NOMAD_PRIORITY: 1..100 */
+    priority: z.number().int().min(1).max(100).default(50),
+    namespace: z.string().min(1).optional(),
+    region: z.string().min(1).optional(),
+    /** Nomad node class the agent must run on (`${node.class}`); null: any class. */
+    nodeClass: z.string().min(1).nullable().default("linux-64bit"),
+    /** `docker`: the agent image with the Docker socket; `raw_exec`: a command on the client. */
+    driver: z.enum(["docker", "raw_exec"]).default("docker"),
+    agentImage: z.string().min(1).default("drover/build-agent:latest"),
+    dockerSocket: z.string().min(1).default("/var/run/docker.sock"),
+    rawExec: z
+      .strictObject({ command: z.string().min(1), args: z.array(z.string()).default([]) })
+      .optional(),
+    /** Nomad CPU MHz per vCPU of a resource class. */
+    mhzPerCpu: z.number().int().positive().default(1000),
+    /** Extra or replacement resource classes. */
+    resourceClasses: z.record(z.string(), resourceShape).default({}),
+    killTimeoutMs: z.number().int().positive().default(30_000),
+    logs: z
+      .strictObject({
+        maxFiles: z.number().int().positive().default(5),
+        maxFileSizeMB: z.number().int().positive().default(10),
+      })
+      .prefault({}),
+    /** Static SSH ports for reruns with SSH (the hardening guide opens 64535-65535). */
+    sshPortRange: z
+      .tuple([z.number().int().min(1024).max(65535), z.number().int().min(1024).max(65535)])
+      .default([64535, 65535]),
+    /** Job ID prefix; reconciliation looks for jobs with it. */
+    idPrefix: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*$/)
+      .default("drover"),
+  })
+  .superRefine((c, ctx) => {
+    if (c.driver === "raw_exec" && !c.rawExec) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["rawExec"],
+        message: "driver raw_exec needs rawExec.command",
+      });
+    }
+    if (c.sshPortRange[0] > c.sshPortRange[1]) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["sshPortRange"],
+        message: "range start is above its end",
+      });
+    }
+  });
+
+export type JobSpecConfig = z.infer<typeof jobSpecConfigSchema>;
+export type JobSpecConfigInput = z.input<typeof jobSpecConfigSchema>;
