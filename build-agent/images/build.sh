@@ -2,6 +2,7 @@
 # Builds the local images jobs run on, since no registry can be pulled from:
 #   drover/debian:bookworm  a debootstrap root imported with `docker import`
 #   drover/ci-base:latest   git, bash, openssh-client, curl, ca-certificates (cimg/base's role)
+#   drover/sandbox:latest   iproute2; owns each task's network namespace (build-agent)
 # Skips any image that already exists. Set DROVER_IMAGES_REBUILD=1 to rebuild.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,4 +35,11 @@ if have drover/ci-base:latest; then
 else
   docker build -q --build-arg "BASE=drover/debian:$suite" -t drover/ci-base:latest "$here/ci-base" >/dev/null
   echo "images: built drover/ci-base:latest"
+fi
+
+if have drover/sandbox:latest; then
+  echo "images: drover/sandbox:latest exists"
+else
+  docker build -q --build-arg "BASE=drover/debian:$suite" -t drover/sandbox:latest "$here/sandbox" >/dev/null
+  echo "images: built drover/sandbox:latest"
 fi

@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import type { TestCase } from "@drover/control-plane/task-api";
 import { forEachEntry, readEntry } from "../util/tar.js";
 import { jobPath, type StepContext, type StepOutcome } from "./context.js";
@@ -26,7 +27,7 @@ export async function storeArtifacts(
     if (h.type !== "file") return;
     const rel = inner(h.name);
     const dest = rel ? (prefix ? `${prefix}/${rel}` : rel) : prefix || h.name;
-    await ctx.storage.putArtifact(dest, body);
+    await ctx.storage.putArtifact(dest, Readable.from(body));
     count++;
     ctx.log(`Uploading ${dest} (${h.size ?? 0} bytes)\n`);
   });

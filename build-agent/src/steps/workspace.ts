@@ -33,7 +33,7 @@ export async function persistToWorkspace(
           message: `persist_to_workspace: ${abs} does not exist`,
         };
       }
-      sources.push({ tar, base: abs === root ? root : posix.dirname(abs) });
+      sources.push({ tar, base: posix.dirname(abs) });
       ctx.log(`Persisting ${abs}\n`);
     }
   }

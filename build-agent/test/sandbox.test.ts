@@ -1,0 +1,148 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sweepOrphans } from "@drover/build-agent";
+import { TaskServer } from "./helpers/task-server.js";
+import { containersOf, docker, makeTask, requireDocker, run, runTask } from "./helpers/fixtures.js";
+
+const server = new TaskServer();
+beforeAll(async () => {
+  await requireDocker();
+  await server.start();
+});
+afterAll(() => server.stop());
+
+const AGENT = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+
+function spawnAgent(token: string) {
+  if (!existsSync(AGENT)) throw new Error(`${AGENT} is missing: run npx tsc --build first`);
+  return spawn(process.execPath, [AGENT], {
+    env: {
+      ...process.env,
+      DROVER_TASK_TOKEN: token,
+      DROVER_URL: server.url,
+      DROVER_OUTPUT: "stdout",
+      DROVER_IMAGE_ALIASES: "cimg/base:*=drover/ci-base",
+      DROVER_LOG_LEVEL: "error",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("job sandbox", () => {
+  it("allows unshare -U under the seccomp profile, limits pids and memory, has no Docker socket", async () => {
+    const spec = makeTask({
+      resourceClass: "small",
+      steps: [
+        run("unshare -U true && echo userns-ok"),
+        run("test ! -e /var/run/docker.sock && echo no-socket"),
+        run(
+          "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max",
+        ),
+        run("grep Seccomp: /proc/self/status"),
+      ],
+    });
+    const { outcome, sink } = await runTask(server, spec);
+    expect(outcome.result).toBe("success");
+    expect(sink.text(0)).toBe("userns-ok\n");
+    expect(sink.text(1)).toBe("no-socket\n");
+    expect(sink.text(2)).toBe(`4096\n${2 * 1024 ** 3}\n`);
+    expect(sink.text(3)).toMatch(/Seccomp:\s+2/);
+  });
+
+  it("makes the metadata address unreachable (route rejected locally, nothing sent)", async () => {
+    // Only try to connect once the reject route is proven present, so no packet can leave.
+    const spec = makeTask({
+      steps: [
+        run(
+          "grep -q 'FEA9FEA9.*0205' /proc/net/route && echo route-rejected && " +
+            "(timeout 3 bash -c 'echo > /dev/tcp/169.254.169.254/80' 2>&1 || true)",
+        ),
+      ],
+    });
+    const { outcome, sink } = await runTask(server, spec);
+    expect(outcome.result).toBe("success");
+    expect(sink.text(0)).toContain("route-rejected");
+    expect(sink.text(0)).toContain("No route to host");
+  });
+
+  it("serves service containers on localhost and by name", async () => {
+    const serve =
+      "$s=IO::Socket::INET->new(LocalPort=>8080,Listen=>5,ReuseAddr=>1) or die $!; " +
+      'while($c=$s->accept){print $c "hello from service\\n"; close $c}';
+    const spec = makeTask({
+      executor: {
+        type: "docker",
+        images: [
+          { image: "cimg/base:stable", environment: {} },
+          {
+            image: "drover/ci-base",
+            name: "svc",
+            entrypoint: ["perl", "-MIO::Socket::INET", "-e", serve],
+            environment: {},
+          },
+        ],
+      },
+      steps: [
+        run(
+          "for i in $(seq 50); do (exec 3<>/dev/tcp/localhost/8080 && cat <&3) && break; sleep 0.1; done; " +
+            "exec 3<>/dev/tcp/svc/8080 && cat <&3",
+        ),
+      ],
+    });
+    const { outcome, sink } = await runTask(server, spec);
+    expect(outcome.result).toBe("success");
+    expect(sink.text(0)).toBe("hello from service\nhello from service\n");
+    expect(await containersOf(spec.taskId)).toEqual([]);
+  });
+
+  it("sweeps the containers of an agent killed with -9", async () => {
+    const spec = makeTask({ steps: [run("sleep 300")] });
+    const child = spawnAgent(server.addTask(spec));
+    await until(
+      () =>
+        server.tasks
+          .get(spec.taskId)
+          ?.events.some((e) => e.type === "step_started" && e.step === 0) ?? false,
+    );
+    expect((await containersOf(spec.taskId)).length).toBe(2);
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    const swept = await sweepOrphans(docker, { host: os.hostname() });
+    expect(swept).toContain(spec.taskId);
+    expect(await containersOf(spec.taskId)).toEqual([]);
+  });
+
+  it("cancels cleanly on SIGTERM", async () => {
+    const spec = makeTask({ steps: [run("sleep 300"), run("echo after", { when: "always" })] });
+    const child = spawnAgent(server.addTask(spec));
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    await until(
+      () =>
+        server.tasks
+          .get(spec.taskId)
+          ?.events.some((e) => e.type === "step_started" && e.step === 0) ?? false,
+    );
+    child.kill("SIGTERM");
+    const code = await new Promise((r) => child.once("exit", r));
+    expect(code).toBe(1);
+    const events = server.state(spec.taskId).events;
+    expect(events.find((e) => e.type === "step_finished" && e.step === 0)).toMatchObject({
+      status: "canceled",
+    });
+    expect(events.at(-1)).toMatchObject({ type: "task_finished", result: "canceled" });
+    expect(stdout).toContain('"type":"task_finished","result":"canceled"');
+    expect(await containersOf(spec.taskId)).toEqual([]);
+  });
+});
