@@ -27,6 +27,17 @@ export interface PipelinePlan {
   parameters: Record<string, string | number | boolean>;
   /** Workflows that run for these pipeline values (workflow `when`/`unless` applied). */
   workflows: WorkflowPlan[];
+  /** `setup: true`: a dynamic-config setup pipeline (its jobs continue with another config). */
+  setup?: boolean;
+  /**
+   * Every 2.0 `triggers: - schedule` in the config, whatever these pipeline values are, so a cron
+   * service can register them (the workflows themselves appear only for scheduled triggers).
+   */
+  schedules?: Array<{
+    workflow: string;
+    cron: string;
+    branches: { only?: string[]; ignore?: string[] };
+  }>;
 }
 
 export interface WorkflowPlan {
@@ -64,6 +75,13 @@ export interface JobPlan {
   shell?: string;
   /** Defaults to `medium`. */
   resourceClass: string;
+  /**
+   * A job definition with `type: no-op` (type `build`, no executor, no steps): it has nothing to
+   * run and succeeds as soon as its requirements are met.
+   */
+  noOp?: boolean;
+  /** Workflow `serial-group`: jobs sharing it run one at a time across pipelines. */
+  serialGroup?: string;
 }
 
 export type ExecutorPlan = DockerExecutorPlan | MachineExecutorPlan;
@@ -89,6 +107,10 @@ export interface MachineExecutorPlan {
   type: "machine";
   image: string;
   dockerLayerCaching: boolean;
+  /** Absent means linux; `macos` comes from a `macos: {xcode}` executor (image `xcode:<version>`). */
+  platform?: "linux" | "windows" | "macos";
+  /** The `macos` executor's Xcode version. */
+  xcode?: string;
 }
 
 /** When a step runs relative to earlier failures. */
@@ -126,6 +148,8 @@ export interface RunStep extends StepBase {
 export interface CheckoutStep extends StepBase {
   type: "checkout";
   path?: string;
+  /** `full` or `blobless`, as written. */
+  method?: string;
 }
 
 export interface SaveCacheStep extends StepBase {
@@ -194,6 +218,11 @@ export interface CompileOptions {
 }
 
 export interface CompileResult {
+  /**
+   * Findings that do not stop compilation (e.g. an unknown option on a built-in step, which
+   * CircleCI ignores). Same shape as errors; codes start with `DROVER_WARN_CONFIG_`.
+   */
+  warnings?: CompileError[];
   /** Present when there are no errors. */
   plan?: PipelinePlan;
   /** The processed config (orbs, commands, executors, parameters and matrices expanded) as YAML. */

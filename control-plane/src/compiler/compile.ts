@@ -1,0 +1,220 @@
+/** The compiler entry: config text + pipeline values -> plan, processed YAML, every error. */
+import { ConfigErrorCode, Diagnostics } from "./errors.js";
+import { buildNamespace } from "./orbs.js";
+import type { Namespace, OrbContext, UnresolvedOrb } from "./orbs.js";
+import { pipelineScope, readParamDecls } from "./params.js";
+import type { ParamDecls } from "./params.js";
+import type { CompileOptions, CompileResult, PipelinePlan, WorkflowPlan } from "./plan.js";
+import { renderProcessed } from "./processed.js";
+import { asBool } from "./shape.js";
+import { compileWorkflow, planWorkflow } from "./workflows.js";
+import type { WorkflowContext, WorkflowResult } from "./workflows.js";
+import { mkMap, mkScalar, mkSeq, parseYaml, scalarText, toPlain } from "./yaml-source.js";
+import type { PMap, PNode, Pos } from "./yaml-source.js";
+
+export const DEFAULT_CONFIG_FILE = ".circleci/config.yml";
+const VERSIONS = new Set(["2", "2.0", "2.1"]);
+const ONLY_21 = ["orbs", "commands", "executors", "parameters", "setup"];
+
+/** Compiles a config. Never throws for bad input: everything wrong is in `errors`. */
+export function compile(source: string, opts: CompileOptions): CompileResult {
+  const file = opts.file ?? DEFAULT_CONFIG_FILE;
+  const diag = new Diagnostics(file);
+  const parsed = parseYaml(source, file, diag);
+  const root = parsed.root;
+  if (!root) return { errors: diag.errors };
+  const at0: Pos = { src: parsed.src, offset: 0 };
+  if (root.kind !== "map") {
+    diag.add(
+      ConfigErrorCode.INVALID_VALUE,
+      "a config must be a map with `version`, `jobs` and `workflows`",
+      root,
+    );
+    return { errors: diag.errors };
+  }
+
+  const v = root.index.get("version");
+  let version = "";
+  if (!v) diag.add(ConfigErrorCode.VERSION, "missing `version` (2, 2.0 or 2.1)", at0);
+  else {
+    version = v.value.kind === "scalar" ? scalarText(v.value) : "";
+    if (!VERSIONS.has(version)) {
+      diag.add(
+        ConfigErrorCode.VERSION,
+        `version '${version}' is not supported (2, 2.0 or 2.1)`,
+        v.value,
+      );
+    }
+  }
+  const interpolate = version === "2.1";
+  if (version === "2" || version === "2.0") {
+    for (const k of ONLY_21) {
+      const e = root.index.get(k);
+      if (e) diag.add(ConfigErrorCode.VERSION, `\`${k}\` needs \`version: 2.1\``, e.keyPos);
+    }
+  }
+
+  // Pipeline parameters: declared defaults, then trigger overrides, type-checked.
+  const declNode = interpolate ? root.index.get("parameters") : undefined;
+  const decls = readParamDecls(declNode?.value, diag, ["string", "boolean", "integer", "enum"]);
+  const parameters = resolvePipelineParameters(
+    decls,
+    opts.pipeline.parameters,
+    declNode?.keyPos ?? at0,
+    diag,
+  );
+  const pipeline = pipelineScope(opts.pipeline, parameters);
+
+  const loaded = new Map<string, Namespace | UnresolvedOrb>();
+  const orbCtx: OrbContext = { diag, scope: { pipeline }, loaded, depth: 0 };
+  if (opts.orbsDir !== undefined) orbCtx.orbsDir = opts.orbsDir;
+  const rootNs = buildNamespace("", interpolate ? root : withoutReusables(root), orbCtx);
+
+  const ctx: WorkflowContext = {
+    diag,
+    pipeline,
+    interpolate,
+    stack: [],
+    root: rootNs,
+    values: opts.pipeline,
+  };
+
+  const results: WorkflowResult[] = [];
+  const schedules: NonNullable<PipelinePlan["schedules"]> = [];
+  const workflows = root.index.get("workflows");
+  if (workflows && !(workflows.value.kind === "scalar" && workflows.value.value === null)) {
+    if (workflows.value.kind !== "map") {
+      diag.add(
+        ConfigErrorCode.INVALID_VALUE,
+        "`workflows` must be a map of workflow names",
+        workflows.value,
+      );
+    } else {
+      for (const e of workflows.value.entries) {
+        if (e.key === "version" && e.value.kind === "scalar") continue;
+        const r = compileWorkflow(e.key, e.keyPos, e.value, ctx);
+        results.push(r);
+        if (r.schedule) schedules.push({ workflow: r.name, ...r.schedule });
+      }
+    }
+  } else {
+    const implicit = implicitWorkflow(root, at0, diag);
+    if (implicit) results.push(compileWorkflow("workflow", at0, implicit, ctx));
+  }
+
+  if (diag.count > 0) return withWarnings({ errors: diag.errors }, diag);
+  const planned: WorkflowPlan[] = [];
+  for (const r of results) {
+    const w = planWorkflow(r, opts.pipeline);
+    if (w) planned.push(w);
+  }
+  const plan: PipelinePlan = { version, parameters, workflows: planned };
+  const setup = root.index.get("setup");
+  if (setup && asBool(setup.value, "setup", diag)) plan.setup = true;
+  if (schedules.length > 0) plan.schedules = schedules;
+  return withWarnings({ plan, processed: renderProcessed(results), errors: diag.errors }, diag);
+}
+
+function withWarnings(r: CompileResult, diag: Diagnostics): CompileResult {
+  if (diag.warnings.length > 0) r.warnings = diag.warnings;
+  return r;
+}
+
+/** 2.0 configs have no reusable elements: only `jobs` is read (the keys were reported). */
+function withoutReusables(root: PMap): PMap {
+  return mkMap(
+    root.entries.filter((e) => e.key === "jobs"),
+    root,
+  );
+}
+
+/** A 2.0-style config without `workflows`: its `build` job runs alone. */
+function implicitWorkflow(root: PMap, at: Pos, diag: Diagnostics): PNode | undefined {
+  const jobs = root.index.get("jobs")?.value;
+  const build = jobs?.kind === "map" ? jobs.index.get("build") : undefined;
+  if (!build) {
+    diag.add(
+      ConfigErrorCode.NO_WORKFLOWS,
+      "no `workflows`, and no job named `build` to run without one",
+      root.index.get("jobs")?.keyPos ?? at,
+    );
+    return undefined;
+  }
+  // The legacy job-level `branches` filter applies here.
+  const branches = build.value.kind === "map" ? build.value.index.get("branches") : undefined;
+  const item = branches
+    ? mkMap(
+        [
+          {
+            key: "build",
+            keyPos: build.keyPos,
+            value: mkMap(
+              [
+                {
+                  key: "filters",
+                  keyPos: branches.keyPos,
+                  value: mkMap([branches], branches.keyPos),
+                },
+              ],
+              build.keyPos,
+            ),
+          },
+        ],
+        build.keyPos,
+      )
+    : mkScalar("build", build.keyPos);
+  return mkMap(
+    [{ key: "jobs", keyPos: build.keyPos, value: mkSeq([item], build.keyPos) }],
+    build.keyPos,
+  );
+}
+
+function resolvePipelineParameters(
+  decls: ParamDecls,
+  overrides: Record<string, string | number | boolean>,
+  at: Pos,
+  diag: Diagnostics,
+): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, val] of Object.entries(overrides)) {
+    const d = decls.get(k);
+    if (!d) {
+      diag.add(
+        ConfigErrorCode.PIPELINE_PARAM,
+        `trigger parameter '${k}' is not declared under \`parameters\``,
+        at,
+      );
+      continue;
+    }
+    const ok =
+      (d.type === "string" && typeof val === "string") ||
+      (d.type === "boolean" && typeof val === "boolean") ||
+      (d.type === "integer" && typeof val === "number" && Number.isInteger(val)) ||
+      (d.type === "enum" && d.enum !== undefined && d.enum.includes(String(val)));
+    if (!ok) {
+      diag.add(
+        ConfigErrorCode.PIPELINE_PARAM,
+        `trigger parameter '${k}' is ${typeof val} ${JSON.stringify(val)}; the config declares it ${
+          d.type === "enum" ? `enum [${d.enum?.join(", ")}]` : d.type
+        }`,
+        d.at,
+      );
+      continue;
+    }
+    out[k] = d.type === "enum" ? String(val) : val;
+  }
+  for (const d of decls.values()) {
+    if (d.name in out || d.name in overrides) continue;
+    if (!d.default) {
+      diag.add(
+        ConfigErrorCode.PARAM_REQUIRED,
+        `pipeline parameter '${d.name}' has no default and was not given`,
+        d.at,
+      );
+      continue;
+    }
+    const v = toPlain(d.default);
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[d.name] = v;
+  }
+  return out;
+}

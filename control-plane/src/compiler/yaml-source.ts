@@ -1,0 +1,305 @@
+/**
+ * YAML with positions: parses a source into a small tree of positioned nodes. Aliases share the
+ * anchored node (no copy), `<<` merge keys are applied here, and the expanded size is budgeted so
+ * an alias bomb is refused in time linear in the source.
+ */
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import type { Alias as YamlAlias, Node as YamlNode, ParsedNode } from "yaml";
+import { ConfigErrorCode } from "./errors.js";
+import type { Diagnostics } from "./errors.js";
+
+/** 5 MB: larger configs are refused before parsing. */
+export const MAX_SOURCE_BYTES = 5 * 1024 * 1024;
+/** Nodes the document may expand to once every alias is followed. */
+export const MAX_EXPANDED_NODES = 4_000_000;
+
+/** One parsed file; turns offsets into 1-based line/column on demand. */
+export class Source {
+  constructor(
+    readonly file: string,
+    readonly text: string,
+    private readonly lines: LineCounter,
+  ) {}
+
+  position(offset: number): { line: number; col: number } {
+    const p = this.lines.linePos(offset);
+    return { line: p.line, col: p.col };
+  }
+}
+
+export interface Pos {
+  src: Source;
+  offset: number;
+}
+
+export type Scalar = string | number | boolean | null;
+
+export interface PScalar extends Pos {
+  kind: "scalar";
+  value: Scalar;
+  /** Source text of a plain non-string scalar (`12.10`, `2.0`), used when a string is wanted. */
+  raw?: string;
+}
+
+export interface PEntry {
+  key: string;
+  keyPos: Pos;
+  value: PNode;
+}
+
+export interface PMap extends Pos {
+  kind: "map";
+  entries: PEntry[];
+  index: Map<string, PEntry>;
+}
+
+export interface PSeq extends Pos {
+  kind: "seq";
+  items: PNode[];
+}
+
+export type PNode = PScalar | PMap | PSeq;
+
+export function mkScalar(value: Scalar, at: Pos, raw?: string): PScalar {
+  const n: PScalar = { kind: "scalar", value, src: at.src, offset: at.offset };
+  if (raw !== undefined) n.raw = raw;
+  return n;
+}
+
+export function mkMap(entries: PEntry[], at: Pos): PMap {
+  const index = new Map<string, PEntry>();
+  for (const e of entries) index.set(e.key, e);
+  return { kind: "map", entries, index, src: at.src, offset: at.offset };
+}
+
+export function mkSeq(items: PNode[], at: Pos): PSeq {
+  return { kind: "seq", items, src: at.src, offset: at.offset };
+}
+
+/** The text a scalar stands for where a string is wanted (`12.10` stays `12.10`). */
+export function scalarText(n: PScalar): string {
+  if (n.raw !== undefined) return n.raw;
+  if (n.value === null) return "";
+  return String(n.value);
+}
+
+export function isNull(n: PNode | undefined): boolean {
+  return n === undefined || (n.kind === "scalar" && n.value === null);
+}
+
+/** Plain JS value of a node (for output and deep comparisons). */
+export function toPlain(n: PNode): unknown {
+  switch (n.kind) {
+    case "scalar":
+      return n.value;
+    case "seq":
+      return n.items.map(toPlain);
+    case "map": {
+      const o: Record<string, unknown> = {};
+      for (const e of n.entries) o[e.key] = toPlain(e.value);
+      return o;
+    }
+  }
+}
+
+export function deepEqual(a: PNode, b: PNode): boolean {
+  if (a === b) return true;
+  if (a.kind !== b.kind) return false;
+  if (a.kind === "scalar") return a.value === (b as PScalar).value;
+  if (a.kind === "seq") {
+    const bi = (b as PSeq).items;
+    return a.items.length === bi.length && a.items.every((x, i) => deepEqual(x, bi[i] as PNode));
+  }
+  const bm = b as PMap;
+  if (a.entries.length !== bm.entries.length) return false;
+  return a.entries.every((e) => {
+    const o = bm.index.get(e.key);
+    return o !== undefined && deepEqual(e.value, o.value);
+  });
+}
+
+export interface ParsedSource {
+  src: Source;
+  root?: PNode;
+}
+
+/** Parses `text`; every problem goes to `diag`. `root` is absent when nothing usable came out. */
+export function parseYaml(text: string, file: string, diag: Diagnostics): ParsedSource {
+  const lines = new LineCounter();
+  const src = new Source(file, text, lines);
+  const at0: Pos = { src, offset: 0 };
+  if (Buffer.byteLength(text, "utf8") > MAX_SOURCE_BYTES) {
+    diag.add(
+      ConfigErrorCode.TOO_LARGE,
+      `config is ${Buffer.byteLength(text, "utf8")} bytes; the limit is ${MAX_SOURCE_BYTES} (5 MB)`,
+      at0,
+    );
+    return { src };
+  }
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    // Several `<<` merge keys in one mapping are common in real configs; other duplicates are errors.
+    uniqueKeys: (a, b) =>
+      isScalar(a) &&
+      isScalar(b) &&
+      a.value === b.value &&
+      !(a.value === "<<" && a.type === "PLAIN"),
+  });
+  let failed = false;
+  for (const e of doc.errors) {
+    failed = true;
+    diag.add(ConfigErrorCode.YAML_SYNTAX, e.message.split("\n")[0] ?? e.message, {
+      src,
+      offset: e.pos[0],
+    });
+  }
+  if (failed) return { src };
+  const conv = new Converter(src, diag, doc);
+  const contents = doc.contents as ParsedNode | null;
+  if (!contents) return { src, root: mkScalar(null, at0) };
+  const root = conv.convert(contents);
+  if (conv.aborted) return { src };
+  return { src, root };
+}
+
+class Converter {
+  aborted = false;
+  private readonly memo = new Map<YamlNode, PNode>();
+  private readonly sizes = new WeakMap<PNode, number>();
+  private readonly active = new Set<YamlNode>();
+
+  constructor(
+    private readonly src: Source,
+    private readonly diag: Diagnostics,
+    private readonly doc: Parameters<YamlAlias["resolve"]>[0],
+  ) {}
+
+  private at(node: YamlNode): Pos {
+    return { src: this.src, offset: node.range?.[0] ?? 0 };
+  }
+
+  private sizeOf(n: PNode): number {
+    return this.sizes.get(n) ?? 1;
+  }
+
+  private budget(n: PNode, size: number, at: Pos): PNode {
+    this.sizes.set(n, size);
+    if (size > MAX_EXPANDED_NODES && !this.aborted) {
+      this.aborted = true;
+      this.diag.add(
+        ConfigErrorCode.ALIAS_LIMIT,
+        `aliases expand this document past ${MAX_EXPANDED_NODES} nodes; refusing it (alias bomb?)`,
+        at,
+      );
+    }
+    return n;
+  }
+
+  convert(node: YamlNode): PNode {
+    if (this.aborted) return mkScalar(null, this.at(node));
+    if (isAlias(node)) {
+      const target = node.resolve(this.doc) as YamlNode | undefined;
+      if (!target) {
+        this.diag.add(ConfigErrorCode.YAML_SYNTAX, `unknown alias *${node.source}`, this.at(node));
+        return mkScalar(null, this.at(node));
+      }
+      if (this.active.has(target)) {
+        this.diag.add(
+          ConfigErrorCode.YAML_SYNTAX,
+          `alias *${node.source} refers to itself`,
+          this.at(node),
+        );
+        return mkScalar(null, this.at(node));
+      }
+      return this.convert(target);
+    }
+    // Only anchored nodes can be reached twice; memoize those so aliases share one tree.
+    const anchored = (node as { anchor?: string }).anchor !== undefined;
+    if (!anchored) return this.convertFresh(node);
+    const hit = this.memo.get(node);
+    if (hit) return hit;
+    this.active.add(node);
+    const out = this.convertFresh(node);
+    this.active.delete(node);
+    this.memo.set(node, out);
+    return out;
+  }
+
+  private convertFresh(node: YamlNode): PNode {
+    const at = this.at(node);
+    if (isScalar(node)) {
+      const v = node.value;
+      if (typeof v === "string" || v === null || typeof v === "boolean") {
+        const raw =
+          v !== null && typeof v !== "string" && node.source !== undefined
+            ? String(node.source)
+            : undefined;
+        return mkScalar(v, at, raw);
+      }
+      if (typeof v === "number") {
+        return mkScalar(v, at, node.source !== undefined ? String(node.source) : undefined);
+      }
+      if (typeof v === "bigint") return mkScalar(Number(v), at, String(node.source ?? v));
+      return mkScalar(String(v as unknown), at);
+    }
+    if (isSeq(node)) {
+      const items: PNode[] = [];
+      let size = 1;
+      for (const it of node.items) {
+        const c = this.convert(it as YamlNode);
+        size += this.sizeOf(c);
+        items.push(c);
+      }
+      return this.budget(mkSeq(items, at), size, at);
+    }
+    if (isMap(node)) {
+      const entries: PEntry[] = [];
+      const merges: PNode[] = [];
+      let size = 1;
+      for (const pair of node.items) {
+        const k = pair.key as YamlNode | null;
+        const keyPos = k ? this.at(k) : at;
+        const keyNode = k ? this.convert(k) : mkScalar(null, at);
+        const valueNode = pair.value
+          ? this.convert(pair.value as YamlNode)
+          : mkScalar(null, keyPos);
+        if (keyNode.kind !== "scalar") {
+          this.diag.add(ConfigErrorCode.INVALID_VALUE, "mapping keys must be scalars", keyPos);
+          continue;
+        }
+        if (isScalar(k) && k.value === "<<" && k.type === "PLAIN") {
+          merges.push(valueNode);
+          continue;
+        }
+        size += this.sizeOf(valueNode) + 1;
+        entries.push({ key: scalarText(keyNode), keyPos, value: valueNode });
+      }
+      if (merges.length > 0) {
+        // Explicit keys win; among merged maps the earlier one wins (YAML merge-key semantics).
+        const have = new Set(entries.map((e) => e.key));
+        for (const m of merges) {
+          const sources = m.kind === "seq" ? m.items : [m];
+          for (const s of sources) {
+            if (s.kind !== "map") {
+              this.diag.add(
+                ConfigErrorCode.INVALID_VALUE,
+                "a `<<` merge key needs a mapping (or a list of mappings)",
+                s,
+              );
+              continue;
+            }
+            for (const e of s.entries) {
+              if (have.has(e.key)) continue;
+              have.add(e.key);
+              size += this.sizeOf(e.value) + 1;
+              entries.push(e);
+            }
+          }
+        }
+      }
+      return this.budget(mkMap(entries, at), size, at);
+    }
+    return mkScalar(null, at);
+  }
+}
