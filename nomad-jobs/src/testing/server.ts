@@ -75,6 +75,8 @@ export class NomadTestServer {
   readonly requestCounts = new Map<string, number>();
   /** Milliseconds spent in handlers of `PUT /v1/jobs` (benchmarks subtract it). */
   readonly registerHandlerMs: number[] = [];
+  /** Requests answered 429 by the per-client connection limit. */
+  throttled = 0;
   url = "";
   readonly #opts: Required<
     Pick<NomadTestServerOptions, "heartbeatMs" | "autoPlace" | "execRawExec" | "region">
@@ -83,7 +85,7 @@ export class NomadTestServer {
   readonly #server: http.Server;
   readonly #runner: ProcessRunner;
   readonly #streams = new Set<Res>();
-  readonly #inflight = new Map<string, number>();
+  readonly #conns = new Map<string, number>();
   readonly #queued = new Map<string, Record<string, number>>();
   #failNext: Array<{ status: number; body: string; match?: RegExp }> = [];
   #healthy = true;
@@ -110,6 +112,20 @@ export class NomadTestServer {
         )
       : http.createServer(handler);
     this.#server.keepAliveTimeout = 30_000;
+    // Like Nomad's limits.http_max_conns_per_client: connections beyond the limit get a 429.
+    this.#server.on("connection", (socket: import("node:net").Socket) => {
+      const limit = this.#opts.maxConnsPerClient;
+      if (limit === undefined) return;
+      const ip = socket.remoteAddress ?? "?";
+      const n = (this.#conns.get(ip) ?? 0) + 1;
+      this.#conns.set(ip, n);
+      if (n > limit) (socket as { overLimit?: boolean }).overLimit = true;
+      socket.once("close", () => {
+        const left = (this.#conns.get(ip) ?? 1) - 1;
+        if (left <= 0) this.#conns.delete(ip);
+        else this.#conns.set(ip, left);
+      });
+    });
     this.#runner = new ProcessRunner(this.logs, {
       started: (allocId, task) => this.#taskStarted(allocId, task),
       exited: (allocId, task, code, signal, killed) =>
@@ -303,24 +319,10 @@ export class NomadTestServer {
   // ---- HTTP ----------------------------------------------------------------------------------
 
   async #handle(req: Req, res: Res): Promise<void> {
-    const ip = req.socket.remoteAddress ?? "?";
-    const inflight = (this.#inflight.get(ip) ?? 0) + 1;
-    this.#inflight.set(ip, inflight);
-    const release = (): void => {
-      const n = (this.#inflight.get(ip) ?? 1) - 1;
-      if (n <= 0) this.#inflight.delete(ip);
-      else this.#inflight.set(ip, n);
-    };
-    let released = false;
-    const once = (): void => {
-      if (!released) {
-        released = true;
-        release();
-      }
-    };
-    res.once("close", once);
     try {
-      if (this.#opts.maxConnsPerClient !== undefined && inflight > this.#opts.maxConnsPerClient) {
+      if ((req.socket as { overLimit?: boolean }).overLimit) {
+        this.throttled++;
+        res.setHeader("connection", "close");
         throw new HttpError(
           429,
           "Your IP is issuing too many concurrent connections, please rate limit your calls\n",
