@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type {
   Allocation,
@@ -113,7 +113,7 @@ export class NomadTestServer {
       : http.createServer(handler);
     this.#server.keepAliveTimeout = 30_000;
     // Like Nomad's limits.http_max_conns_per_client: connections beyond the limit get a 429.
-    this.#server.on("connection", (socket: import("node:net").Socket) => {
+    this.#server.on("connection", (socket: Socket) => {
       const limit = this.#opts.maxConnsPerClient;
       if (limit === undefined) return;
       const ip = socket.remoteAddress ?? "?";
