@@ -1,0 +1,157 @@
+/** A small typed client of Drover's API v2 (the CLI and tests use it). */
+
+export class DroverApiError extends Error {
+  readonly code = "DROVER_ERR_API";
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DroverApiError";
+  }
+}
+
+export interface ApiPipeline {
+  id: string;
+  number: number;
+  state: string;
+  created_at: string;
+  project_slug: string;
+  errors: Array<{ type: string; message: string }>;
+  vcs: { branch?: string; tag?: string; revision: string };
+  trigger: { type: string };
+}
+
+export interface ApiWorkflow {
+  id: string;
+  name: string;
+  status: string;
+  pipeline_id: string;
+  pipeline_number: number;
+  created_at: string;
+  stopped_at: string | null;
+}
+
+export interface ApiWorkflowJob {
+  id: string;
+  name: string;
+  type: "build" | "approval";
+  status: string;
+  job_number?: number;
+  dependencies: string[];
+  approval_request_id?: string;
+}
+
+export interface ApiJobDetails {
+  id: string;
+  name: string;
+  number: number | null;
+  status: string;
+  web_url: string;
+  steps: Array<{
+    index: number;
+    task_id: string;
+    steps: Array<{ step: number; name: string; status: string; exit_code: number | null }>;
+  }>;
+}
+
+export interface Paged<T> {
+  items: T[];
+  next_page_token: string | null;
+}
+
+export class DroverClient {
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+  ) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(new URL(path, this.url), {
+      method,
+      headers: {
+        "circle-token": this.token,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    const parsed: unknown = text ? JSON.parse(text) : undefined;
+    if (!res.ok) {
+      const message = (parsed as { message?: string } | undefined)?.message ?? res.statusText;
+      throw new DroverApiError(res.status, parsed, `${method} ${path}: ${res.status} ${message}`);
+    }
+    return parsed as T;
+  }
+
+  me() {
+    return this.request<{ id: string; login: string; name: string; role: string }>(
+      "GET",
+      "/api/v2/me",
+    );
+  }
+  getProject(slug: string) {
+    return this.request<{ id: string; slug: string }>("GET", `/api/v2/project/${slug}`);
+  }
+  addProject(body: { slug: string; repository_url: string; default_branch?: string }) {
+    return this.request<{ id: string; slug: string; webhook_secret: string }>(
+      "POST",
+      "/api/v2/project",
+      body,
+    );
+  }
+  trigger(
+    slug: string,
+    body: {
+      branch?: string;
+      tag?: string;
+      parameters?: Record<string, unknown>;
+      config?: string;
+      revision?: string;
+    },
+  ) {
+    return this.request<{ id: string; state: string; number: number; created_at: string }>(
+      "POST",
+      `/api/v2/project/${slug}/pipeline`,
+      body,
+    );
+  }
+  listPipelines(slug: string, pageToken?: string) {
+    const q = pageToken ? `?page-token=${encodeURIComponent(pageToken)}` : "";
+    return this.request<Paged<ApiPipeline>>("GET", `/api/v2/project/${slug}/pipeline${q}`);
+  }
+  pipeline(id: string) {
+    return this.request<ApiPipeline>("GET", `/api/v2/pipeline/${id}`);
+  }
+  pipelineWorkflows(id: string) {
+    return this.request<Paged<ApiWorkflow>>("GET", `/api/v2/pipeline/${id}/workflow`);
+  }
+  workflow(id: string) {
+    return this.request<ApiWorkflow>("GET", `/api/v2/workflow/${id}`);
+  }
+  workflowJobs(id: string) {
+    return this.request<Paged<ApiWorkflowJob>>("GET", `/api/v2/workflow/${id}/job`);
+  }
+  job(slug: string, number: number) {
+    return this.request<ApiJobDetails>("GET", `/api/v2/project/${slug}/job/${number}`);
+  }
+  rerun(
+    id: string,
+    body: { enable_ssh?: boolean; from_failed?: boolean; jobs?: string[]; sparse_tree?: boolean },
+  ) {
+    return this.request<{ workflow_id: string }>("POST", `/api/v2/workflow/${id}/rerun`, body);
+  }
+  createToken(body: {
+    login?: string;
+    role?: "admin" | "member";
+    projects?: string[];
+    label?: string;
+  }) {
+    return this.request<{
+      token: string;
+      user: { id: string; login: string; role: string };
+      projects: string[];
+    }>("POST", "/api/v2/tokens", body);
+  }
+}

@@ -1,0 +1,50 @@
+import type { FastifyInstance } from "fastify";
+import { notFound } from "../../model/errors.js";
+import { getPipeline } from "../../model/pipelines.js";
+import type { TaskStep } from "../../model/records.js";
+import {
+  getJobByNumber,
+  getWorkflow,
+  listTaskSteps,
+  listTasksOfJob,
+} from "../../model/workflows.js";
+import { slugOf, visibleProject, type SlugParams } from "../access.js";
+import { presentJobDetails } from "../present.js";
+import { principalOf } from "../server.js";
+import type { CoreRouteDeps } from "./deps.js";
+
+type Params = SlugParams & { number: string };
+
+/** Job details and cancel by project job number (CircleCI API v2). */
+export function registerJobRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
+  const { db } = deps;
+
+  const load = async (who: ReturnType<typeof principalOf>, params: Params) => {
+    const project = await visibleProject(db, who, slugOf(params));
+    const n = Number(params.number);
+    const job = Number.isInteger(n) ? await getJobByNumber(db, project.id, n) : null;
+    if (!job) throw notFound("Job");
+    return { project, job };
+  };
+
+  app.get<{ Params: Params }>("/api/v2/project/:vcs/:org/:repo/job/:number", async (req) => {
+    const { project, job } = await load(principalOf(req), req.params);
+    const workflow = await getWorkflow(db, job.workflowId);
+    const pipeline = workflow ? await getPipeline(db, workflow.pipelineId) : null;
+    if (!workflow || !pipeline) throw notFound("Job");
+    const tasks = await listTasksOfJob(db, job.id);
+    const steps = new Map<string, TaskStep[]>();
+    for (const t of tasks) steps.set(t.id, await listTaskSteps(db, t.id));
+    return presentJobDetails(job, workflow, pipeline, project, tasks, steps, deps.urls.public);
+  });
+
+  app.post<{ Params: Params }>(
+    "/api/v2/project/:vcs/:org/:repo/job/:number/cancel",
+    async (req, reply) => {
+      const who = principalOf(req);
+      const { job } = await load(who, req.params);
+      await deps.engine.cancelJob(job.id, who.userId);
+      return reply.code(202).send({ message: "Accepted." });
+    },
+  );
+}

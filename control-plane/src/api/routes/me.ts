@@ -1,0 +1,54 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { parsePublicKey } from "../../auth/ssh-keys.js";
+import { notFound } from "../../model/errors.js";
+import type { SshKey } from "../../model/records.js";
+import { addSshKey, deleteSshKey, listSshKeys } from "../../model/users.js";
+import { parse, principalOf } from "../server.js";
+import type { CoreRouteDeps } from "./deps.js";
+
+const keyBody = z
+  .object({ public_key: z.string().min(1).max(16_384), title: z.string().max(200).optional() })
+  .strict();
+
+const presentKey = (k: SshKey) => ({
+  id: k.id,
+  title: k.title,
+  fingerprint: k.fingerprint,
+  public_key: k.publicKey,
+  created_at: k.createdAt.toISOString(),
+});
+
+/** `GET /me` and the user's SSH public keys (used by reruns with SSH). */
+export function registerMeRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
+  const { db } = deps;
+
+  app.get("/api/v2/me", async (req) => {
+    const who = principalOf(req);
+    return { id: who.userId, login: who.login, name: who.name, role: who.role };
+  });
+
+  app.get("/api/v2/me/ssh-keys", async (req) => {
+    const keys = await listSshKeys(db, principalOf(req).userId);
+    return { items: keys.map(presentKey), next_page_token: null };
+  });
+
+  app.post("/api/v2/me/ssh-keys", async (req, reply) => {
+    const who = principalOf(req);
+    const body = parse(keyBody, req.body);
+    const key = parsePublicKey(body.public_key);
+    const saved = await addSshKey(db, {
+      userId: who.userId,
+      title: body.title ?? key.comment,
+      publicKey: key.normalized,
+      fingerprint: key.fingerprint,
+    });
+    return reply.code(201).send(presentKey(saved));
+  });
+
+  app.delete<{ Params: { key: string } }>("/api/v2/me/ssh-keys/:key", async (req, reply) => {
+    const ok = await deleteSshKey(db, principalOf(req).userId, decodeURIComponent(req.params.key));
+    if (!ok) throw notFound("SSH key");
+    return reply.code(204).send();
+  });
+}

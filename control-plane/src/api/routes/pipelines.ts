@@ -1,0 +1,128 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { invalid, notFound } from "../../model/errors.js";
+import { getPipelineByNumber, listPipelines } from "../../model/pipelines.js";
+import { listWorkflowsOfPipeline } from "../../model/workflows.js";
+import { slugOf, userLookup, visiblePipeline, visibleProject, type SlugParams } from "../access.js";
+import { presentPipeline, presentWorkflow } from "../present.js";
+import { parse, principalOf } from "../server.js";
+import type { CoreRouteDeps } from "./deps.js";
+
+const paramValue = z.union([z.string(), z.number(), z.boolean()]);
+
+export const triggerBodySchema = z
+  .object({
+    branch: z.string().min(1).max(255).optional(),
+    tag: z.string().min(1).max(255).optional(),
+    parameters: z.record(z.string(), paramValue).optional(),
+    /** Drover: config text to use instead of the repository's (`drover run`). */
+    config: z.string().max(900_000).optional(),
+    /** Drover: the commit to build. */
+    revision: z
+      .string()
+      .regex(/^[0-9a-f]{7,64}$/, "must be a commit hash")
+      .optional(),
+  })
+  .strict();
+
+const listQuery = z.object({
+  branch: z.string().optional(),
+  "page-token": z.string().optional(),
+});
+
+/** Trigger, list and read pipelines (CircleCI API v2). */
+export function registerPipelineRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
+  const { db } = deps;
+
+  app.post<{ Params: SlugParams }>(
+    "/api/v2/project/:vcs/:org/:repo/pipeline",
+    async (req, reply) => {
+      const who = principalOf(req);
+      const project = await visibleProject(db, who, slugOf(req.params));
+      const body = parse(triggerBodySchema, req.body);
+      if (body.branch && body.tag) {
+        throw invalid("branch and tag are exclusive", [
+          { field: "tag", message: "cannot be combined with branch" },
+        ]);
+      }
+      const p = await deps.trigger.trigger({
+        project,
+        triggerType: body.config !== undefined ? "explicit" : "api",
+        actorId: who.userId,
+        ...(body.branch ? { branch: body.branch } : {}),
+        ...(body.tag ? { tag: body.tag } : {}),
+        ...(body.revision ? { revision: body.revision } : {}),
+        ...(body.parameters ? { parameters: body.parameters } : {}),
+        ...(body.config !== undefined ? { configSource: body.config } : {}),
+      });
+      return reply.code(201).send({
+        id: p.id,
+        state: p.state,
+        number: p.number,
+        created_at: p.createdAt.toISOString(),
+      });
+    },
+  );
+
+  app.get<{ Params: SlugParams; Querystring: Record<string, string> }>(
+    "/api/v2/project/:vcs/:org/:repo/pipeline",
+    async (req) => {
+      const who = principalOf(req);
+      const project = await visibleProject(db, who, slugOf(req.params));
+      const q = parse(listQuery, req.query, "query");
+      const page = await listPipelines(db, project.id, {
+        ...(q.branch ? { branch: q.branch } : {}),
+        ...(q["page-token"] ? { pageToken: q["page-token"] } : {}),
+      });
+      const users = userLookup(db);
+      return {
+        items: await Promise.all(
+          page.items.map(async (p) => presentPipeline(p, project, await users(p.triggerActorId))),
+        ),
+        next_page_token: page.nextPageToken,
+      };
+    },
+  );
+
+  app.get<{ Params: SlugParams & { number: string } }>(
+    "/api/v2/project/:vcs/:org/:repo/pipeline/:number",
+    async (req) => {
+      const who = principalOf(req);
+      const project = await visibleProject(db, who, slugOf(req.params));
+      const n = Number(req.params.number);
+      const p = Number.isInteger(n) ? await getPipelineByNumber(db, project.id, n) : null;
+      if (!p) throw notFound("Pipeline");
+      return presentPipeline(p, project, await userLookup(db)(p.triggerActorId));
+    },
+  );
+
+  app.get<{ Params: { id: string } }>("/api/v2/pipeline/:id", async (req) => {
+    const { pipeline, project } = await visiblePipeline(db, principalOf(req), req.params.id);
+    return presentPipeline(pipeline, project, await userLookup(db)(pipeline.triggerActorId));
+  });
+
+  app.get<{ Params: { id: string } }>("/api/v2/pipeline/:id/config", async (req) => {
+    const { pipeline } = await visiblePipeline(db, principalOf(req), req.params.id);
+    return {
+      source: pipeline.configSource ?? "",
+      compiled: pipeline.configCompiled ?? "",
+      "setup-config": "",
+      "compiled-setup-config": "",
+    };
+  });
+
+  app.get<{ Params: { id: string }; Querystring: Record<string, string> }>(
+    "/api/v2/pipeline/:id/workflow",
+    async (req) => {
+      const { pipeline, project } = await visiblePipeline(db, principalOf(req), req.params.id);
+      const q = parse(listQuery, req.query, "query");
+      const page = await listWorkflowsOfPipeline(db, pipeline.id, {
+        ...(q["page-token"] ? { pageToken: q["page-token"] } : {}),
+      });
+      return {
+        items: page.items.map((w) => presentWorkflow(w, pipeline, project)),
+        next_page_token: page.nextPageToken,
+      };
+    },
+  );
+}

@@ -1,0 +1,70 @@
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { listJobs } from "../../model/workflows.js";
+import { visibleWorkflow } from "../access.js";
+import { presentWorkflow, presentWorkflowJob } from "../present.js";
+import { parse, principalOf } from "../server.js";
+import type { CoreRouteDeps } from "./deps.js";
+
+export const rerunBodySchema = z
+  .object({
+    enable_ssh: z.boolean().optional(),
+    from_failed: z.boolean().optional(),
+    jobs: z.array(z.string().uuid()).optional(),
+    sparse_tree: z.boolean().optional(),
+  })
+  .strict();
+
+/** Read, cancel, approve and rerun workflows (CircleCI API v2). */
+export function registerWorkflowRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
+  const { db, engine } = deps;
+
+  app.get<{ Params: { id: string } }>("/api/v2/workflow/:id", async (req) => {
+    const { workflow, pipeline, project } = await visibleWorkflow(
+      db,
+      principalOf(req),
+      req.params.id,
+    );
+    return presentWorkflow(workflow, pipeline, project);
+  });
+
+  app.get<{ Params: { id: string } }>("/api/v2/workflow/:id/job", async (req) => {
+    const { workflow, project } = await visibleWorkflow(db, principalOf(req), req.params.id);
+    const jobs = await listJobs(db, workflow.id);
+    return { items: jobs.map((j) => presentWorkflowJob(j, jobs, project)), next_page_token: null };
+  });
+
+  app.post<{ Params: { id: string } }>("/api/v2/workflow/:id/cancel", async (req, reply) => {
+    const who = principalOf(req);
+    const { workflow } = await visibleWorkflow(db, who, req.params.id);
+    await engine.cancelWorkflow(workflow.id, who.userId);
+    return reply.code(202).send({ message: "Accepted." });
+  });
+
+  app.post<{ Params: { id: string; requestId: string } }>(
+    "/api/v2/workflow/:id/approve/:requestId",
+    async (req, reply) => {
+      const who = principalOf(req);
+      const { workflow } = await visibleWorkflow(db, who, req.params.id);
+      await engine.approve(workflow.id, req.params.requestId, who.userId);
+      return reply.code(202).send({ message: "Accepted." });
+    },
+  );
+
+  app.post<{ Params: { id: string } }>("/api/v2/workflow/:id/rerun", async (req, reply) => {
+    const who = principalOf(req);
+    const { workflow } = await visibleWorkflow(db, who, req.params.id);
+    const body = parse(rerunBodySchema, req.body);
+    const id = await engine.rerun(
+      workflow.id,
+      {
+        ...(body.enable_ssh !== undefined ? { enableSsh: body.enable_ssh } : {}),
+        ...(body.from_failed !== undefined ? { fromFailed: body.from_failed } : {}),
+        ...(body.jobs ? { jobs: body.jobs } : {}),
+        ...(body.sparse_tree !== undefined ? { sparseTree: body.sparse_tree } : {}),
+      },
+      who.userId,
+    );
+    return reply.code(202).send({ workflow_id: id });
+  });
+}

@@ -1,0 +1,3 @@
+export * from "./tokens.js";
+export * from "./principal.js";
+export * from "./ssh-keys.js";

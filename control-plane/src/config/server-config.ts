@@ -1,0 +1,86 @@
+import { join, resolve } from "node:path";
+import { z } from "zod";
+
+export const serverConfigSchema = z.object({
+  /** Interface the API listens on (`DROVER_HOST`). */
+  host: z.string().default("127.0.0.1"),
+  /** API port (`DROVER_PORT`); 0 picks a free one. */
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Embedded state: PGlite data, git cache, agent logs (`DROVER_DATA_DIR`). */
+  dataDir: z.string().default(".drover"),
+  /** PostgreSQL instead of PGlite (`DATABASE_URL`). */
+  databaseUrl: z.string().url().optional(),
+  /** Base of browser links (`DROVER_PUBLIC_URL`); default the listen URL. */
+  publicUrl: z.string().url().optional(),
+  /** URL agents use to reach this server (`DROVER_INTERNAL_URL`); default the listen URL. */
+  internalUrl: z.string().url().optional(),
+  /** Output-processor ingest URL for agents (`DROVER_OUTPUT_URL`). */
+  outputUrl: z.string().url().default("http://127.0.0.1:8585"),
+  /** Agent command for the local scheduler, a JSON array (`DROVER_AGENT_COMMAND`). */
+  agentCommand: z.array(z.string()).min(1).optional(),
+  /** Directory of registry orbs for the compiler (`DROVER_ORBS_DIR`). */
+  orbsDir: z.string().optional(),
+  /** Engine housekeeping period in ms (`DROVER_TICK_MS`). */
+  tickIntervalMs: z.coerce.number().int().min(0).default(2000),
+  /** Schedule runner period in ms (`DROVER_SCHEDULE_TICK_MS`); 0 disables the runner. */
+  scheduleTickMs: z.coerce.number().int().min(0).default(15_000),
+});
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+
+/** Reads the server config from `DROVER_*` variables (and `DATABASE_URL`). */
+export function serverConfigFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
+  const agent = env.DROVER_AGENT_COMMAND;
+  let agentCommand: unknown;
+  if (agent) {
+    try {
+      agentCommand = agent.trim().startsWith("[") ? JSON.parse(agent) : agent.trim().split(/\s+/);
+    } catch {
+      agentCommand = agent;
+    }
+  }
+  const parsed = serverConfigSchema.safeParse({
+    host: env.DROVER_HOST,
+    port: env.DROVER_PORT,
+    dataDir: env.DROVER_DATA_DIR,
+    databaseUrl: env.DATABASE_URL || undefined,
+    publicUrl: env.DROVER_PUBLIC_URL,
+    internalUrl: env.DROVER_INTERNAL_URL,
+    outputUrl: env.DROVER_OUTPUT_URL,
+    agentCommand,
+    orbsDir: env.DROVER_ORBS_DIR,
+    tickIntervalMs: env.DROVER_TICK_MS,
+    scheduleTickMs: env.DROVER_SCHEDULE_TICK_MS,
+  });
+  if (!parsed.success) {
+    const names: Record<string, string> = {
+      host: "DROVER_HOST",
+      port: "DROVER_PORT",
+      dataDir: "DROVER_DATA_DIR",
+      databaseUrl: "DATABASE_URL",
+      publicUrl: "DROVER_PUBLIC_URL",
+      internalUrl: "DROVER_INTERNAL_URL",
+      outputUrl: "DROVER_OUTPUT_URL",
+      agentCommand: "DROVER_AGENT_COMMAND",
+      orbsDir: "DROVER_ORBS_DIR",
+      tickIntervalMs: "DROVER_TICK_MS",
+      scheduleTickMs: "DROVER_SCHEDULE_TICK_MS",
+    };
+    const msg = parsed.error.issues
+      .map((i) => `${names[String(i.path[0])] ?? i.path.join(".")}: ${i.message}`)
+      .join("; ");
+    throw new Error(`invalid configuration: ${msg}`);
+  }
+  return parsed.data;
+}
+
+/** Absolute paths derived from the data directory. */
+export function dataPaths(config: ServerConfig) {
+  const root = resolve(config.dataDir);
+  return {
+    root,
+    pglite: join(root, "pglite"),
+    git: join(root, "git"),
+    agents: join(root, "agents"),
+    cli: join(root, "cli.json"),
+  };
+}

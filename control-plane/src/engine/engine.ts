@@ -1,0 +1,620 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { PipelinePlan } from "../compiler/plan.js";
+import type { ServiceUrls } from "../config/urls.js";
+import type { Database, Queryable } from "../db/types.js";
+import { generateToken, hashToken, TASK_TOKEN_PREFIX } from "../auth/tokens.js";
+import { allocateNumbers } from "../model/projects.js";
+import { ControlPlaneError, invalid, notFound } from "../model/errors.js";
+import type { Job, JobStatus, TaskStatus, Workflow } from "../model/records.js";
+import { toJob, toWorkflow } from "../model/rows.js";
+import {
+  SchedulerUnavailableError,
+  type SchedulerBackend,
+  type TaskPlan,
+  type TaskStatusEvent,
+} from "../scheduler/types.js";
+import { descendants, evaluate, isFinal, jobStatusFromTasks, workflowStatus } from "./evaluate.js";
+
+export interface EngineOptions {
+  db: Database;
+  scheduler: SchedulerBackend;
+  logger: Logger;
+  urls: ServiceUrls;
+  /** Unclaimed task tokens expire after this long (default 10 minutes). */
+  taskTokenTtlMs?: number;
+  /** How long one instance holds a task it is submitting (default 15 s). */
+  submitLeaseMs?: number;
+  /** Period of the housekeeping tick (default 2 s); 0 disables the timer (tests call tick()). */
+  tickIntervalMs?: number;
+}
+
+export interface RerunOptions {
+  enableSsh?: boolean;
+  fromFailed?: boolean;
+  /** Job ids of the workflow to rerun. */
+  jobs?: string[];
+  sparseTree?: boolean;
+}
+
+const ACTIVE: TaskStatus[] = ["pending", "submitted", "running"];
+
+/**
+ * The workflow engine: stores workflows and jobs from a plan, queues jobs as their requirements
+ * are met, hands tasks to the scheduler backend, and folds task results back into job and
+ * workflow states.
+ *
+ * Every transition happens in a transaction that first locks the workflow row (`FOR UPDATE`), so
+ * concurrent instances on one PostgreSQL serialize per workflow and never queue a job twice.
+ * Submitting a task to the backend happens after commit under a short per-task lease; a task
+ * whose instance died before submitting stays `pending` and the next tick of any instance submits
+ * it with a fresh token. State lives only in the database: `start()` after a crash reconciles the
+ * backend's tasks with the active ones and carries on.
+ */
+export class WorkflowEngine {
+  private readonly log: Logger;
+  private readonly ttlMs: number;
+  private readonly leaseMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
+  private ticking: Promise<void> | undefined;
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(private readonly opts: EngineOptions) {
+    this.log = opts.logger.child({ unit: "engine" });
+    this.ttlMs = opts.taskTokenTtlMs ?? 10 * 60_000;
+    this.leaseMs = opts.submitLeaseMs ?? 15_000;
+  }
+
+  get db(): Database {
+    return this.opts.db;
+  }
+
+  /** Subscribes to the backend, reconciles active tasks, submits pending ones, starts the tick. */
+  async start(): Promise<void> {
+    this.unwatch = this.opts.scheduler.watch((e) => this.track(this.onSchedulerEvent(e)));
+    const { rows } = await this.db.query<{ id: string }>(
+      "SELECT id FROM tasks WHERE status IN ('submitted', 'running')",
+    );
+    await this.opts.scheduler.reconcile(new Set(rows.map((r) => r.id)));
+    await this.tick();
+    const every = this.opts.tickIntervalMs ?? 2_000;
+    if (every > 0) {
+      this.timer = setInterval(() => {
+        if (!this.ticking) {
+          this.ticking = this.tick()
+            .catch((err: unknown) => this.log.error({ err }, "engine tick failed"))
+            .finally(() => (this.ticking = undefined));
+        }
+      }, every);
+      this.timer.unref();
+    }
+  }
+
+  /** Stops the tick and the subscription and waits for in-flight work; tasks keep running. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.unwatch?.();
+    await this.ticking;
+    await this.idle();
+  }
+
+  /** Resolves when background work started so far (submissions, event handling) is done. */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Housekeeping: submit pending tasks, fail tokens that expired unclaimed. */
+  async tick(): Promise<void> {
+    await this.submitPending();
+    const { rows } = await this.db.query<{ id: string }>(
+      `SELECT id FROM tasks WHERE status = 'submitted' AND claimed_at IS NULL
+          AND token_expires_at < now()`,
+    );
+    for (const { id } of rows) {
+      await this.finishTask(id, "infrastructure_fail", "task token expired unclaimed");
+      await this.opts.scheduler.cancel(id).catch(() => undefined);
+    }
+  }
+
+  private track<T>(p: Promise<T>): void {
+    const guarded = p.catch((err: unknown) =>
+      this.log.error({ err }, "engine background work failed"),
+    );
+    this.inflight.add(guarded);
+    void guarded.finally(() => this.inflight.delete(guarded));
+  }
+
+  /**
+   * Stores the plan's workflows and jobs for a pipeline inside the caller's transaction and
+   * queues the jobs that can start. Call `kick()` with the returned ids after commit.
+   */
+  async createWorkflows(
+    tx: Queryable,
+    input: { pipelineId: string; projectId: string; plan: PipelinePlan; startedBy: string | null },
+  ): Promise<string[]> {
+    const ids: string[] = [];
+    for (const wf of input.plan.workflows) {
+      const id = randomUUID();
+      await tx.query(
+        `INSERT INTO workflows (id, pipeline_id, project_id, name, status, started_by)
+         VALUES ($1, $2, $3, $4, 'running', $5)`,
+        [id, input.pipelineId, input.projectId, wf.name, input.startedBy],
+      );
+      await this.insertJobs(
+        tx,
+        id,
+        input.projectId,
+        wf.jobs.map((plan, position) => ({ plan, position, enableSsh: false, rerunOf: null })),
+      );
+      await this.advanceLocked(tx, id);
+      ids.push(id);
+    }
+    return ids;
+  }
+
+  /** After a commit that queued work: submit this workflow's pending tasks in the background. */
+  kick(workflowIds: string[]): void {
+    if (workflowIds.length > 0) this.track(this.submitPending(workflowIds));
+  }
+
+  private async insertJobs(
+    tx: Queryable,
+    workflowId: string,
+    projectId: string,
+    jobs: Array<{
+      plan: Job["plan"];
+      position: number;
+      enableSsh: boolean;
+      rerunOf: string | null;
+    }>,
+  ): Promise<void> {
+    if (jobs.length === 0) return;
+    const builds = jobs.filter((j) => j.plan.type === "build").length;
+    let next = builds > 0 ? await allocateNumbers(tx, projectId, "job", builds) : 0;
+    const values: string[] = [];
+    const params: unknown[] = [];
+    for (const j of jobs) {
+      const n = j.plan.type === "build" ? next++ : null;
+      const b = params.length;
+      values.push(
+        `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, 'blocked', $${b + 8}::jsonb, $${b + 9}::jsonb, $${b + 10}, $${b + 11}, $${b + 12})`,
+      );
+      params.push(
+        randomUUID(),
+        workflowId,
+        projectId,
+        j.position,
+        j.plan.name,
+        j.plan.type,
+        n,
+        JSON.stringify(j.plan.requires),
+        JSON.stringify(j.plan),
+        Math.max(1, j.plan.parallelism),
+        j.enableSsh,
+        j.rerunOf,
+      );
+    }
+    await tx.query(
+      `INSERT INTO jobs (id, workflow_id, project_id, position, name, type, number, status, requires,
+                         plan, parallelism, enable_ssh, rerun_of)
+       VALUES ${values.join(", ")}`,
+      params,
+    );
+  }
+
+  private async lockWorkflow(tx: Queryable, workflowId: string): Promise<Workflow> {
+    const { rows } = await tx.query("SELECT * FROM workflows WHERE id = $1 FOR UPDATE", [
+      workflowId,
+    ]);
+    if (!rows[0]) throw notFound("workflow");
+    return toWorkflow(rows[0]);
+  }
+
+  /**
+   * Applies the workflow rules to a workflow this transaction has locked (or created): queues
+   * jobs whose requirements are met (creating one pending task per parallel node), holds
+   * approvals, marks unreachable jobs `not_run`, and stores the workflow status.
+   */
+  private async advanceLocked(tx: Queryable, workflowId: string): Promise<void> {
+    const wf = toWorkflow(
+      (await tx.query("SELECT * FROM workflows WHERE id = $1", [workflowId])).rows[0] ?? {},
+    );
+    const jobs = (
+      await tx.query("SELECT * FROM jobs WHERE workflow_id = $1 ORDER BY position", [workflowId])
+    ).rows.map(toJob);
+    const transitions = wf.canceledAt ? [] : evaluate(jobs, wf.carried);
+    const byName = new Map(jobs.map((j) => [j.name, j]));
+    const taskValues: string[] = [];
+    const taskParams: unknown[] = [];
+    for (const t of transitions) {
+      const job = byName.get(t.name);
+      if (!job) continue;
+      job.status = t.to;
+      if (t.to === "queued") {
+        await tx.query("UPDATE jobs SET status = 'queued', queued_at = now() WHERE id = $1", [
+          job.id,
+        ]);
+        for (let node = 0; node < job.parallelism; node++) {
+          const b = taskParams.length;
+          taskValues.push(
+            `($${b + 1}, $${b + 2}, $${b + 3}, 1, $${b + 4}, $${b + 5}, 'pending', $${b + 6})`,
+          );
+          taskParams.push(randomUUID(), job.id, workflowId, node, job.parallelism, job.enableSsh);
+        }
+      } else if (t.to === "on_hold") {
+        await tx.query("UPDATE jobs SET status = 'on_hold' WHERE id = $1", [job.id]);
+      } else {
+        await tx.query("UPDATE jobs SET status = 'not_run', stopped_at = now() WHERE id = $1", [
+          job.id,
+        ]);
+      }
+    }
+    if (taskValues.length > 0) {
+      await tx.query(
+        `INSERT INTO tasks (id, job_id, workflow_id, attempt, node_index, node_total, status, enable_ssh)
+         VALUES ${taskValues.join(", ")}`,
+        taskParams,
+      );
+    }
+    const status = workflowStatus(jobs, wf.canceledAt !== null);
+    const final = jobs.every((j) => isFinal(j.status));
+    if (status !== wf.status || (final && !wf.stoppedAt)) {
+      await tx.query(
+        `UPDATE workflows SET status = $2,
+            stopped_at = CASE WHEN $3 THEN COALESCE(stopped_at, now()) ELSE NULL END
+          WHERE id = $1`,
+        [workflowId, status, final],
+      );
+      this.log.debug({ workflowId, status }, "workflow status");
+    }
+  }
+
+  /** Re-applies the rules to a workflow (idempotent). */
+  async advance(workflowId: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.lockWorkflow(tx, workflowId);
+      await this.advanceLocked(tx, workflowId);
+    });
+    await this.submitPending([workflowId]);
+  }
+
+  /**
+   * Hands pending tasks to the backend (all, or those of some workflows). A task is taken under
+   * a lease with a conditional UPDATE, so two instances never submit the same task; its token is
+   * minted at that moment and only its hash is stored.
+   */
+  async submitPending(workflowIds?: string[]): Promise<void> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `SELECT id FROM tasks WHERE status = 'pending'
+          AND (submit_lease_until IS NULL OR submit_lease_until < now())
+          AND ($1::uuid[] IS NULL OR workflow_id = ANY($1::uuid[]))
+        ORDER BY created_at LIMIT 500`,
+      [workflowIds ?? null],
+    );
+    for (const { id } of rows) await this.submitOne(id);
+  }
+
+  private async submitOne(taskId: string): Promise<void> {
+    const token = generateToken(TASK_TOKEN_PREFIX);
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      `UPDATE tasks t SET token_hash = $2,
+              token_expires_at = now() + $3 * interval '1 millisecond',
+              submit_lease_until = now() + $4 * interval '1 millisecond'
+         FROM jobs j, workflows w, pipelines p, projects pr
+        WHERE t.id = $1 AND t.status = 'pending'
+          AND (t.submit_lease_until IS NULL OR t.submit_lease_until < now())
+          AND j.id = t.job_id AND w.id = t.workflow_id AND p.id = w.pipeline_id AND pr.id = p.project_id
+        RETURNING t.id, t.attempt, t.node_index, t.node_total, t.enable_ssh,
+                  j.id AS job_id, j.name AS job_name, j.number AS job_number, j.plan AS job_plan,
+                  w.id AS workflow_id, w.name AS workflow_name,
+                  p.id AS pipeline_id, p.number AS pipeline_number,
+                  pr.slug AS project_slug, pr.name AS project_name`,
+      [taskId, hashToken(token), this.ttlMs, this.leaseMs],
+    );
+    const r = rows[0];
+    if (!r) return; // another instance holds it, or it is no longer pending
+    const plan = (
+      typeof r.job_plan === "string" ? JSON.parse(r.job_plan) : r.job_plan
+    ) as Job["plan"];
+    const jobId = String(r.job_id);
+    const task: TaskPlan = {
+      taskId,
+      taskToken: token,
+      controlPlaneUrl: this.opts.urls.controlPlane,
+      outputUrl: this.opts.urls.output,
+      project: { slug: String(r.project_slug), name: String(r.project_name) },
+      pipeline: { id: String(r.pipeline_id), number: Number(r.pipeline_number) },
+      workflow: { id: String(r.workflow_id), name: String(r.workflow_name) },
+      job: {
+        id: jobId,
+        name: String(r.job_name),
+        number: Number(r.job_number ?? 0),
+        attempt: Number(r.attempt),
+      },
+      node: { index: Number(r.node_index), total: Number(r.node_total) },
+      resourceClass: plan.resourceClass,
+      executorType: plan.executor?.type ?? "docker",
+      sshEnabled: Boolean(r.enable_ssh),
+      jobUrl: `${this.opts.urls.public}/jobs/${jobId}`,
+    };
+    const log = this.log.child({ taskId, jobId });
+    try {
+      await this.opts.scheduler.submit(task);
+    } catch (err) {
+      if (err instanceof SchedulerUnavailableError) {
+        log.warn({ err }, "scheduler unavailable; the task stays pending");
+        return; // lease expires, a later tick retries with a fresh token
+      }
+      log.error({ err }, "scheduler refused the task");
+      await this.finishTask(
+        taskId,
+        "infrastructure_fail",
+        `scheduler refused the task: ${String(err)}`,
+      );
+      return;
+    }
+    await this.db.query(
+      `UPDATE tasks SET status = 'submitted', submitted_at = now(), submit_lease_until = NULL
+        WHERE id = $1 AND status = 'pending'`,
+      [taskId],
+    );
+    log.debug("task submitted");
+  }
+
+  /**
+   * Records a task's final result (idempotent: a task already final is left alone), folds it into
+   * the job once every node is final, advances the workflow, and releases the backend's task.
+   */
+  async finishTask(
+    taskId: string,
+    result: "success" | "failed" | "infrastructure_fail" | "canceled",
+    message?: string,
+  ): Promise<boolean> {
+    const workflowId = (
+      await this.db.query<{ workflow_id: string }>("SELECT workflow_id FROM tasks WHERE id = $1", [
+        taskId,
+      ])
+    ).rows[0]?.workflow_id;
+    if (!workflowId) return false;
+    const changed = await this.db.transaction(async (tx) => {
+      await this.lockWorkflow(tx, workflowId);
+      const upd = await tx.query<{ job_id: string }>(
+        `UPDATE tasks SET status = $2, message = COALESCE($3, message), finished_at = now()
+          WHERE id = $1 AND status = ANY($4::text[]) RETURNING job_id`,
+        [taskId, result, message ?? null, ACTIVE],
+      );
+      const jobId = upd.rows[0]?.job_id;
+      if (!jobId) return false;
+      await this.foldJob(tx, jobId);
+      await this.advanceLocked(tx, workflowId);
+      return true;
+    });
+    if (changed) {
+      this.log.info({ taskId, result }, "task finished");
+      await this.opts.scheduler
+        .cleanup(taskId)
+        .catch((err: unknown) => this.log.warn({ err, taskId }, "scheduler cleanup failed"));
+      await this.submitPending([workflowId]);
+    }
+    return changed;
+  }
+
+  /** Sets a queued/running job's final status from its tasks once all are final. */
+  private async foldJob(tx: Queryable, jobId: string): Promise<void> {
+    const tasks = await tx.query<{ status: TaskStatus }>(
+      "SELECT status FROM tasks WHERE job_id = $1 AND attempt = (SELECT max(attempt) FROM tasks WHERE job_id = $1)",
+      [jobId],
+    );
+    const timedOut = await tx.query(
+      "SELECT 1 FROM task_steps s JOIN tasks t ON t.id = s.task_id WHERE t.job_id = $1 AND s.status = 'timedout' LIMIT 1",
+      [jobId],
+    );
+    const status = jobStatusFromTasks(tasks.rows, timedOut.rows.length > 0);
+    if (!status) return;
+    await tx.query(
+      `UPDATE jobs SET status = $2, stopped_at = now()
+        WHERE id = $1 AND status IN ('queued', 'running')`,
+      [jobId, status],
+    );
+  }
+
+  /** The agent claimed a task: the job is running. */
+  async markJobRunning(tx: Queryable, jobId: string): Promise<void> {
+    await tx.query(
+      `UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, now())
+        WHERE id = $1 AND status = 'queued'`,
+      [jobId],
+    );
+  }
+
+  private async onSchedulerEvent(e: TaskStatusEvent): Promise<void> {
+    if (e.status.state === "lost") {
+      await this.finishTask(e.taskId, "infrastructure_fail", `task lost: ${e.status.reason}`);
+    } else if (e.status.state === "finished") {
+      // The agent reports its result before exiting; a task still active here never did.
+      await this.finishTask(
+        e.taskId,
+        "infrastructure_fail",
+        `agent exited (code ${e.status.exitCode ?? "none"}) without reporting a result`,
+      );
+    }
+  }
+
+  /** Approves an `on_hold` approval job (`approval_request_id` is the job id). */
+  async approve(workflowId: string, approvalRequestId: string, userId: string): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await this.lockWorkflow(tx, workflowId);
+      const { rows } = await tx.query(
+        "SELECT * FROM jobs WHERE workflow_id = $1 AND id::text = $2 AND type = 'approval'",
+        [workflowId, approvalRequestId],
+      );
+      const job = rows[0] ? toJob(rows[0]) : null;
+      if (!job) throw notFound("approval request");
+      if (job.status !== "on_hold") {
+        throw new ControlPlaneError(
+          "DROVER_ERR_INVALID_STATE",
+          `approval job ${job.name} is ${job.status}, not on_hold`,
+        );
+      }
+      await tx.query(
+        "UPDATE jobs SET status = 'success', approved_by = $2, stopped_at = now() WHERE id = $1",
+        [job.id, userId],
+      );
+      await this.advanceLocked(tx, workflowId);
+    });
+    await this.submitPending([workflowId]);
+  }
+
+  /** Cancels every unfinished job of the workflow and stops its tasks. No-op once final. */
+  async cancelWorkflow(workflowId: string, userId: string | null): Promise<void> {
+    const stop = await this.db.transaction(async (tx) => {
+      const wf = await this.lockWorkflow(tx, workflowId);
+      if (wf.stoppedAt) return [];
+      await tx.query("UPDATE workflows SET canceled_at = now(), canceled_by = $2 WHERE id = $1", [
+        workflowId,
+        userId,
+      ]);
+      await tx.query(
+        `UPDATE jobs SET status = 'canceled', canceled_by = $2, stopped_at = now()
+          WHERE workflow_id = $1 AND status IN ('blocked', 'queued', 'running', 'on_hold')`,
+        [workflowId, userId],
+      );
+      const tasks = await tx.query<{ id: string }>(
+        `UPDATE tasks SET status = 'canceled', finished_at = now()
+          WHERE workflow_id = $1 AND status = ANY($2::text[]) RETURNING id`,
+        [workflowId, ACTIVE],
+      );
+      await this.advanceLocked(tx, workflowId);
+      return tasks.rows.map((r) => r.id);
+    });
+    await this.stopTasks(stop);
+  }
+
+  /** Cancels one unfinished job; its dependants follow the usual rules. */
+  async cancelJob(jobId: string, userId: string | null): Promise<void> {
+    const job = (await this.db.query("SELECT * FROM jobs WHERE id = $1", [jobId])).rows[0];
+    if (!job) throw notFound("job");
+    const workflowId = String(job.workflow_id);
+    const stop = await this.db.transaction(async (tx) => {
+      await this.lockWorkflow(tx, workflowId);
+      const upd = await tx.query(
+        `UPDATE jobs SET status = 'canceled', canceled_by = $2, stopped_at = now()
+          WHERE id = $1 AND status IN ('blocked', 'queued', 'running', 'on_hold') RETURNING id`,
+        [jobId, userId],
+      );
+      if (upd.rows.length === 0) return [];
+      const tasks = await tx.query<{ id: string }>(
+        `UPDATE tasks SET status = 'canceled', finished_at = now()
+          WHERE job_id = $1 AND status = ANY($2::text[]) RETURNING id`,
+        [jobId, ACTIVE],
+      );
+      await this.advanceLocked(tx, workflowId);
+      return tasks.rows.map((r) => r.id);
+    });
+    await this.stopTasks(stop);
+    await this.submitPending([workflowId]);
+  }
+
+  private async stopTasks(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      await this.opts.scheduler
+        .cancel(id)
+        .catch((err: unknown) => this.log.warn({ err, taskId: id }, "scheduler cancel failed"));
+      await this.opts.scheduler.cleanup(id).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Reruns a finished workflow as a new workflow of the same pipeline: every job, the failed
+   * ones and their dependants (`fromFailed`), or chosen jobs and their dependants (`jobs`; only
+   * those jobs with `sparseTree`). Jobs not rerun keep their statuses for the requirements of the
+   * rerun ones. `enableSsh` (needs `jobs`) is stored on the chosen jobs.
+   */
+  async rerun(workflowId: string, opts: RerunOptions, userId: string | null): Promise<string> {
+    if (opts.enableSsh && !opts.jobs?.length) {
+      throw invalid("enable_ssh needs jobs", [
+        { field: "jobs", message: "required with enable_ssh" },
+      ]);
+    }
+    if (opts.fromFailed && opts.jobs?.length) {
+      throw invalid("from_failed and jobs are exclusive", [
+        { field: "from_failed", message: "cannot be combined with jobs" },
+      ]);
+    }
+    if (opts.fromFailed && opts.enableSsh) {
+      throw invalid("from_failed and enable_ssh are exclusive", [
+        { field: "enable_ssh", message: "cannot be combined with from_failed" },
+      ]);
+    }
+    if (opts.sparseTree && !opts.jobs?.length) {
+      throw invalid("sparse_tree needs jobs", [
+        { field: "jobs", message: "required with sparse_tree" },
+      ]);
+    }
+    const id = randomUUID();
+    await this.db.transaction(async (tx) => {
+      const wf = await this.lockWorkflow(tx, workflowId);
+      if (!wf.stoppedAt) {
+        throw new ControlPlaneError(
+          "DROVER_ERR_INVALID_STATE",
+          "the workflow has not finished yet",
+        );
+      }
+      const jobs = (
+        await tx.query("SELECT * FROM jobs WHERE workflow_id = $1 ORDER BY position", [workflowId])
+      ).rows.map(toJob);
+      let selected = new Set<string>();
+      let rerunSet: Set<string>;
+      if (opts.jobs?.length) {
+        const byId = new Map(jobs.map((j) => [j.id, j]));
+        opts.jobs.forEach((jid, i) => {
+          const j = byId.get(jid);
+          if (!j)
+            throw invalid(`job ${jid} is not in this workflow`, [
+              { field: `jobs.${i}`, message: "unknown job id" },
+            ]);
+          selected.add(j.name);
+        });
+        rerunSet = opts.sparseTree
+          ? new Set(selected)
+          : new Set([...selected, ...descendants(jobs, selected)]);
+      } else if (opts.fromFailed) {
+        const failed = new Set(jobs.filter((j) => j.status !== "success").map((j) => j.name));
+        if (failed.size === 0) {
+          throw new ControlPlaneError(
+            "DROVER_ERR_INVALID_STATE",
+            "the workflow has no failed jobs",
+          );
+        }
+        rerunSet = new Set([...failed, ...descendants(jobs, failed)]);
+      } else {
+        rerunSet = new Set(jobs.map((j) => j.name));
+        selected = new Set();
+      }
+      const carried: Record<string, JobStatus> = { ...wf.carried };
+      for (const j of jobs) if (!rerunSet.has(j.name)) carried[j.name] = j.status;
+      await tx.query(
+        `INSERT INTO workflows (id, pipeline_id, project_id, name, status, rerun_of, carried, started_by)
+         VALUES ($1, $2, $3, $4, 'running', $5, $6::jsonb, $7)`,
+        [id, wf.pipelineId, wf.projectId, wf.name, workflowId, JSON.stringify(carried), userId],
+      );
+      await this.insertJobs(
+        tx,
+        id,
+        wf.projectId,
+        jobs
+          .filter((j) => rerunSet.has(j.name))
+          .map((j) => ({
+            plan: j.plan,
+            position: j.position,
+            enableSsh: Boolean(opts.enableSsh) && selected.has(j.name),
+            rerunOf: j.id,
+          })),
+      );
+      await this.advanceLocked(tx, id);
+    });
+    await this.submitPending([id]);
+    return id;
+  }
+}

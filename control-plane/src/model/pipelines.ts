@@ -1,0 +1,109 @@
+import type { Queryable } from "../db/types.js";
+import { decodePageToken, encodePageToken, type Page, PAGE_SIZE } from "./pagination.js";
+import type { Pipeline, PipelineError, PipelineState, PipelineVcs } from "./records.js";
+import { toPipeline } from "./rows.js";
+
+export interface NewPipeline {
+  id: string;
+  projectId: string;
+  number: number;
+  state: PipelineState;
+  triggerType: string;
+  triggerActorId: string | null;
+  triggerParameters: Record<string, unknown>;
+  vcs: PipelineVcs;
+  scheduleId?: string | null;
+}
+
+export async function insertPipeline(q: Queryable, p: NewPipeline): Promise<Pipeline> {
+  const { rows } = await q.query(
+    `INSERT INTO pipelines (id, project_id, number, state, trigger_type, trigger_actor_id,
+                            trigger_parameters, vcs, schedule_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+    [
+      p.id,
+      p.projectId,
+      p.number,
+      p.state,
+      p.triggerType,
+      p.triggerActorId,
+      JSON.stringify(p.triggerParameters),
+      JSON.stringify(p.vcs),
+      p.scheduleId ?? null,
+    ],
+  );
+  return toPipeline(rows[0] ?? {});
+}
+
+export async function updatePipeline(
+  q: Queryable,
+  id: string,
+  fields: {
+    state: PipelineState;
+    vcs?: PipelineVcs;
+    parameters?: Record<string, unknown>;
+    configSource?: string | null;
+    configCompiled?: string | null;
+    errors?: PipelineError[];
+  },
+): Promise<void> {
+  await q.query(
+    `UPDATE pipelines SET state = $2,
+        vcs = COALESCE($3::jsonb, vcs),
+        parameters = COALESCE($4::jsonb, parameters),
+        config_source = COALESCE($5, config_source),
+        config_compiled = COALESCE($6, config_compiled),
+        errors = COALESCE($7::jsonb, errors),
+        updated_at = now()
+      WHERE id = $1`,
+    [
+      id,
+      fields.state,
+      fields.vcs ? JSON.stringify(fields.vcs) : null,
+      fields.parameters ? JSON.stringify(fields.parameters) : null,
+      fields.configSource ?? null,
+      fields.configCompiled ?? null,
+      fields.errors ? JSON.stringify(fields.errors) : null,
+    ],
+  );
+}
+
+export async function getPipeline(q: Queryable, id: string): Promise<Pipeline | null> {
+  const { rows } = await q.query("SELECT * FROM pipelines WHERE id = $1", [id]);
+  return rows[0] ? toPipeline(rows[0]) : null;
+}
+
+export async function getPipelineByNumber(
+  q: Queryable,
+  projectId: string,
+  number: number,
+): Promise<Pipeline | null> {
+  const { rows } = await q.query("SELECT * FROM pipelines WHERE project_id = $1 AND number = $2", [
+    projectId,
+    number,
+  ]);
+  return rows[0] ? toPipeline(rows[0]) : null;
+}
+
+/** Newest first, keyset-paginated on the pipeline number. */
+export async function listPipelines(
+  q: Queryable,
+  projectId: string,
+  opts: { branch?: string; pageToken?: string; pageSize?: number },
+): Promise<Page<Pipeline>> {
+  const size = opts.pageSize ?? PAGE_SIZE;
+  const cursor = decodePageToken(opts.pageToken);
+  const before = cursor && typeof cursor.n === "number" ? cursor.n : 2 ** 31 - 1;
+  const { rows } = await q.query(
+    `SELECT * FROM pipelines WHERE project_id = $1 AND number < $2
+        AND ($3::text IS NULL OR vcs->>'branch' = $3)
+      ORDER BY number DESC LIMIT $4`,
+    [projectId, before, opts.branch ?? null, size + 1],
+  );
+  const items = rows.slice(0, size).map(toPipeline);
+  const last = items[items.length - 1];
+  return {
+    items,
+    nextPageToken: rows.length > size && last ? encodePageToken({ n: last.number }) : null,
+  };
+}

@@ -1,0 +1,2 @@
+export { LocalScheduler, defaultAgentCommand, type LocalSchedulerOptions } from "./local.js";
+export { InstantScheduler } from "./instant.js";

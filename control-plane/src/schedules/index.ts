@@ -1,0 +1,2 @@
+export * from "./timetable.js";
+export * from "./runner.js";

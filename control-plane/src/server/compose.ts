@@ -1,0 +1,185 @@
+/**
+ * The composition root: builds every control-plane service from one config and wires them
+ * together. `drover up`, the tests and the benchmarks all start the control plane here.
+ *
+ * To plug in a route module, add it to `registerRoutes` below (or pass `routes` from the
+ * caller); each module exports `registerXRoutes(app, deps)` and receives `ControlPlaneDeps`.
+ */
+import { mkdir } from "node:fs/promises";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { createApiServer } from "../api/server.js";
+import { registerHookRoutes } from "../api/routes/hooks.js";
+import { registerJobRoutes } from "../api/routes/jobs.js";
+import { registerMeRoutes } from "../api/routes/me.js";
+import { registerPipelineRoutes } from "../api/routes/pipelines.js";
+import { registerProjectRoutes } from "../api/routes/projects.js";
+import { registerScheduleRoutes } from "../api/routes/schedules.js";
+import { registerTaskRoutes } from "../api/routes/tasks.js";
+import { registerTokenRoutes } from "../api/routes/tokens.js";
+import { registerWorkflowRoutes } from "../api/routes/workflows.js";
+import { TokenAuthenticator } from "../auth/principal.js";
+import { compile } from "../compiler/index.js";
+import { dataPaths, type ServerConfig } from "../config/server-config.js";
+import type { ServiceUrls } from "../config/urls.js";
+import { openDatabase } from "../db/open.js";
+import type { Database } from "../db/types.js";
+import { WorkflowEngine } from "../engine/engine.js";
+import { TaskService, type TaskSecretsProvider } from "../engine/task-service.js";
+import { GitConfigFetcher } from "../git/fetch.js";
+import { TriggerService, type CompileFn } from "../pipelines/trigger.js";
+import { LocalScheduler } from "../scheduler/local/local.js";
+import type { SchedulerBackend } from "../scheduler/types.js";
+import { ScheduleRunner } from "../schedules/runner.js";
+import { bootstrapAdmin } from "./bootstrap.js";
+
+/** Everything a route module may use. */
+export interface ControlPlaneDeps {
+  config: ServerConfig;
+  logger: Logger;
+  db: Database;
+  urls: ServiceUrls;
+  scheduler: SchedulerBackend;
+  engine: WorkflowEngine;
+  tasks: TaskService;
+  trigger: TriggerService;
+  schedules: ScheduleRunner;
+}
+
+export type RouteModule = (app: FastifyInstance, deps: ControlPlaneDeps) => void | Promise<void>;
+
+export interface ComposeOptions {
+  config: ServerConfig;
+  logger: Logger;
+  /** Defaults: the configured database, the local scheduler, the compiler. */
+  db?: Database;
+  scheduler?: SchedulerBackend;
+  compile?: CompileFn;
+  /** Project/context environment and secrets for claimed tasks (the secrets engine). */
+  secrets?: TaskSecretsProvider;
+  /** HMAC output tokens (the output-processor); default random. */
+  mintOutputToken?: (taskId: string) => string | Promise<string>;
+  /** Clock of the schedule runner (tests control it). */
+  now?: () => Date;
+  /** Extra route modules, registered after the built-in ones. */
+  routes?: RouteModule[];
+}
+
+export interface ControlPlane extends ControlPlaneDeps {
+  app: FastifyInstance;
+  /** The listen URL. */
+  url: string;
+  /** The admin token, only on the first start of an empty database. */
+  bootstrapToken: string | null;
+  /** Stops accepting requests and background work; running tasks keep running. */
+  close(): Promise<void>;
+}
+
+/** The built-in route modules. Add a module here to have it on every server. */
+async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Promise<void> {
+  registerTaskRoutes(app, deps);
+  registerPipelineRoutes(app, deps);
+  registerWorkflowRoutes(app, deps);
+  registerJobRoutes(app, deps);
+  registerMeRoutes(app, deps);
+  registerProjectRoutes(app, deps);
+  registerTokenRoutes(app, deps);
+  registerScheduleRoutes(app, deps);
+  await registerHookRoutes(app, deps);
+  app.get("/healthz", { config: { auth: "none" } }, async () => ({ status: "ok" }));
+}
+
+/** Opens state, builds the services, registers routes, listens, then starts the engine. */
+export async function startControlPlane(opts: ComposeOptions): Promise<ControlPlane> {
+  const { config, logger } = opts;
+  const paths = dataPaths(config);
+  await mkdir(paths.root, { recursive: true });
+  const ownDb = !opts.db;
+  const db =
+    opts.db ??
+    (await openDatabase(
+      config.databaseUrl ? { url: config.databaseUrl } : { dataDir: paths.pglite },
+    ));
+  const scheduler =
+    opts.scheduler ??
+    new LocalScheduler({
+      logger,
+      stateDir: paths.agents,
+      ...(config.agentCommand ? { agentCommand: config.agentCommand } : {}),
+    });
+  const urls: ServiceUrls = {
+    controlPlane: config.internalUrl ?? "",
+    public: config.publicUrl ?? "",
+    output: config.outputUrl,
+  };
+  const engine = new WorkflowEngine({
+    db,
+    scheduler,
+    logger,
+    urls,
+    tickIntervalMs: config.tickIntervalMs,
+  });
+  const tasks = new TaskService({
+    db,
+    engine,
+    logger,
+    urls,
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
+    ...(opts.mintOutputToken ? { mintOutputToken: opts.mintOutputToken } : {}),
+  });
+  const trigger = new TriggerService({
+    db,
+    engine,
+    logger,
+    fetcher: new GitConfigFetcher(paths.git),
+    compile: opts.compile ?? compile,
+    ...(config.orbsDir ? { orbsDir: config.orbsDir } : {}),
+  });
+  const schedules = new ScheduleRunner({
+    db,
+    trigger,
+    logger,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const deps: ControlPlaneDeps = {
+    config,
+    logger,
+    db,
+    urls,
+    scheduler,
+    engine,
+    tasks,
+    trigger,
+    schedules,
+  };
+  const app = createApiServer({ logger, authenticator: new TokenAuthenticator(db), tasks });
+  await registerRoutes(app, deps);
+  for (const mod of opts.routes ?? []) await mod(app, deps);
+
+  const bootstrapToken = await bootstrapAdmin(db);
+  const address = await app.listen({ host: config.host, port: config.port });
+  const url = address.replace("[::1]", "127.0.0.1");
+  urls.controlPlane ||= url;
+  urls.public ||= url;
+  await engine.start();
+  if (config.scheduleTickMs > 0) schedules.start(config.scheduleTickMs);
+  logger.info({ url }, "control plane listening");
+
+  let closed = false;
+  return {
+    ...deps,
+    app,
+    url,
+    bootstrapToken,
+    async close() {
+      if (closed) return;
+      closed = true;
+      schedules.stop();
+      await app.close();
+      await engine.stop();
+      await schedules.idle();
+      await scheduler.close();
+      if (ownDb) await db.close();
+    },
+  };
+}
