@@ -185,7 +185,8 @@ class PusherConnection {
   /** Sends unless the client is too far behind, in which case it is closed to resume later. */
   send(frame: string): boolean {
     if (this.closed) return false;
-    if (this.ws.bufferedAmount + frame.length > this.server.opts.maxBufferedBytes) {
+    // Bounded at the limit plus one message: whatever is queued beyond the limit is never waited for.
+    if (this.ws.bufferedAmount > this.server.opts.maxBufferedBytes) {
       this.log.info({ buffered: this.ws.bufferedAmount }, "closing slow consumer");
       this.close(PUSHER_CLOSE.slowConsumer, "slow consumer: resubscribe from your last seq");
       return false;

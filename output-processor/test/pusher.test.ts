@@ -1,0 +1,216 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { PUSHER_CLOSE, signChannelAuth } from "@drover/output-processor";
+import { OutputClient } from "@drover/output-processor/client";
+import {
+  APP_KEY,
+  APP_SECRET,
+  REDIS_URL,
+  assertRedis,
+  readLog,
+  startProcessor,
+  tempDir,
+  tokenFor,
+  uniquePrefix,
+  waitFor,
+  type Started,
+} from "./helpers/env.js";
+import { Watcher } from "./helpers/watcher.js";
+
+const lines = (from: number, to: number, tag = ""): string[] => {
+  const out: string[] = [];
+  for (let i = from; i < to; i++) out.push(`${tag}line ${i} \u001b[1mbold\u001b[0m\n`);
+  return out;
+};
+
+describe("pusher protocol for browsers", () => {
+  let dir: { dir: string; cleanup: () => Promise<void> };
+  const started: Started[] = [];
+  const watchers: Watcher[] = [];
+  beforeAll(assertRedis);
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(async () => {
+    for (const w of watchers.splice(0)) w.close();
+    for (const s of started.splice(0)) await s.op.close();
+    await dir.cleanup();
+  });
+
+  async function start(extra: Record<string, unknown> = {}): Promise<Started> {
+    const s = await startProcessor({ dataDir: dir.dir, ...extra });
+    started.push(s);
+    return s;
+  }
+  function watcher(port: number, opts?: { authorize?: boolean }): Watcher {
+    const w = new Watcher(port, opts);
+    watchers.push(w);
+    return w;
+  }
+
+  it("pusher-js subscribes, is authorized, gets history then live with no gap or duplicate", async () => {
+    const s = await start();
+    const jobId = `job-${randomUUID()}`;
+    const taskId = `t-${randomUUID()}`;
+    const c = new OutputClient({ url: s.url, token: tokenFor(taskId, jobId), taskId });
+    await c.connect();
+    c.stepStarted(0, "Build");
+    const all = lines(0, 2000);
+    for (const l of all.slice(0, 1000)) c.write(0, "out", l);
+    await c.flush();
+
+    const w = watcher(s.port);
+    w.watchJob(jobId);
+    // Keep printing while the subscriber catches up: the hand-over happens mid-stream.
+    for (let i = 1000; i < 2000; i++) {
+      c.write(0, "out", all[i] as string);
+      if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+    }
+    c.stepFinished(0, 0, "success");
+    c.taskFinished("success");
+    await c.close();
+    await waitFor(() => w.kinds.includes("task_finished"), 15_000, "task_finished");
+    expect(w.subscribed).toBe(true);
+    expect(w.errors).toEqual([]);
+    expect(w.text.get(taskId)).toBe(all.join(""));
+    expect(w.kinds[0]).toBe("step_started");
+    expect(w.caughtUp.length).toBeGreaterThan(0);
+    expect(w.caughtUp[0]?.task).toBe(taskId);
+  });
+
+  it("refuses a subscription with a bad signature", async () => {
+    const s = await start();
+    const w = watcher(s.port, { authorize: false });
+    w.watchJob("job-x");
+    await waitFor(() => w.subscriptionErrors.length > 0, 5_000, "subscription error");
+    expect(w.subscribed).toBe(false);
+    expect(w.closeCodes).toContain(PUSHER_CLOSE.unauthorized);
+  });
+
+  it("answers pings and rejects a wrong app key with 4001", async () => {
+    const s = await start();
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/app/${APP_KEY}?protocol=7`);
+    const msgs: Array<{ event: string; data: string }> = [];
+    ws.on("message", (d) => msgs.push(JSON.parse(d.toString())));
+    await waitFor(() => msgs.length === 1, 5_000, "connection_established");
+    expect(msgs[0]?.event).toBe("pusher:connection_established");
+    const est = JSON.parse(msgs[0]?.data as string) as {
+      socket_id: string;
+      activity_timeout: number;
+    };
+    expect(est.socket_id).toMatch(/^\d+\.\d+$/);
+    expect(est.activity_timeout).toBe(120);
+    ws.send(JSON.stringify({ event: "pusher:ping", data: {} }));
+    await waitFor(() => msgs.length === 2, 5_000, "pong");
+    expect(msgs[1]?.event).toBe("pusher:pong");
+    ws.close();
+    const bad = new WebSocket(`ws://127.0.0.1:${s.port}/app/wrong-key?protocol=7`);
+    const code = await new Promise<number>((r) => bad.once("close", (c) => r(c)));
+    expect(code).toBe(PUSHER_CLOSE.appNotFound);
+  });
+
+  it("an agent on instance A and a browser on instance B see the same stream (Redis)", async () => {
+    const shared = { redisUrl: REDIS_URL, channelPrefix: uniquePrefix() };
+    const a = await start(shared);
+    const b = await start(shared);
+    const jobId = `job-${randomUUID()}`;
+    const projectId = `proj-${randomUUID()}`;
+    const taskId = `t-${randomUUID()}`;
+    const w = watcher(b.port);
+    w.watchJob(jobId);
+    w.watchProject(projectId);
+    await waitFor(() => w.subscribed, 5_000, "subscribed");
+    const c = new OutputClient({
+      url: a.url,
+      token: tokenFor(taskId, jobId, projectId),
+      taskId,
+    });
+    await c.connect();
+    c.stepStarted(0, "Test");
+    const all = lines(0, 3000, "B ");
+    for (const l of all) c.write(0, "out", l);
+    c.stepFinished(0, 1, "failed");
+    c.taskFinished("failed");
+    await c.close();
+    await waitFor(() => w.kinds.includes("task_finished"), 15_000, "task_finished on B");
+    expect(w.errors).toEqual([]);
+    expect(w.text.get(taskId)).toBe(all.join(""));
+    await waitFor(() => w.status.length === 3, 5_000, "status events");
+    expect(w.status.map((m) => (m as { kind: string }).kind)).toEqual([
+      "step_started",
+      "step_finished",
+      "task_finished",
+    ]);
+    // A late subscriber on B (history from the shared store) then equals the log on A.
+    const late = watcher(b.port);
+    late.watchJob(jobId);
+    await waitFor(() => late.kinds.includes("task_finished"), 10_000, "late history");
+    expect(late.text.get(taskId)).toBe(await readLog(a.port, taskId));
+    expect(late.errors).toEqual([]);
+  });
+
+  it("closes a slow consumer with a resume code; others and ingest keep full speed", async () => {
+    const s = await start({
+      pusher: { appKey: APP_KEY, appSecret: APP_SECRET, maxBufferedBytes: 256 * 1024 },
+    });
+    const jobId = `job-${randomUUID()}`;
+    const taskId = `t-${randomUUID()}`;
+
+    // The slow client speaks the protocol by hand and then stops reading its socket.
+    const slow = new WebSocket(`ws://127.0.0.1:${s.port}/app/${APP_KEY}?protocol=7`);
+    const slowMsgs: string[] = [];
+    slow.on("message", (d) => slowMsgs.push(d.toString()));
+    await waitFor(() => slowMsgs.length === 1, 5_000, "slow connected");
+    const socketId = (
+      JSON.parse((JSON.parse(slowMsgs[0] as string) as { data: string }).data) as {
+        socket_id: string;
+      }
+    ).socket_id;
+    const channel = `private-job-${jobId}`;
+    slow.send(
+      JSON.stringify({
+        event: "pusher:subscribe",
+        data: { channel, auth: signChannelAuth(APP_KEY, APP_SECRET, socketId, channel) },
+      }),
+    );
+    await waitFor(() => slowMsgs.length === 2, 5_000, "slow subscribed");
+    const slowClosed = new Promise<number>((r) => slow.once("close", (c) => r(c)));
+    const raw = (slow as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    raw.pause();
+
+    const fast = watcher(s.port);
+    fast.watchJob(jobId);
+    await waitFor(() => fast.subscribed, 5_000, "fast subscribed");
+
+    const c = new OutputClient({ url: s.url, token: tokenFor(taskId, jobId), taskId });
+    await c.connect();
+    const chunk = `${"x".repeat(1000)}\n`;
+    const t0 = Date.now();
+    for (let i = 0; i < 30_000; i++) c.write(0, "out", chunk);
+    c.taskFinished("success");
+    await c.close();
+    const ingestMs = Date.now() - t0;
+    // Reading again, it finds the close frame behind what the server had queued for it.
+    raw.resume();
+    expect(await slowClosed).toBe(PUSHER_CLOSE.slowConsumer);
+    await waitFor(() => fast.kinds.includes("task_finished"), 30_000, "fast got everything");
+    expect(fast.errors).toEqual([]);
+    expect(fast.closeCodes).toEqual([]);
+    expect(fast.text.get(taskId)?.length).toBe(30_000 * chunk.length);
+    expect(ingestMs).toBeLessThan(20_000);
+
+    // The slow client resumes from a seq through pusher-js: no gap, no duplicate.
+    const lastSeq = fast.last.get(taskId) as number;
+    const from = Math.floor(lastSeq / 2);
+    const resumed = watcher(s.port);
+    resumed.last.set(taskId, from);
+    resumed.watchJob(jobId);
+    await waitFor(() => resumed.kinds.includes("task_finished"), 30_000, "resumed");
+    expect(resumed.errors).toEqual([]);
+    const got = resumed.text.get(taskId) ?? "";
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.length).toBeLessThan(30_000 * chunk.length);
+    expect(fast.text.get(taskId)?.endsWith(got)).toBe(true);
+  });
+});
