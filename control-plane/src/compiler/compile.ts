@@ -204,8 +204,9 @@ function resolvePipelineParameters(
     out[k] = d.type === "enum" ? String(val) : val;
   }
   for (const d of decls.values()) {
-    if (d.name in out || d.name in overrides) continue;
+    if (d.name in out) continue;
     if (!d.default) {
+      if (d.name in overrides || d.badDefault) continue;
       diag.add(
         ConfigErrorCode.PARAM_REQUIRED,
         `pipeline parameter '${d.name}' has no default and was not given`,

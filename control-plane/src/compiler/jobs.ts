@@ -131,7 +131,13 @@ export function expandJob(inv: JobInvocation, ctx: ExpandContext): JobBody | und
     resourceClass: own.resourceClass ?? named.resourceClass ?? DEFAULT_RESOURCE_CLASS,
     parallelism: asPositiveInt(body.index.get("parallelism")?.value, "parallelism", diag) ?? 1,
   };
-  if (executor) out.executor = executor;
+  if (executor) {
+    // `machine: true` with a `windows.*` resource class is a Windows VM.
+    out.executor =
+      executor.type === "machine" && !executor.platform && out.resourceClass.startsWith("windows.")
+        ? { ...executor, platform: "windows" }
+        : executor;
+  }
   const shell = own.shell ?? named.shell;
   if (shell !== undefined) out.shell = shell;
   return out;

@@ -21,6 +21,8 @@ export interface ParamDecl {
   default?: PNode;
   enum?: string[];
   at: Pos;
+  /** The default was present but invalid (reported once; not "missing" too). */
+  badDefault?: boolean;
 }
 
 export type ParamDecls = Map<string, ParamDecl>;
@@ -89,6 +91,7 @@ export function readParamDecls(
     if (def) {
       const v = coerceParam(decl, def.value, diag, `default of parameter '${e.key}'`);
       if (v) decl.default = v;
+      else decl.badDefault = true;
     }
     out.set(e.key, decl);
   }
@@ -189,7 +192,7 @@ export function bindArgs(
     if (!a) {
       // Defaults may use pipeline values (`default: << pipeline.git.branch >>`).
       if (d.default) out.set(d.name, pipeline ? subst(d.default, { pipeline }, diag) : d.default);
-      else {
+      else if (!d.badDefault) {
         diag.add(
           ConfigErrorCode.PARAM_REQUIRED,
           `${what} requires parameter '${d.name}' (${d.type})`,

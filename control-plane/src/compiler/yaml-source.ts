@@ -23,6 +23,8 @@ export class Source {
 
   position(offset: number): { line: number; col: number } {
     const p = this.lines.linePos(offset);
+    // Nothing parsed yet (the source was refused before parsing): the start of the file.
+    if (p.line === 0) return { line: 1, col: offset + 1 };
     return { line: p.line, col: p.col };
   }
 }

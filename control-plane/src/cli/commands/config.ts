@@ -128,7 +128,7 @@ function parseParams(
     else if (t === "boolean" && (text === "true" || text === "false")) params[k] = text === "true";
     else if (t === "integer" && /^-?\d+$/.test(text)) params[k] = Number(text);
     else {
-      let v: unknown = text;
+      let v: unknown;
       try {
         v = parseYamlValue(text);
       } catch {

@@ -1,0 +1,142 @@
+import { describe, expect, it } from "vitest";
+import { errors, jobNames, plan, where } from "./helpers.js";
+
+describe("YAML source", () => {
+  it("resolves anchors, aliases and several << merge keys in one map", () => {
+    const p = plan(`version: 2
+defaults: &defaults
+  docker:
+    - image: cimg/node:20.1
+  working_directory: ~/app
+env: &env
+  environment:
+    A: "1"
+jobs:
+  build:
+    <<: *defaults
+    <<: *env
+    environment:
+      B: 2
+    steps:
+      - checkout
+  test:
+    <<: [*defaults, *env]
+    working_directory: ~/override
+    steps: [checkout]
+workflows:
+  version: 2
+  ci:
+    jobs: [build, test]
+`);
+    const [build, test] = p.workflows[0]!.jobs;
+    expect(build!.workingDirectory).toBe("~/app");
+    expect(build!.environment).toEqual({ B: "2" });
+    expect(build!.executor).toEqual({
+      type: "docker",
+      images: [{ image: "cimg/node:20.1", environment: {} }],
+    });
+    expect(test!.workingDirectory).toBe("~/override");
+    expect(test!.environment).toEqual({ A: "1" });
+  });
+
+  it("merges a step from an anchor (`- <<: *x`)", () => {
+    const p = plan(`version: 2.1
+refs:
+  run_tests: &run_tests
+    run:
+      name: Tests
+      command: make test
+jobs:
+  build:
+    docker: [{image: alpine}]
+    steps:
+      - <<: *run_tests
+workflows:
+  ci:
+    jobs: [build]
+`);
+    expect(p.workflows[0]!.jobs[0]!.steps[0]).toMatchObject({
+      type: "run",
+      name: "Tests",
+      command: "make test",
+    });
+  });
+
+  it("reports a syntax error with its position", () => {
+    const errs = errors(`version: 2.1
+jobs:
+  build:
+    steps: [checkout
+`);
+    expect(errs[0]!.code).toBe("DROVER_ERR_CONFIG_YAML_SYNTAX");
+    expect(errs[0]!.file).toBe("config.yml");
+    expect(errs[0]!.line).toBeGreaterThanOrEqual(4);
+  });
+
+  it("reports an unknown alias", () => {
+    const errs = errors(`version: 2.1
+jobs:
+  build: *nothing
+`);
+    expect(errs[0]!.code).toBe("DROVER_ERR_CONFIG_YAML_SYNTAX");
+    expect(errs[0]!.line).toBe(3);
+  });
+
+  it("refuses a billion-laughs alias bomb quickly", () => {
+    let src = `version: 2.1\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n`;
+    for (let i = 1; i <= 12; i++) {
+      const p = `*a${i - 1}`;
+      src += `a${i}: &a${i} [${Array(10).fill(p).join(", ")}]\n`;
+    }
+    src += `jobs:\n  build:\n    docker: [{image: x}]\n    steps: *a12\n`;
+    const t0 = performance.now();
+    const errs = errors(src);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(errs.map((e) => e.code)).toContain("DROVER_ERR_CONFIG_ALIAS_LIMIT");
+  });
+
+  it("refuses configs over 5 MB before parsing", () => {
+    const big = `version: 2.1\n# ${"x".repeat(5 * 1024 * 1024)}\n`;
+    const errs = errors(big);
+    expect(where(errs)).toEqual(["1:1 DROVER_ERR_CONFIG_TOO_LARGE"]);
+  });
+
+  it("accepts versions 2, 2.0 and 2.1 and refuses others", () => {
+    for (const v of ["2", "2.0", "2.1", '"2.1"']) {
+      const p = plan(
+        `version: ${v}\njobs:\n  build:\n    docker: [{image: x}]\n    steps: [checkout]\n`,
+      );
+      expect(jobNames(p)).toEqual(["build"]);
+    }
+    expect(where(errors(`version: 3\njobs: {}\n`))[0]).toBe("1:10 DROVER_ERR_CONFIG_VERSION");
+    expect(where(errors(`jobs: {}\n`))[0]).toBe("1:1 DROVER_ERR_CONFIG_VERSION");
+  });
+
+  it("refuses 2.1 features in a 2.0 config", () => {
+    const errs = errors(`version: 2
+commands:
+  hi:
+    steps: [checkout]
+jobs:
+  build:
+    docker: [{image: x}]
+    steps: [checkout]
+`);
+    expect(where(errs)).toEqual(["2:1 DROVER_ERR_CONFIG_VERSION"]);
+  });
+
+  it("keeps a plain scalar's text where a string is wanted (12.10 stays 12.10)", () => {
+    const p = plan(`version: 2.1
+jobs:
+  build:
+    docker: [{image: x}]
+    environment:
+      PY: 3.10
+      ON: true
+    steps: [checkout]
+workflows:
+  ci: {jobs: [build]}
+`);
+    expect(p.workflows[0]!.jobs[0]!.environment).toEqual({ PY: "3.10", ON: "true" });
+  });
+});
