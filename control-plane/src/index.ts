@@ -35,3 +35,4 @@ export {
   type ControlPlaneDeps,
   type RouteModule,
 } from "./server/compose.js";
+export { compile, ConfigErrorCode, DEFAULT_CONFIG_FILE, formatCompileError } from "./compiler/index.js";
