@@ -27,6 +27,8 @@ import {
 
 export interface NomadTestServerOptions {
   host?: string;
+  /** Port to listen on (default 0: a dynamic port). */
+  port?: number;
   /** ACL enabled: requests need one of these SecretIDs (X-Nomad-Token or Bearer). */
   aclTokens?: string[];
   /** Serve HTTPS with these PEMs; `ca` + `requireClientCert` enables mutual TLS. */
@@ -146,7 +148,7 @@ export class NomadTestServer {
     const host = opts.host ?? "127.0.0.1";
     await new Promise<void>((resolve, reject) => {
       s.#server.once("error", reject);
-      s.#server.listen(0, host, () => resolve());
+      s.#server.listen(opts.port ?? 0, host, () => resolve());
     });
     const { port } = s.#server.address() as AddressInfo;
     s.url = `${opts.tls ? "https" : "http"}://${host}:${port}`;

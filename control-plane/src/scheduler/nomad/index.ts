@@ -1,0 +1,3 @@
+export { NomadScheduler, type NomadSchedulerOptions } from "./backend.js";
+export { allocToTaskState, failureReason, toTaskSpecInput } from "./map.js";
+export { listDroverJobs, type NomadJobRow } from "./operators.js";
