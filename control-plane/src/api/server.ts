@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import { type Principal, type TokenAuthenticator } from "../auth/principal.js";
@@ -69,7 +69,7 @@ export function requestToken(req: FastifyRequest): string | undefined {
 export function createApiServer(deps: ApiServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger.child({ unit: "api" }),
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     genReqId: (req) => {
       const given = req.headers["x-request-id"];
