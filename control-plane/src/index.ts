@@ -35,4 +35,6 @@ export {
   type ControlPlaneDeps,
   type RouteModule,
 } from "./server/compose.js";
+export * from "./contexts/index.js";
 export { compile, ConfigErrorCode, DEFAULT_CONFIG_FILE, formatCompileError } from "./compiler/index.js";
+export * from "./users/index.js";

@@ -1,4 +1,4 @@
-/** Every action the audit log records (CircleCI Server's list). */
+/** Every action the audit log records: CircleCI Server's list, then Drover's additions. */
 export const AUDIT_ACTIONS = [
   "context.create",
   "context.delete",
@@ -21,6 +21,12 @@ export const AUDIT_ACTIONS = [
   "workflow.job.finish",
   "workflow.job.scheduled",
   "workflow.job.start",
+  // Drover's additions: the mutations behind context restrictions are audited too.
+  "context.restriction.create",
+  "context.restriction.delete",
+  "user_group.create",
+  "user_group.member.add",
+  "user_group.member.remove",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

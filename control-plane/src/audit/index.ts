@@ -18,3 +18,4 @@ export {
   type AuditPageRequest,
 } from "./log.js";
 export { AUDIT_CSV_COLUMNS, AUDIT_CSV_HEADER, auditCsv, auditCsvRow, csvField } from "./csv.js";
+export { registerAuditRoutes } from "./routes.js";
