@@ -1,0 +1,9 @@
+export { type BlobStore, checkBlobKey } from "./blob-store.js";
+export { DiskBlobStore } from "./disk-blob-store.js";
+export { StorageError } from "./errors.js";
+export {
+  TaskStorage,
+  type TaskScope,
+  type TaskStorageOptions,
+  type ArtifactRecord,
+} from "./task-storage.js";
