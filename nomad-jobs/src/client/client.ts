@@ -28,6 +28,14 @@ export interface CallRequest {
   address?: string;
 }
 
+/** Observes each finished JSON call: `wireMs` is the time from dispatch to the full body. */
+export type CallObserver = (info: {
+  method: string;
+  path: string;
+  status: number;
+  wireMs: number;
+}) => void;
+
 export interface StreamResponse {
   body: Readable;
   meta: ResponseMeta;
@@ -70,11 +78,15 @@ export class NomadClient {
   readonly events: EventStream;
   readonly logs: Logs;
   readonly logger: Logger | undefined;
+  readonly #onCall: CallObserver | undefined;
   readonly #pools = new Map<string, PoolPair>();
   readonly #tls: { ca?: string; cert?: string; key?: string; servername?: string };
   #closed = false;
 
-  constructor(config: NomadConfig | NomadConfigInput = {}, deps: { logger?: Logger } = {}) {
+  constructor(
+    config: NomadConfig | NomadConfigInput = {},
+    deps: { logger?: Logger; onCall?: CallObserver } = {},
+  ) {
     const parsed = nomadConfigSchema.safeParse(config);
     if (!parsed.success) {
       const where = parsed.error.issues
@@ -86,6 +98,7 @@ export class NomadClient {
     }
     this.config = parsed.data;
     this.logger = deps.logger?.child({ component: "nomad-client" });
+    this.#onCall = deps.onCall;
     this.#tls = {};
     try {
       if (this.config.caCert) this.#tls.ca = readFileSync(this.config.caCert, "utf8");
@@ -170,14 +183,16 @@ export class NomadClient {
     const { retrying } = this.#pool(req.address);
     const path = this.#url(req);
     const policy: RetryPolicy = { ...this.config.retry, idempotent: req.idempotent };
+    const body = req.body === undefined ? null : JSON.stringify(req.body);
+    const headers = this.#headers(req);
     const started = performance.now();
     let res: Dispatcher.ResponseData;
     try {
       res = await retrying.request({
         method: req.method,
         path,
-        headers: this.#headers(req),
-        body: req.body === undefined ? null : JSON.stringify(req.body),
+        headers,
+        body,
         signal: req.options?.signal,
         headersTimeout: this.#headersTimeout(req),
         bodyTimeout: this.config.requestTimeoutMs,
@@ -189,13 +204,10 @@ export class NomadClient {
     const text = await res.body.text().catch((err: unknown) => {
       throw this.#transportError(err, req);
     });
+    const wireMs = performance.now() - started;
+    this.#onCall?.({ method: req.method, path: req.path, status: res.statusCode, wireMs });
     this.logger?.debug(
-      {
-        method: req.method,
-        path: req.path,
-        status: res.statusCode,
-        ms: performance.now() - started,
-      },
+      { method: req.method, path: req.path, status: res.statusCode, ms: wireMs },
       "nomad call",
     );
     if (res.statusCode < 200 || res.statusCode >= 300) {

@@ -1,4 +1,10 @@
-export { NomadClient, readMeta, type CallRequest, type StreamResponse } from "./client.js";
+export {
+  NomadClient,
+  readMeta,
+  type CallObserver,
+  type CallRequest,
+  type StreamResponse,
+} from "./client.js";
 export { Jobs } from "./jobs.js";
 export { Allocations } from "./allocations.js";
 export { Nodes } from "./nodes.js";

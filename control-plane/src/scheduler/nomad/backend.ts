@@ -85,7 +85,6 @@ export class NomadScheduler implements SchedulerBackend {
   async submit(plan: TaskPlan): Promise<void> {
     this.#assertOpen();
     const { Job } = buildTaskJob(toTaskSpecInput(plan), this.#spec);
-    const log = this.#log.child({ taskId: plan.taskId, jobId: Job.ID });
     let created = true;
     try {
       const res = await this.#client.jobs.register(
@@ -102,7 +101,10 @@ export class NomadScheduler implements SchedulerBackend {
       }
       created = false; // registered before: the same task is one job
     }
-    log.info({ created }, created ? "registered Nomad job" : "Nomad job already registered");
+    this.#log.info(
+      { taskId: plan.taskId, jobId: Job.ID, created },
+      created ? "registered Nomad job" : "Nomad job already registered",
+    );
     if (!this.#tasks.has(plan.taskId)) {
       this.#track(plan.taskId, Job.ID);
       this.#emit(plan.taskId, { state: "queued" });
