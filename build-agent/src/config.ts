@@ -2,6 +2,8 @@ import os from "node:os";
 import { z } from "zod";
 import { parseImageAliases, type ImageAlias } from "./executor/docker/images.js";
 
+export const DEFAULT_IMAGE_ALIASES = "cimg/base:*=drover/ci-base";
+
 const bool = z
   .enum(["0", "1", "true", "false", ""])
   .optional()
@@ -19,8 +21,11 @@ export const agentEnvSchema = z.object({
   DOCKER_TLS_VERIFY: bool,
   /** Directory holding ca.pem, cert.pem, key.pem. */
   DOCKER_CERT_PATH: z.string().optional(),
-  /** `pattern=image,...`; `*` in a pattern matches anything, e.g. `cimg/base:*=drover/ci-base`. */
-  DROVER_IMAGE_ALIASES: z.string().optional().default(""),
+  /**
+   * `pattern=image,...`; `*` in a pattern matches anything. Unset: `cimg/base:*=drover/ci-base` (so
+   * CircleCI configs run offline on the local image); set it empty to disable aliasing.
+   */
+  DROVER_IMAGE_ALIASES: z.string().optional().default(DEFAULT_IMAGE_ALIASES),
   /** `never` (default: nothing is pulled) or `missing` (pull images not present). */
   DROVER_IMAGE_PULL: z.enum(["never", "missing"]).optional().default("never"),
   /** Image of the per-task network sandbox (needs `ip` and `sleep`). */
