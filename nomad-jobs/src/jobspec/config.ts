@@ -65,3 +65,32 @@ export const jobSpecConfigSchema = z
 
 export type JobSpecConfig = z.infer<typeof jobSpecConfigSchema>;
 export type JobSpecConfigInput = z.input<typeof jobSpecConfigSchema>;
+
+/** Job spec configuration from `DROVER_NOMAD_*` variables (and NOMAD_NAMESPACE/NOMAD_REGION). */
+export function jobSpecConfigFromEnv(env: NodeJS.ProcessEnv): JobSpecConfig {
+  const v = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
+  const list = (s: string | undefined): string[] | undefined =>
+    s
+      ?.split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
+  const num = (s: string | undefined): number | undefined =>
+    s === undefined ? undefined : Number(s);
+  const nodeClass = v("DROVER_NOMAD_NODE_CLASS");
+  const rawCommand = v("DROVER_NOMAD_RAW_EXEC_COMMAND");
+  return jobSpecConfigSchema.parse({
+    datacenters: list(v("DROVER_NOMAD_DATACENTERS")),
+    nodePool: v("DROVER_NOMAD_NODE_POOL"),
+    priority: num(v("DROVER_NOMAD_PRIORITY")),
+    namespace: v("NOMAD_NAMESPACE"),
+    region: v("NOMAD_REGION"),
+    // "any" lifts the node class constraint.
+    nodeClass: nodeClass === "any" ? null : nodeClass,
+    driver: v("DROVER_NOMAD_DRIVER"),
+    agentImage: v("DROVER_AGENT_IMAGE"),
+    rawExec: rawCommand
+      ? { command: rawCommand, args: list(v("DROVER_NOMAD_RAW_EXEC_ARGS")) ?? [] }
+      : undefined,
+    mhzPerCpu: num(v("DROVER_NOMAD_MHZ_PER_CPU")),
+  });
+}

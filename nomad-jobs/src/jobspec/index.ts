@@ -10,7 +10,12 @@ export {
   sshPortFor,
   taskSpecInputSchema,
 } from "./build.js";
-export { jobSpecConfigSchema, type JobSpecConfig, type JobSpecConfigInput } from "./config.js";
+export {
+  jobSpecConfigFromEnv,
+  jobSpecConfigSchema,
+  type JobSpecConfig,
+  type JobSpecConfigInput,
+} from "./config.js";
 export {
   MACHINE_AGENT_SHAPE,
   dockerResourceClasses,
