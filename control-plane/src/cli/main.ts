@@ -11,6 +11,30 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: "validate or process a .circleci/config.yml",
     load: () => import("./commands/config.js"),
   },
+  up: {
+    summary: "run every service in one process on embedded defaults",
+    load: () => import("./commands/up.js"),
+  },
+  run: {
+    summary: "build a checkout's working-tree config and follow it",
+    load: () => import("./commands/run.js"),
+  },
+  pipeline: {
+    summary: "trigger, list or show pipelines",
+    load: () => import("./commands/pipeline.js"),
+  },
+  workflow: {
+    summary: "rerun a workflow (--from-failed, --ssh)",
+    load: () => import("./commands/workflow.js"),
+  },
+  project: {
+    summary: "add a project",
+    load: () => import("./commands/project.js"),
+  },
+  token: {
+    summary: "create an API token",
+    load: () => import("./commands/token.js"),
+  },
 };
 
 function usage(): string {

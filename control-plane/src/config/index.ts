@@ -1,2 +1,3 @@
 export * from "./server-config.js";
 export type { ServiceUrls } from "./urls.js";
+export * from "./cli.js";

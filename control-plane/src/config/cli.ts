@@ -1,0 +1,56 @@
+import { existsSync, readFileSync } from "node:fs";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+
+/** Where the CLI finds the server: `DROVER_URL`/`DROVER_TOKEN`, else `.drover/cli.json` written by `drover up`. */
+export interface CliSettings {
+  url: string;
+  token: string;
+}
+
+/** Looks for `.drover/cli.json` in `from` and its parents. */
+export function findCliFile(from: string): string | null {
+  let dir = resolve(from);
+  for (;;) {
+    const file = join(dir, ".drover", "cli.json");
+    if (existsSync(file)) return file;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+export function loadCliSettings(env: NodeJS.ProcessEnv, from: string): CliSettings {
+  const file = findCliFile(from);
+  let stored: Partial<CliSettings> = {};
+  if (file) {
+    try {
+      stored = JSON.parse(readFileSync(file, "utf8")) as Partial<CliSettings>;
+    } catch (err) {
+      throw new Error(`cannot read ${file}: ${String(err)}`, { cause: err });
+    }
+  }
+  const url = env.DROVER_URL || stored.url;
+  const token = env.DROVER_TOKEN || stored.token;
+  if (!url || !token) {
+    throw new Error(
+      "no Drover server configured: set DROVER_URL and DROVER_TOKEN, or run `drover up` here first",
+    );
+  }
+  return { url, token };
+}
+
+/** Writes `cli.json` (mode 0600: it holds a token). */
+export async function saveCliSettings(file: string, settings: Partial<CliSettings>): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  let current: Partial<CliSettings> = {};
+  try {
+    current = JSON.parse(readFileSync(file, "utf8")) as Partial<CliSettings>;
+  } catch {
+    // first write
+  }
+  await writeFile(file, `${JSON.stringify({ ...current, ...settings }, null, 2)}\n`, {
+    mode: 0o600,
+  });
+  await chmod(file, 0o600);
+}
