@@ -28,9 +28,11 @@ export const agentEnvSchema = z.object({
   DROVER_IMAGE_ALIASES: z.string().optional().default(DEFAULT_IMAGE_ALIASES),
   /** `never` (default: nothing is pulled) or `missing` (pull images not present). */
   DROVER_IMAGE_PULL: z.enum(["never", "missing"]).optional().default("never"),
-  /** Image of the per-task network sandbox (needs `ip` and `sleep`). */
+  /** Image of the helper that blackholes the metadata address when nsenter cannot (needs `ip`). */
   DROVER_SANDBOX_IMAGE: z.string().optional().default("drover/sandbox:latest"),
-  /** Docker network of the sandbox (default `bridge`). */
+  /** How the metadata address is blackholed: `auto` (nsenter when root beside a local engine, else a helper container), `nsenter`, `container`. */
+  DROVER_NET_GUARD: z.enum(["auto", "nsenter", "container"]).optional().default("auto"),
+  /** Docker network of the job's primary container (default `bridge`). */
   DROVER_DOCKER_NETWORK: z.string().optional().default("bridge"),
   /** Maximum processes per container. */
   DROVER_PIDS_LIMIT: z.coerce.number().int().positive().optional().default(4096),
@@ -64,6 +66,9 @@ export interface ExecutorConfig {
   aliases: ImageAlias[];
   pull: "never" | "missing";
   sandboxImage: string;
+  netGuard: "auto" | "nsenter" | "container";
+  /** The engine is on this host (unix socket): its pids are ours to nsenter. */
+  localEngine: boolean;
   network: string;
   pidsLimit: number;
   /** CPUs of the host (resource classes are clamped to it). */
@@ -78,6 +83,8 @@ export function defaultExecutorConfig(over: Partial<ExecutorConfig> = {}): Execu
     aliases: [],
     pull: "never",
     sandboxImage: "drover/sandbox:latest",
+    netGuard: "auto",
+    localEngine: true,
     network: "bridge",
     pidsLimit: 4096,
     hostCpus: os.availableParallelism(),
@@ -120,6 +127,8 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
       aliases: parseImageAliases(e.DROVER_IMAGE_ALIASES),
       pull: e.DROVER_IMAGE_PULL,
       sandboxImage: e.DROVER_SANDBOX_IMAGE,
+      netGuard: e.DROVER_NET_GUARD,
+      localEngine: !e.DOCKER_HOST || e.DOCKER_HOST.startsWith("unix://"),
       network: e.DROVER_DOCKER_NETWORK,
       pidsLimit: e.DROVER_PIDS_LIMIT,
     }),

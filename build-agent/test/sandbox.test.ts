@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sweepOrphans } from "@drover/build-agent";
+import { defaultExecutorConfig, parseImageAliases, sweepOrphans } from "@drover/build-agent";
 import { TaskServer } from "./helpers/task-server.js";
 import { containersOf, docker, makeTask, requireDocker, run, runTask } from "./helpers/fixtures.js";
 
@@ -60,21 +60,28 @@ describe("job sandbox", () => {
     expect(sink.text(3)).toMatch(/Seccomp:\s+2/);
   });
 
-  it("makes the metadata address unreachable (route rejected locally, nothing sent)", async () => {
-    // Only try to connect once the reject route is proven present, so no packet can leave.
-    const spec = makeTask({
-      steps: [
-        run(
-          "grep -q 'FEA9FEA9.*0205' /proc/net/route && echo route-rejected && " +
-            "(timeout 3 bash -c 'echo > /dev/tcp/169.254.169.254/80' 2>&1 || true)",
-        ),
-      ],
-    });
-    const { outcome, sink } = await runTask(server, spec);
-    expect(outcome.result).toBe("success");
-    expect(sink.text(0)).toContain("route-rejected");
-    expect(sink.text(0)).toContain("No route to host");
-  });
+  it.each(["nsenter", "container"] as const)(
+    "makes the metadata address unreachable (%s guard; rejected locally, nothing sent)",
+    async (netGuard) => {
+      // Only try to connect once the reject route is proven present, so no packet can leave.
+      const spec = makeTask({
+        steps: [
+          run(
+            "grep -q 'FEA9FEA9.*0205' /proc/net/route && echo route-rejected && " +
+              "(timeout 3 bash -c 'echo > /dev/tcp/169.254.169.254/80' 2>&1 || true)",
+          ),
+        ],
+      });
+      const executor = defaultExecutorConfig({
+        aliases: parseImageAliases("cimg/base:*=drover/ci-base"),
+        netGuard,
+      });
+      const { outcome, sink } = await runTask(server, spec, { executor });
+      expect(outcome.result).toBe("success");
+      expect(sink.text(0)).toContain("route-rejected");
+      expect(sink.text(0)).toContain("No route to host");
+    },
+  );
 
   it("serves service containers on localhost and by name", async () => {
     const serve =
@@ -115,7 +122,7 @@ describe("job sandbox", () => {
           .get(spec.taskId)
           ?.events.some((e) => e.type === "step_started" && e.step === 0) ?? false,
     );
-    expect((await containersOf(spec.taskId)).length).toBe(2);
+    expect((await containersOf(spec.taskId)).length).toBe(1);
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
     const swept = await sweepOrphans(docker, { host: os.hostname() });

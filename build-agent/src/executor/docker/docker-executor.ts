@@ -1,4 +1,7 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { Writable, type Readable } from "node:stream";
+import { promisify } from "node:util";
 import type Docker from "dockerode";
 import type { TaskSpec } from "@drover/control-plane/task-api";
 import type { ExecutorConfig } from "../../config.js";
@@ -35,15 +38,25 @@ const PROBE = [
   "id -g",
 ].join("; ");
 const PIDFILE_DIR = "/tmp";
+const execFileAsync = promisify(execFile);
+
+/** nsenter works when we are root on the engine's host (local socket) and have nsenter and ip. */
+function canNsenter(config: ExecutorConfig): boolean {
+  return (
+    config.localEngine &&
+    process.getuid?.() === 0 &&
+    ["/usr/bin/nsenter", "/bin/nsenter"].some((p) => existsSync(p)) &&
+    ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"].some((p) => existsSync(p))
+  );
+}
 
 /**
- * The docker executor: per task a sandbox container that owns the network namespace (metadata
- * address blackholed, service names in /etc/hosts), the primary container and the service
- * containers joined to it (so services answer on localhost), all labelled with the task id.
+ * The docker executor: per task a primary container that owns the job's network namespace
+ * (metadata address blackholed, service names in /etc/hosts) and service containers joined to it
+ * (so services answer on localhost), all labelled with the task id and removed by `destroy`.
  */
 export class DockerExecutor implements Executor {
   private readonly containers: Docker.Container[] = [];
-  private sandbox: Docker.Container | undefined;
   private primary: Docker.Container | undefined;
   private destroyed: Promise<void> | undefined;
   private execSeq = 0;
@@ -83,14 +96,13 @@ export class DockerExecutor implements Executor {
         { cause: err },
       );
     }
-    const images = await Promise.all([
-      ensureImage(this.docker, this.config.sandboxImage, [], "never"),
-      ...executor.images.map((img) =>
+    const images = await Promise.all(
+      executor.images.map((img) =>
         ensureImage(this.docker, img.image, this.config.aliases, this.config.pull, img.auth),
       ),
-    ]);
+    );
     executor.images.forEach((img, i) => {
-      const used = images[i + 1] ?? img.image;
+      const used = images[i] ?? img.image;
       log(`Using image ${img.image}${used !== img.image ? ` (as ${used})` : ""}\n`);
     });
 
@@ -104,81 +116,55 @@ export class DockerExecutor implements Executor {
     const hosts = executor.images
       .slice(1)
       .flatMap((img) => (img.name ? [`${img.name}:127.0.0.1`] : []));
+    let probe: Promise<{ exitCode: number | null; output: string }>;
     try {
-      this.sandbox = await this.docker.createContainer({
+      // The primary owns the job's network namespace; services join it (localhost, /etc/hosts).
+      const [main, ...services] = executor.images;
+      if (!main) throw new Error("the docker executor has no image");
+      const primary = await this.docker.createContainer({
         Image: images[0],
-        Cmd: ["sleep", "infinity"],
-        Labels: this.labels("sandbox"),
-        HostConfig: {
-          NetworkMode: this.config.network,
-          ExtraHosts: hosts,
-          CapDrop: ["ALL"],
-          CapAdd: ["NET_ADMIN"],
-          PidsLimit: 16,
-          Memory: 32 * 1024 * 1024,
-        },
+        Entrypoint: main.entrypoint ?? [],
+        Cmd: main.command ?? (main.entrypoint ? undefined : KEEPALIVE),
+        ...(main.user ? { User: main.user } : {}),
+        Env: Object.entries(main.environment).map(([k, v]) => `${k}=${v}`),
+        Labels: this.labels("primary"),
+        HostConfig: { NetworkMode: this.config.network, ExtraHosts: hosts, ...limits },
       });
-      this.containers.push(this.sandbox);
-      await this.sandbox.start();
-      const created = await Promise.all(
-        executor.images.map((img, i) =>
-          this.docker.createContainer({
+      this.containers.push(primary);
+      this.primary = primary;
+      await primary.start();
+      probe = this.run(primary, ["/bin/sh", "-c", PROBE, this.task.workingDirectory]);
+      // Nothing but our keepalive runs before the metadata address is blackholed.
+      await this.guardMetadata(primary);
+      await Promise.all(
+        services.map(async (img, i) => {
+          const c = await this.docker.createContainer({
             Image: images[i + 1],
-            ...(i === 0
-              ? {
-                  Entrypoint: img.entrypoint ?? [],
-                  Cmd: img.command ?? (img.entrypoint ? undefined : KEEPALIVE),
-                }
-              : {
-                  ...(img.entrypoint ? { Entrypoint: img.entrypoint } : {}),
-                  ...(img.command ? { Cmd: img.command } : {}),
-                }),
+            ...(img.entrypoint ? { Entrypoint: img.entrypoint } : {}),
+            ...(img.command ? { Cmd: img.command } : {}),
             ...(img.user ? { User: img.user } : {}),
             Env: Object.entries(img.environment).map(([k, v]) => `${k}=${v}`),
-            Labels: this.labels(i === 0 ? "primary" : `service:${img.name ?? i}`),
-            HostConfig: { NetworkMode: `container:${this.sandbox?.id ?? ""}`, ...limits },
-          }),
-        ),
+            Labels: this.labels(`service:${img.name ?? i + 1}`),
+            HostConfig: { NetworkMode: `container:${primary.id}`, ...limits },
+          });
+          this.containers.push(c);
+          await c.start();
+        }),
       );
-      this.containers.push(...created);
-      this.primary = created[0];
-      const blackhole = this.run(this.sandbox, [
-        "ip",
-        "route",
-        "add",
-        "unreachable",
-        `${METADATA_ADDRESS}/32`,
-      ]);
-      await Promise.all([...created.slice(1).map((c) => c.start())]);
-      await this.primary?.start();
-      const routed = await blackhole;
-      if (routed.exitCode !== 0) {
-        throw new AgentError(
-          ErrorCodes.sandbox,
-          `could not blackhole ${METADATA_ADDRESS} in the job's network: ${routed.output.trim()}`,
-        );
-      }
     } catch (err) {
       if (err instanceof AgentError) throw err;
       throw new AgentError(
         ErrorCodes.container,
         `could not start the job's containers: ${errorMessage(err)}`,
-        {
-          cause: err,
-        },
+        { cause: err },
       );
     }
-    const probe = await this.run(this.requirePrimary(), [
-      "/bin/sh",
-      "-c",
-      PROBE,
-      this.task.workingDirectory,
-    ]);
-    const lines = probe.output.trim().split("\n");
-    if (probe.exitCode !== 0 || lines.length < 6) {
+    const result = await probe;
+    const lines = result.output.trim().split("\n");
+    if (result.exitCode !== 0 || lines.length < 6) {
       throw new AgentError(
         ErrorCodes.container,
-        `the primary container cannot run /bin/sh or create ${this.task.workingDirectory}: ${probe.output.trim()}`,
+        `the primary container cannot run /bin/sh or create ${this.task.workingDirectory}: ${result.output.trim()}`,
       );
     }
     const [home = "/", machine = "", sh = "sh", wd = "/", uid = "0", gid = "0"] = lines.slice(-6);
@@ -277,6 +263,55 @@ export class DockerExecutor implements Executor {
       );
     })();
     return this.destroyed;
+  }
+
+  /**
+   * Makes 169.254.169.254 unreachable in the primary's network namespace: with `nsenter` from the
+   * host when the agent is root beside a local engine, else with a short-lived helper container
+   * (NET_ADMIN, in that namespace only) running `ip route add unreachable`.
+   */
+  private async guardMetadata(primary: Docker.Container): Promise<void> {
+    const route = ["ip", "route", "add", "unreachable", `${METADATA_ADDRESS}/32`];
+    const mode = this.config.netGuard;
+    if (mode === "nsenter" || (mode === "auto" && canNsenter(this.config))) {
+      try {
+        const pid = (await primary.inspect()).State.Pid;
+        await execFileAsync("nsenter", [`--net=/proc/${pid}/ns/net`, ...route]);
+        return;
+      } catch (err) {
+        if (mode === "nsenter") {
+          throw new AgentError(
+            ErrorCodes.sandbox,
+            `could not blackhole ${METADATA_ADDRESS}: ${errorMessage(err)}`,
+            { cause: err },
+          );
+        }
+      }
+    }
+    const image = await ensureImage(this.docker, this.config.sandboxImage, [], "never");
+    const helper = await this.docker.createContainer({
+      Image: image,
+      Cmd: route,
+      Labels: this.labels("netguard"),
+      HostConfig: {
+        NetworkMode: `container:${primary.id}`,
+        CapDrop: ["ALL"],
+        CapAdd: ["NET_ADMIN"],
+        PidsLimit: 8,
+        Memory: 32 * 1024 * 1024,
+      },
+    });
+    this.containers.push(helper);
+    await helper.start();
+    const done = (await helper.wait()) as { StatusCode?: number };
+    if (done.StatusCode !== 0) {
+      const logs = String(await helper.logs({ stdout: true, stderr: true }));
+      throw new AgentError(
+        ErrorCodes.sandbox,
+        `could not blackhole ${METADATA_ADDRESS}: ${logs.trim()}`,
+      );
+    }
+    await helper.remove({ force: true }).catch(() => undefined);
   }
 
   private requirePrimary(): Docker.Container {
