@@ -20,8 +20,12 @@ export interface Automaton {
   readonly hold: Int32Array;
   /** Longest pattern length. */
   readonly maxLen: number;
-  /** Feeds `text` from `state`; calls `onMatch(i, len)` when a pattern of `len` ends at `text[i]`. */
-  run(state: number, text: string, onMatch: (end: number, len: number) => void): number;
+  /**
+   * Feeds `text` from `state` and returns the new state; for each pattern ending at `text[i]`,
+   * appends `i` and the longest such pattern's length to `matches` (a plain array, so the hot loop
+   * never calls out).
+   */
+  run(state: number, text: string, matches: number[]): number;
 }
 
 export function buildAutomaton(patterns: readonly string[]): Automaton {
@@ -104,11 +108,7 @@ export function buildAutomaton(patterns: readonly string[]): Automaton {
       table[i] = outLen[next] !== 0 ? -(next * classes) - 1 : next * classes;
     }
   }
-  const runDense = (
-    state: number,
-    text: string,
-    onMatch: (end: number, len: number) => void,
-  ): number => {
+  const runDense = (state: number, text: string, matches: number[]): number => {
     const t = table;
     const k = cls;
     let row = state * classes;
@@ -119,17 +119,13 @@ export function buildAutomaton(patterns: readonly string[]): Automaton {
         row = v;
       } else {
         row = -v - 1;
-        onMatch(i, outLen[row / classes]!);
+        matches.push(i, outLen[row / classes]!);
       }
     }
     return row / classes;
   };
 
-  const runSparse = (
-    state: number,
-    text: string,
-    onMatch: (end: number, len: number) => void,
-  ): number => {
+  const runSparse = (state: number, text: string, matches: number[]): number => {
     let s = state;
     const n = text.length;
     for (let i = 0; i < n; i++) {
@@ -148,7 +144,7 @@ export function buildAutomaton(patterns: readonly string[]): Automaton {
         s = fail[s]!;
       }
       const len = outLen[s]!;
-      if (len !== 0) onMatch(i, len);
+      if (len !== 0) matches.push(i, len);
     }
     return s;
   };

@@ -54,15 +54,20 @@ class AutomatonStreamMasker implements StreamMasker {
   private covered: number[] = [];
   /** Whether the last character emitted was covered (a run that continues shares its `****`). */
   private maskOpen = false;
-  private readonly onMatch: (end: number, len: number) => void;
+  /** Scratch list of (end, length) pairs from the automaton, reused across pushes. */
+  private readonly matches: number[] = [];
 
-  constructor(private readonly automaton: Automaton) {
-    this.onMatch = (end, len) => this.cover(this.pos + end + 1 - len, this.pos + end + 1);
-  }
+  constructor(private readonly automaton: Automaton) {}
 
   push(chunk: string): string {
     if (chunk.length === 0) return "";
-    this.state = this.automaton.run(this.state, chunk, this.onMatch);
+    const m = this.matches;
+    this.state = this.automaton.run(this.state, chunk, m);
+    for (let i = 0; i < m.length; i += 2) {
+      const end = this.pos + m[i]! + 1;
+      this.cover(end - m[i + 1]!, end);
+    }
+    m.length = 0;
     this.pos += chunk.length;
     this.pending = this.pending.length === 0 ? chunk : this.pending + chunk;
     return this.emit(this.pos - this.automaton.hold[this.state]!);
