@@ -173,3 +173,49 @@ describe("agent with the docker executor", () => {
     expect(sink.text(1)).toBe(`a\n${repo.revision}\nmain\nroot\n`);
   });
 });
+
+describe("agent failure classes and users", () => {
+  it("reports a Docker engine that does not answer as an infrastructure failure", async () => {
+    const spec = makeTask({ steps: [run("true")] });
+    const token = server.addTask(spec);
+    const { runAgent, MemorySink } = await import("@drover/build-agent");
+    const { agentConfig, logger } = await import("./helpers/fixtures.js");
+    const Docker = (await import("dockerode")).default;
+    const outcome = await runAgent({
+      config: agentConfig(server, token),
+      logger,
+      signal: new AbortController().signal,
+      docker: new Docker({ socketPath: "/nonexistent/docker.sock" }),
+      sink: new MemorySink(),
+    });
+    expect(outcome.result).toBe("infrastructure_fail");
+    expect(outcome.message).toContain("the Docker engine does not answer");
+    expect(server.state(spec.taskId).events.at(-1)).toMatchObject({
+      type: "task_finished",
+      result: "infrastructure_fail",
+    });
+  });
+
+  it("runs as the image user, expands ~ to that user's home, honors working_directory", async () => {
+    const repo = makeRepo({ "a.txt": "a\n" });
+    const spec = makeTask({
+      executor: {
+        type: "docker",
+        images: [{ image: "cimg/base:stable", user: "circleci", environment: {} }],
+      },
+      project: { slug: "gh/acme/demo", org: "acme", repo: "demo", gitUrl: repo.url },
+      pipeline: { id: "p", number: 1, revision: repo.revision },
+      steps: [
+        { type: "checkout", name: "Checkout code", when: "on_success" },
+        run("id -un; pwd; stat -c %U a.txt; git status --short | wc -l"),
+        run("pwd", { workingDirectory: "sub/dir" }),
+        run("pwd", { workingDirectory: "~/elsewhere" }),
+      ],
+    });
+    const { outcome, sink } = await runTask(server, spec);
+    expect(outcome.result).toBe("success");
+    expect(sink.text(1)).toBe("circleci\n/home/circleci/project\ncircleci\n0\n");
+    expect(sink.text(2)).toBe("/home/circleci/project/sub/dir\n");
+    expect(sink.text(3)).toBe("/home/circleci/elsewhere\n");
+  });
+});
