@@ -1,0 +1,67 @@
+/** The agent's output path into the real output-processor: ingest, masking, durable log. */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createOutputProcessor, type OutputProcessor } from "@drover/output-processor";
+import { runAgent } from "@drover/build-agent";
+import { TaskServer } from "./helpers/task-server.js";
+import { agentConfig, docker, logger, makeTask, requireDocker, run } from "./helpers/fixtures.js";
+
+const server = new TaskServer();
+let processor: OutputProcessor;
+let dataDir: string;
+beforeAll(async () => {
+  await requireDocker();
+  await server.start();
+  dataDir = mkdtempSync(path.join(os.tmpdir(), "drover-output-"));
+  processor = createOutputProcessor(
+    {
+      port: 0,
+      host: "127.0.0.1",
+      dataDir,
+      pusher: { appKey: "k", appSecret: "0123456789abcdef0123" },
+    },
+    {
+      logger,
+      verifier: {
+        verify: async (token) =>
+          token === "ingest-ok" ? { taskId: token, jobId: "j", projectId: "p", secrets: [] } : null,
+      },
+      authorizeRead: async () => true,
+    },
+  );
+  await processor.listen();
+});
+afterAll(async () => {
+  await processor.close();
+  await server.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe("agent output to the output-processor", () => {
+  it("streams masked step output that the processor stores", async () => {
+    const spec = makeTask({
+      steps: [run('echo "line one"; echo "the secret is $TOKEN"; echo err-line >&2')],
+      environment: { project: { TOKEN: "hunter2-very-secret" }, contexts: {}, job: {} },
+      secrets: ["hunter2-very-secret"],
+      output: { url: `http://127.0.0.1:${processor.port}`, token: "ingest-ok" },
+    });
+    spec.taskId = "ingest-ok"; // the test verifier grants the task named by the token
+    const outcome = await runAgent({
+      config: agentConfig(server, server.addTask(spec), { output: "processor" }),
+      logger,
+      signal: new AbortController().signal,
+      docker,
+    });
+    expect(outcome.result).toBe("success");
+    const res = await request(`http://127.0.0.1:${processor.port}/output/v1/tasks/ingest-ok/raw`);
+    const text = await res.body.text();
+    expect(res.statusCode).toBe(200);
+    expect(text).toContain("line one");
+    expect(text).toContain("err-line");
+    expect(text).toContain("the secret is ");
+    expect(text).not.toContain("hunter2-very-secret");
+  });
+});
