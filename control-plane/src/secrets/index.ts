@@ -15,3 +15,4 @@ export {
   createSecretStore,
   type SecretStoreConfig,
 } from "./config.js";
+export { SECRET_LOG_REDACT_PATHS } from "./redact.js";

@@ -7,7 +7,9 @@
  * secret store contract suite runs against it and against a real Vault when `VAULT_ADDR` is set.
  *
  * Only symmetric keys (`aes256-gcm96`, `aes128-gcm96`) are implemented; asking for another type is
- * a 400 that says so. State lives in memory and dies with the server.
+ * a 400 that says so. Listing is `GET ...?list=true` only (node:http does not parse Vault's `LIST`
+ * verb; node-vault needs `noCustomHTTPVerbs` for it). State lives in memory and dies with the
+ * server.
  */
 import {
   createCipheriv,
