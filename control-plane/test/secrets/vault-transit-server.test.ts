@@ -1,6 +1,7 @@
 /** The transit test server speaks Vault's documented HTTP API: paths, bodies, status codes. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VaultSecretStore, SecretsError } from "@drover/control-plane";
+import type { SecretsError } from "@drover/control-plane";
+import { VaultSecretStore } from "@drover/control-plane";
 import { startVaultTransitServer, type VaultTransitServer } from "@drover/control-plane/testing";
 
 let server: VaultTransitServer;
