@@ -77,6 +77,16 @@ export class NomadScheduler implements SchedulerBackend {
     });
   }
 
+  /** The Nomad client (operators' views use it). */
+  get client(): NomadClient {
+    return this.#client;
+  }
+
+  /** The namespace Drover's jobs live in. */
+  get namespace(): string {
+    return this.#namespace;
+  }
+
   /** The Nomad job ID a task runs as, if known. */
   jobIdOf(taskId: string): string | undefined {
     return this.#tasks.get(taskId)?.jobId;
