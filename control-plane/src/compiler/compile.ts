@@ -112,7 +112,15 @@ export function compile(source: string, opts: CompileOptions): CompileResult {
   const setup = root.index.get("setup");
   if (setup && asBool(setup.value, "setup", diag)) plan.setup = true;
   if (schedules.length > 0) plan.schedules = schedules;
-  return withWarnings({ plan, processed: renderProcessed(results), errors: diag.errors }, diag);
+  const result: CompileResult = { plan, errors: diag.errors };
+  // Rendering YAML costs as much as compiling; most callers only want the plan, so it is
+  // rendered on first read (and kept).
+  let processed: string | undefined;
+  Object.defineProperty(result, "processed", {
+    enumerable: true,
+    get: () => (processed ??= renderProcessed(results)),
+  });
+  return withWarnings(result, diag);
 }
 
 function withWarnings(r: CompileResult, diag: Diagnostics): CompileResult {

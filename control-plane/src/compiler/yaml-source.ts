@@ -4,7 +4,7 @@
  * an alias bomb is refused in time linear in the source.
  */
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
-import type { Alias as YamlAlias, Node as YamlNode, ParsedNode } from "yaml";
+import type { Node as YamlNode, ParsedNode } from "yaml";
 import { ConfigErrorCode } from "./errors.js";
 import type { Diagnostics } from "./errors.js";
 
@@ -141,12 +141,9 @@ export function parseYaml(text: string, file: string, diag: Diagnostics): Parsed
   const doc = parseDocument(text, {
     lineCounter: lines,
     prettyErrors: false,
-    // Several `<<` merge keys in one mapping are common in real configs; other duplicates are errors.
-    uniqueKeys: (a, b) =>
-      isScalar(a) &&
-      isScalar(b) &&
-      a.value === b.value &&
-      !(a.value === "<<" && a.type === "PLAIN"),
+    // Duplicate keys are checked in `Converter` with a set (yaml's own check is quadratic in the
+    // number of keys, and several `<<` merge keys in one mapping are common in real configs).
+    uniqueKeys: false,
   });
   let failed = false;
   for (const e of doc.errors) {
@@ -157,7 +154,7 @@ export function parseYaml(text: string, file: string, diag: Diagnostics): Parsed
     });
   }
   if (failed) return { src };
-  const conv = new Converter(src, diag, doc);
+  const conv = new Converter(src, diag);
   const contents = doc.contents as ParsedNode | null;
   if (!contents) return { src, root: mkScalar(null, at0) };
   const root = conv.convert(contents);
@@ -170,11 +167,11 @@ class Converter {
   private readonly memo = new Map<YamlNode, PNode>();
   private readonly sizes = new WeakMap<PNode, number>();
   private readonly active = new Set<YamlNode>();
+  private readonly anchors = new Map<string, YamlNode>();
 
   constructor(
     private readonly src: Source,
     private readonly diag: Diagnostics,
-    private readonly doc: Parameters<YamlAlias["resolve"]>[0],
   ) {}
 
   private at(node: YamlNode): Pos {
@@ -201,7 +198,9 @@ class Converter {
   convert(node: YamlNode): PNode {
     if (this.aborted) return mkScalar(null, this.at(node));
     if (isAlias(node)) {
-      const target = node.resolve(this.doc) as YamlNode | undefined;
+      // Anchors are registered in document order: an alias names the latest one before it.
+      // (yaml's own Alias.resolve walks the whole document per alias: quadratic.)
+      const target = this.anchors.get(node.source);
       if (!target) {
         this.diag.add(ConfigErrorCode.YAML_SYNTAX, `unknown alias *${node.source}`, this.at(node));
         return mkScalar(null, this.at(node));
@@ -221,6 +220,7 @@ class Converter {
     if (!anchored) return this.convertFresh(node);
     const hit = this.memo.get(node);
     if (hit) return hit;
+    this.anchors.set((node as { anchor: string }).anchor, node);
     this.active.add(node);
     const out = this.convertFresh(node);
     this.active.delete(node);
@@ -258,6 +258,7 @@ class Converter {
     if (isMap(node)) {
       const entries: PEntry[] = [];
       const merges: PNode[] = [];
+      const seen = new Set<string>();
       let size = 1;
       for (const pair of node.items) {
         const k = pair.key as YamlNode | null;
@@ -274,12 +275,22 @@ class Converter {
           merges.push(valueNode);
           continue;
         }
+        const key = scalarText(keyNode);
+        if (seen.has(key)) {
+          this.diag.add(
+            ConfigErrorCode.YAML_SYNTAX,
+            `duplicate key '${key}' in this mapping`,
+            keyPos,
+          );
+          continue;
+        }
+        seen.add(key);
         size += this.sizeOf(valueNode) + 1;
-        entries.push({ key: scalarText(keyNode), keyPos, value: valueNode });
+        entries.push({ key, keyPos, value: valueNode });
       }
       if (merges.length > 0) {
         // Explicit keys win; among merged maps the earlier one wins (YAML merge-key semantics).
-        const have = new Set(entries.map((e) => e.key));
+        const have = seen;
         for (const m of merges) {
           const sources = m.kind === "seq" ? m.items : [m];
           for (const s of sources) {
