@@ -113,6 +113,29 @@ describe("job sandbox", () => {
     expect(await containersOf(spec.taskId)).toEqual([]);
   });
 
+  it("kills a timed-out step even when the container has no pids left", async () => {
+    const spec = makeTask({
+      steps: [
+        run("for i in $(seq 100); do sleep 300 & done 2>/dev/null; echo started; wait", {
+          noOutputTimeoutMs: 2000,
+        }),
+        run("echo cleanup ran", { when: "always" }),
+      ],
+    });
+    const executor = defaultExecutorConfig({
+      aliases: parseImageAliases("cimg/base:*=drover/ci-base"),
+      pidsLimit: 48,
+    });
+    const t0 = Date.now();
+    const { outcome, sink, state } = await runTask(server, spec, { executor });
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(outcome.result).toBe("failed");
+    expect(state.events.find((e) => e.type === "step_finished" && e.step === 0)).toMatchObject({
+      status: "timedout",
+    });
+    expect(sink.text(1)).toBe("cleanup ran\n");
+  });
+
   it("sweeps the containers of an agent killed with -9", async () => {
     const spec = makeTask({ steps: [run("sleep 300")] });
     const child = spawnAgent(server.addTask(spec));

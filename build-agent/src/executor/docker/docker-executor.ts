@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { Writable, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
@@ -39,6 +39,33 @@ const PROBE = [
 ].join("; ");
 const PIDFILE_DIR = "/tmp";
 const execFileAsync = promisify(execFile);
+
+/** Stops and kills a host process and its descendants (agent beside a local engine, as root). */
+function killHostTree(pid: number): void {
+  const signal = (p: number, sig: NodeJS.Signals): void => {
+    try {
+      process.kill(p, sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal(pid, "SIGSTOP");
+  let children: number[] = [];
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      children = children.concat(
+        readFileSync(`/proc/${pid}/task/${task}/children`, "utf8")
+          .split(/\s+/)
+          .filter(Boolean)
+          .map(Number),
+      );
+    }
+  } catch {
+    // exited meanwhile
+  }
+  for (const c of children) killHostTree(c);
+  signal(pid, "SIGKILL");
+}
 
 /** nsenter works when we are root on the engine's host (local socket) and have nsenter and ip. */
 function canNsenter(config: ExecutorConfig): boolean {
@@ -180,18 +207,20 @@ export class DockerExecutor implements Executor {
     let killed = false;
     let timedOut = false;
     let killing: Promise<void> | undefined;
+    let execRef: Docker.Exec | undefined;
     const kill = (): Promise<void> => {
-      killing ??= this.killTree(container, pidfile);
+      killing ??= this.killTree(container, pidfile, execRef);
       return killing;
     };
     const result = (async (): Promise<ExecResult> => {
       const exec = await container.exec({
-        Cmd: ["/bin/sh", "-c", 'echo $$ > "$0"; exec "$@"', pidfile, ...req.argv],
+        Cmd: ["/bin/sh", "-c", '{ echo $$ > "$0"; } 2>/dev/null; exec "$@"', pidfile, ...req.argv],
         Env: Object.entries(req.env ?? {}).map(([k, v]) => `${k}=${v}`),
         ...(req.workdir ? { WorkingDir: req.workdir } : {}),
         AttachStdout: true,
         AttachStderr: true,
       });
+      execRef = exec;
       const stream = await exec.start({ hijack: true, stdin: false });
       let timer: NodeJS.Timeout | undefined;
       const arm = (): void => {
@@ -348,18 +377,34 @@ export class DockerExecutor implements Executor {
     return { exitCode: info.ExitCode ?? null, output };
   }
 
-  /** Stops the process in `pidfile` and all its descendants (walking /proc), then kills them. */
-  private async killTree(container: Docker.Container, pidfile: string): Promise<void> {
+  /**
+   * Stops the process in `pidfile` and all its descendants (walking /proc inside the container),
+   * then kills them. When that cannot run (pids limit exhausted, no /tmp) and the engine is local,
+   * the same walk runs from the host on the exec's host pid.
+   */
+  private async killTree(
+    container: Docker.Container,
+    pidfile: string,
+    exec?: Docker.Exec,
+  ): Promise<void> {
     const script = [
-      'p=$(cat "$0" 2>/dev/null) || exit 0',
+      'p=$(cat "$0" 2>/dev/null) || exit 3',
       'walk() { kill -STOP "$1" 2>/dev/null; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do walk "$c"; done; kill -KILL "$1" 2>/dev/null; }',
       'walk "$p"',
       'rm -f "$0"',
     ].join("; ");
+    let done = false;
     try {
-      await this.run(container, ["/bin/sh", "-c", script, pidfile]);
+      done = (await this.run(container, ["/bin/sh", "-c", script, pidfile])).exitCode === 0;
     } catch {
-      // The container may be gone already (task destroyed): nothing left to kill.
+      // Falls through to the host-side kill.
+    }
+    if (done || !exec || !this.config.localEngine) return;
+    try {
+      const pid = (await exec.inspect()).Pid;
+      if (pid > 0) killHostTree(pid);
+    } catch {
+      // The exec or container is gone: nothing left to kill.
     }
   }
 }
