@@ -72,6 +72,8 @@ export interface Instance {
   contexts: string[];
   filters?: Filters;
   serialGroup?: string;
+  /** Matrix instances: the names that require all instances (the alias and the job name). */
+  groups?: string[];
   /** Undefined when the definition is missing or lives in an unresolved orb. */
   body?: JobBody;
 }
@@ -308,19 +310,10 @@ function invocation(item: PNode, ctx: WorkflowContext, res: WorkflowResult): voi
     const inst = instance(ref, refAt, a, combo, ctx);
     if (inst) {
       res.instances.push(inst);
-      if (alias) aliases(res).set(inst.name, alias);
+      // A matrix is required by its alias or by the job's name: both mean every instance.
+      if (alias !== undefined) inst.groups = alias === ref ? [ref] : [alias, ref];
     }
   }
-}
-
-const aliasMaps = new WeakMap<WorkflowResult, Map<string, string>>();
-function aliases(res: WorkflowResult): Map<string, string> {
-  let m = aliasMaps.get(res);
-  if (!m) {
-    m = new Map();
-    aliasMaps.set(res, m);
-  }
-  return m;
 }
 
 interface Combo {
@@ -513,14 +506,11 @@ function resolveRequires(res: WorkflowResult, diag: Diagnostics): boolean {
     byName.set(i.name, i);
   }
   const byAlias = new Map<string, Instance[]>();
-  const am = aliasMaps.get(res);
-  if (am) {
-    for (const i of res.instances) {
-      const a = am.get(i.name);
-      if (a === undefined) continue;
-      const list = byAlias.get(a) ?? [];
+  for (const i of res.instances) {
+    for (const g of i.groups ?? []) {
+      const list = byAlias.get(g) ?? [];
       list.push(i);
-      byAlias.set(a, list);
+      byAlias.set(g, list);
     }
   }
   for (const i of res.instances) {

@@ -91,7 +91,16 @@ describe("conformance corpus", () => {
       if (orbs.length === 0) {
         expect(r.errors).toEqual([]);
         expect(r.plan).toBeDefined();
+        // The processed config is itself a valid 2.0 config with the same jobs and edges.
         expect(r.processed).toMatch(/^version: 2\n/);
+        const again = compile(r.processed!, { file: "processed.yml", pipeline: pipeline() });
+        expect(again.errors).toEqual([]);
+        const shape = (p: PipelinePlan | undefined) =>
+          p?.workflows.map((w) => [
+            w.name,
+            w.jobs.map((j) => [j.name, j.type, j.requires, j.steps.length, j.executor]),
+          ]);
+        expect(shape(again.plan)).toEqual(shape(r.plan));
         return;
       }
       // Without DROVER_ORBS_DIR: only orb-resolution errors, each naming one of the file's orbs,

@@ -149,6 +149,9 @@ jobs:
   ship:
     docker: [{image: x}]
     steps: [checkout]
+  notify:
+    docker: [{image: x}]
+    steps: [checkout]
 workflows:
   ci:
     jobs:
@@ -168,6 +171,8 @@ workflows:
           requires: [build-1.2-<< matrix.os >>]
       - ship:
           requires: [build, tests]
+      - notify:
+          requires: [test]
 `);
     const w = p.workflows[0]!;
     expect(w.jobs.map((j) => j.name)).toEqual([
@@ -177,7 +182,10 @@ workflows:
       "test-linux",
       "test-mac",
       "ship",
+      "notify",
     ]);
+    // The base job name of an aliased matrix still means all of its instances.
+    expect(w.jobs[6]!.requires.map((r) => r.job)).toEqual(["test-linux", "test-mac"]);
     expect(w.jobs[2]!.executor).toMatchObject({ images: [{ image: "cimg/base:2.0" }] });
     expect(w.jobs[1]!.steps[0]).toMatchObject({ command: "echo mac" });
     expect(w.jobs[4]!.requires.map((r) => r.job)).toEqual(["build-1.2-mac"]);
@@ -258,6 +266,15 @@ jobs:
         errors(`version: 2\njobs:\n  test:\n    docker: [{image: x}]\n    steps: [checkout]\n`),
       ),
     ).toEqual(["2:1 DROVER_ERR_CONFIG_NO_WORKFLOWS"]);
+  });
+
+  it("reports a duplicate YAML key at the second occurrence", () => {
+    const errs = errors(`version: 2.1
+${jobs(["a"])}workflows:
+  ci: {jobs: [a]}
+  ci: {jobs: [a]}
+`);
+    expect(where(errs)).toEqual(["8:3 DROVER_ERR_CONFIG_YAML_SYNTAX"]);
   });
 
   it("reports an unknown workflow key and unknown job options", () => {
