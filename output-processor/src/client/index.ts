@@ -39,6 +39,8 @@ const MERGE_LIMIT = 64 * 1024;
 /** One WebSocket message carries at most this many characters of frame data. */
 const MESSAGE_BUDGET = 512 * 1024;
 const MAX_BACKOFF_MS = 5_000;
+/** Characters of frame data sent but not yet acknowledged before sending pauses. */
+const MAX_UNACKED_CHARS = 4 * 1024 * 1024;
 
 interface Waiter {
   seq: number;
@@ -61,6 +63,8 @@ export class OutputClient {
   /** Unacknowledged frames in seq order; `queue[0..sentCount)` are on the current connection. */
   private queue: Frame[] = [];
   private sentCount = 0;
+  /** Characters of frame data in `queue[0..sentCount)`. */
+  private inflightChars = 0;
   /** Highest seq ever put on a wire: such a frame is never changed again. */
   private sealedSeq = 0;
   private nextSeq = 1;
@@ -197,7 +201,8 @@ export class OutputClient {
     const ws = this.ws;
     if (!ws || !this.authed || ws.readyState !== WebSocket.OPEN) return;
     while (this.sentCount < this.queue.length) {
-      if (this.sentCount >= this.maxUnacked) return; // resumed by the next ack
+      // Resumed by the next ack.
+      if (this.sentCount >= this.maxUnacked || this.inflightChars >= MAX_UNACKED_CHARS) return;
       if (ws.bufferedAmount > 4 * MESSAGE_BUDGET) {
         setTimeout(() => this.schedulePump(), 5);
         return;
@@ -212,9 +217,10 @@ export class OutputClient {
       ) {
         const f = this.queue[this.sentCount + frames.length] as Frame;
         frames.push(f);
-        size += f.kind === "output" ? f.data.length + 64 : 96;
+        size += frameChars(f);
       }
       this.sentCount += frames.length;
+      this.inflightChars += size;
       this.sealedSeq = Math.max(this.sealedSeq, (frames[frames.length - 1] as Frame).seq);
       ws.send(JSON.stringify({ type: "frames", task: this.opts.taskId, frames }));
     }
@@ -226,6 +232,7 @@ export class OutputClient {
     this.ws = ws;
     this.authed = false;
     this.sentCount = 0;
+    this.inflightChars = 0;
     ws.on("open", () => {
       ws.send(
         JSON.stringify({
@@ -269,6 +276,9 @@ export class OutputClient {
     let n = 0;
     while (n < this.queue.length && (this.queue[n] as Frame).seq <= seq) n++;
     if (n > 0) {
+      for (let i = 0; i < Math.min(n, this.sentCount); i++) {
+        this.inflightChars -= frameChars(this.queue[i] as Frame);
+      }
       this.queue = this.queue.slice(n);
       this.sentCount = Math.max(0, this.sentCount - n);
     }
@@ -287,6 +297,7 @@ export class OutputClient {
     this.ws = null;
     this.authed = false;
     this.sentCount = 0;
+    this.inflightChars = 0;
     if (this.closing) return;
     if (isFatalIngestClose(code)) {
       this.fatal = new OutputError(
@@ -306,6 +317,10 @@ export class OutputClient {
       this.open();
     }, delay);
   }
+}
+
+function frameChars(f: Frame): number {
+  return f.kind === "output" ? f.data.length + 64 : 96;
 }
 
 function now(): number {

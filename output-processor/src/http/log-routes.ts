@@ -90,7 +90,7 @@ export async function handleLogRequest(
     "x-drover-last-seq": String(stat?.lastSeq ?? 0),
     "x-drover-finished": String(stat?.finished ?? false),
   });
-  if (byBytes) {
+  if (byBytes || (format === "text" && from === undefined && to === undefined)) {
     for await (const piece of deps.store.readText(taskId, { fromByte, toByte })) {
       if (!res.write(piece)) await new Promise((r) => res.once("drain", r));
     }

@@ -21,6 +21,9 @@ import type { PubSub } from "../pubsub/types.js";
 import type { LiveWindow } from "../store/live-window.js";
 import type { LogStore, StoredFrame, TaskLogWriter } from "../store/types.js";
 
+/** Bytes of received, not yet stored messages beyond which the socket is not read. */
+const INBOX_HIGH_WATER = 4 * 1024 * 1024;
+
 export interface IngestDeps {
   verifier: TaskTokenVerifier;
   store: LogStore;
@@ -82,6 +85,8 @@ class IngestSession {
   private log: Logger;
   private authTimer: NodeJS.Timeout | null;
   private inbox: string[] = [];
+  private inboxBytes = 0;
+  private paused = false;
   private processing: Promise<void> = Promise.resolve();
   private running = false;
   private closed = false;
@@ -113,6 +118,12 @@ class IngestSession {
     }
     if (isBinary) return this.fail(INGEST_CLOSE.malformed, "binary message: expected JSON text");
     this.inbox.push(data.toString("utf8"));
+    this.inboxBytes += data.length;
+    // Backpressure: stop reading the agent's socket while a backlog is being stored.
+    if (this.inboxBytes > INBOX_HIGH_WATER && !this.paused) {
+      this.paused = true;
+      this.ws.pause();
+    }
     if (!this.running) {
       this.running = true;
       this.processing = this.drain();
@@ -124,6 +135,11 @@ class IngestSession {
       while (this.inbox.length > 0 && !this.closed) {
         const batch = this.inbox;
         this.inbox = [];
+        this.inboxBytes = 0;
+        if (this.paused) {
+          this.paused = false;
+          this.ws.resume();
+        }
         if (!this.grant) {
           await this.authenticate(batch.shift() as string);
           if (!this.grant) return;

@@ -89,6 +89,8 @@ export class FsLogStore implements LogStore {
   private readonly maxTaskBytes: number;
   private readonly chunkBytes: number;
   private readonly writers = new Map<string, FsTaskWriter>();
+  /** Recently parsed sealed chunks (immutable once sealed), most recent last. */
+  private readonly cache = new Map<string, ParsedChunk>();
 
   constructor(private readonly opts: FsLogStoreOptions) {
     this.maxTaskBytes = opts.maxTaskBytes ?? 100 * 1024 * 1024;
@@ -206,7 +208,9 @@ export class FsLogStore implements LogStore {
   ): Promise<{ entries: LogEntry[]; done: boolean }> {
     const maxBytes = opts.maxBytes ?? 256 * 1024;
     const toSeq = opts.toSeq ?? Number.POSITIVE_INFINITY;
-    const { index, active } = await this.currentIndex(taskId);
+    const index = await this.readIndex(taskId);
+    const tail = index.chunks[index.chunks.length - 1];
+    if (tail) tail.lastSeq = Number.POSITIVE_INFINITY; // the active chunk is read, not trusted
     const out: LogEntry[] = [];
     let bytes = 0;
     let seq = Math.max(1, fromSeq);
@@ -234,10 +238,7 @@ export class FsLogStore implements LogStore {
         seq = d.toSeq + 1;
       }
       if (c.lastSeq < seq) continue;
-      const parsed =
-        i === lastIdx && active
-          ? active
-          : await parseChunk(join(this.taskDir(taskId), `${c.n}.jsonl`));
+      const parsed = await this.chunk(taskId, index, i);
       for (const e of parsed.entries) {
         if (e.seq < seq) continue;
         if (e.seq >= toSeq || (bytes >= maxBytes && out.length > 0)) {
@@ -257,7 +258,9 @@ export class FsLogStore implements LogStore {
   ): AsyncIterable<string> {
     const from = opts.fromByte ?? 0;
     const to = opts.toByte ?? Number.POSITIVE_INFINITY;
-    const { index, active } = await this.currentIndex(taskId);
+    const index = await this.readIndex(taskId);
+    const tail = index.chunks[index.chunks.length - 1];
+    if (tail) tail.textBytes = Number.POSITIVE_INFINITY; // the active chunk is read, not trusted
     const lastIdx = index.chunks.length - 1;
     let lo = 0;
     let hi = lastIdx;
@@ -289,10 +292,7 @@ export class FsLogStore implements LogStore {
           });
         }
       }
-      const parsed =
-        i === lastIdx && active
-          ? active
-          : await parseChunk(join(this.taskDir(taskId), `${c.n}.jsonl`));
+      const parsed = await this.chunk(taskId, index, i);
       let pos = c.textStart;
       let piece = "";
       for (const e of parsed.entries) {
@@ -315,6 +315,23 @@ export class FsLogStore implements LogStore {
       }
       if (piece) yield piece;
     }
+  }
+
+  /** Parses chunk `i` of `index`; sealed ones come from a small cache. */
+  private async chunk(taskId: string, index: IndexFile, i: number): Promise<ParsedChunk> {
+    const c = index.chunks[i] as ChunkInfo;
+    const path = join(this.taskDir(taskId), `${c.n}.jsonl`);
+    if (i === index.chunks.length - 1) return parseChunk(path);
+    const hit = this.cache.get(path);
+    if (hit) {
+      this.cache.delete(path);
+      this.cache.set(path, hit);
+      return hit;
+    }
+    const parsed = await parseChunk(path);
+    this.cache.set(path, parsed);
+    if (this.cache.size > 8) this.cache.delete(this.cache.keys().next().value as string);
+    return parsed;
   }
 
   /** Applies the size limit after chunk `sealed` was sealed; returns chunk numbers to delete. */

@@ -19,7 +19,45 @@ export interface LiveWindow {
 export interface LiveWindowOptions {
   /** Entries kept per task (default 2048). */
   maxEntries?: number;
+  /** Serialized bytes kept per task, about (default 2 MiB); the newest entry is always kept. */
+  maxBytes?: number;
   ttlSeconds?: number;
+}
+
+/** Tracks the sizes of a task's newest entries to find the oldest seq the byte budget keeps. */
+class Budget {
+  private readonly tasks = new Map<string, { seqs: number[]; sizes: number[]; total: number }>();
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Records entries; returns the lowest seq to keep. */
+  add(taskId: string, entries: StoredFrame[], sizes: number[]): number {
+    let t = this.tasks.get(taskId);
+    if (!t) {
+      if (this.tasks.size >= 10_000) this.tasks.delete(this.tasks.keys().next().value as string);
+      this.tasks.set(taskId, (t = { seqs: [], sizes: [], total: 0 }));
+    }
+    entries.forEach((e, i) => {
+      const size = sizes[i] as number;
+      t.seqs.push(e.seq);
+      t.sizes.push(size);
+      t.total += size;
+    });
+    let drop = 0;
+    while (t.total > this.maxBytes && drop < t.seqs.length - 1)
+      t.total -= t.sizes[drop++] as number;
+    if (drop > 0) {
+      t.seqs.splice(0, drop);
+      t.sizes.splice(0, drop);
+    }
+    const keepFrom = t.seqs[0] as number;
+    if (entries.some((e) => e.kind === "task_finished")) this.tasks.delete(taskId);
+    return keepFrom;
+  }
+}
+
+function entrySize(e: StoredFrame): number {
+  return e.kind === "output" ? e.data.length + 64 : 96;
 }
 
 /** In-process window, for a single instance without Redis. */
@@ -27,10 +65,12 @@ export class MemoryLiveWindow implements LiveWindow {
   private readonly tasks = new Map<string, { entries: StoredFrame[]; timer: NodeJS.Timeout }>();
   private readonly max: number;
   private readonly ttlMs: number;
+  private readonly budget: Budget;
 
   constructor(opts: LiveWindowOptions = {}) {
     this.max = opts.maxEntries ?? 2048;
     this.ttlMs = (opts.ttlSeconds ?? 3600) * 1000;
+    this.budget = new Budget(opts.maxBytes ?? 2 * 1024 * 1024);
   }
 
   async append(taskId: string, entries: StoredFrame[]): Promise<void> {
@@ -39,7 +79,10 @@ export class MemoryLiveWindow implements LiveWindow {
     else
       this.tasks.set(taskId, (t = { entries: [], timer: undefined as unknown as NodeJS.Timeout }));
     t.entries.push(...entries);
-    if (t.entries.length > this.max) t.entries.splice(0, t.entries.length - this.max);
+    const keepFrom = this.budget.add(taskId, entries, entries.map(entrySize));
+    const first = (t.entries[0] as StoredFrame).seq;
+    const cut = Math.max(t.entries.length - this.max, keepFrom - first);
+    if (cut > 0) t.entries.splice(0, cut);
     t.timer = setTimeout(() => this.tasks.delete(taskId), this.ttlMs);
     t.timer.unref();
   }
@@ -62,6 +105,7 @@ export class MemoryLiveWindow implements LiveWindow {
 export class RedisLiveWindow implements LiveWindow {
   private readonly max: number;
   private readonly ttl: number;
+  private readonly budget: Budget;
 
   constructor(
     private readonly redis: Redis,
@@ -70,6 +114,7 @@ export class RedisLiveWindow implements LiveWindow {
   ) {
     this.max = opts.maxEntries ?? 2048;
     this.ttl = opts.ttlSeconds ?? 3600;
+    this.budget = new Budget(opts.maxBytes ?? 2 * 1024 * 1024);
   }
 
   private key(taskId: string): string {
@@ -80,11 +125,18 @@ export class RedisLiveWindow implements LiveWindow {
     if (entries.length === 0) return;
     const key = this.key(taskId);
     const args: string[] = [];
-    for (const e of entries) args.push(String(e.seq), JSON.stringify(e));
+    const sizes: number[] = [];
+    for (const e of entries) {
+      const json = JSON.stringify(e);
+      args.push(String(e.seq), json);
+      sizes.push(json.length);
+    }
+    const keepFrom = this.budget.add(taskId, entries, sizes);
     await this.redis
       .multi()
       .zadd(key, ...(args as [string, string]))
       .zremrangebyrank(key, 0, -this.max - 1)
+      .zremrangebyscore(key, "-inf", `(${keepFrom}`)
       .expire(key, this.ttl)
       .exec();
   }
