@@ -81,3 +81,28 @@ describe("task API client", () => {
     await c.close();
   });
 });
+
+describe("task API client claim", () => {
+  it("retries a claim whose connection was refused, until the server is up", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const c = new TaskApiClient({ url: `http://127.0.0.1:${port}`, retries: 6, backoffMs: 50 });
+    setTimeout(() => {
+      server = createServer((_req, res) => {
+        res.statusCode = 401;
+        res.end("{}");
+      });
+      server.listen(port, "127.0.0.1");
+    }, 150);
+    await expect(c.claim("tok")).rejects.toMatchObject({
+      code: "DROVER_ERR_TASK_TOKEN",
+      status: 401,
+    });
+    await c.close();
+  });
+});

@@ -5,7 +5,8 @@
  * One undici `Pool` per control plane. Calls the contract makes idempotent (claim is not; events,
  * tests and every GET are; PUTs of artifacts, caches and layers are, as long as the body can be
  * replayed) are retried on connection errors and 502/503/504 with exponential backoff. Streaming
- * bodies are never retried: the stream is consumed by the first attempt.
+ * bodies are never retried: the stream is consumed by the first attempt. A claim (single use) is
+ * resent only when the connection was refused, i.e. the token never reached the server.
  */
 import type { Readable } from "node:stream";
 import { Pool, type Dispatcher } from "undici";
@@ -218,7 +219,9 @@ export class TaskApiClient {
     if (opts.json) headers["content-type"] = "application/json";
     else if (opts.body !== undefined) headers["content-type"] = "application/octet-stream";
     const replayable = typeof opts.body === "string" || Buffer.isBuffer(opts.body) || !opts.body;
-    const attempts = opts.retry === false || !replayable ? 1 : this.retries;
+    // A refused connection never reached the server: even a single-use claim may be resent then.
+    const attempts = replayable ? this.retries : 1;
+    const idempotent = opts.retry !== false;
     let lastErr: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
@@ -230,7 +233,7 @@ export class TaskApiClient {
           headersTimeout: this.timeoutMs,
           bodyTimeout: 0,
         });
-        if (attempt < attempts && RETRY_STATUS.has(res.statusCode)) {
+        if (idempotent && attempt < attempts && RETRY_STATUS.has(res.statusCode)) {
           await res.body.dump();
           lastErr = new TaskApiError(
             "DROVER_ERR_TASK_API",
@@ -244,7 +247,8 @@ export class TaskApiClient {
         }
       } catch (err) {
         lastErr = err;
-        if (attempt >= attempts) break;
+        const refused = (err as { code?: string }).code === "ECONNREFUSED";
+        if (attempt >= attempts || (!idempotent && !refused)) break;
       }
       await new Promise((r) => setTimeout(r, this.backoffMs * 2 ** (attempt - 1)));
     }
