@@ -1,0 +1,82 @@
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { MemoryPubSub, RedisPubSub, type PubSub } from "@drover/output-processor";
+import { REDIS_URL, assertRedis, uniquePrefix, waitFor } from "./helpers/env.js";
+
+/** One conformance suite for every PubSub implementation. */
+const impls: Array<[string, () => PubSub[]]> = [
+  [
+    "memory",
+    () => {
+      const one = new MemoryPubSub();
+      return [one, one]; // in-process: publisher and subscriber share the instance
+    },
+  ],
+  ["redis", () => [new RedisPubSub(REDIS_URL), new RedisPubSub(REDIS_URL)]],
+];
+
+describe.each(impls)("PubSub conformance: %s", (_name, make) => {
+  let open: PubSub[] = [];
+  beforeAll(assertRedis);
+  afterEach(async () => {
+    for (const p of new Set(open)) await p.close();
+    open = [];
+  });
+
+  function pair(): [PubSub, PubSub] {
+    const [a, b] = make() as [PubSub, PubSub];
+    open.push(a, b);
+    return [a, b];
+  }
+
+  it("delivers every message published after subscribe resolves, in order", async () => {
+    const [pub, sub] = pair();
+    const ch = `${uniquePrefix()}job:1`;
+    const got: string[] = [];
+    await sub.subscribe(ch, (m) => got.push(m));
+    for (let i = 0; i < 500; i++) await pub.publish(ch, `m${i}`);
+    await waitFor(() => got.length === 500, 5_000, "500 messages");
+    expect(got).toEqual([...Array(500).keys()].map((i) => `m${i}`));
+  });
+
+  it("isolates channels and fans out to every handler of a channel", async () => {
+    const [pub, sub] = pair();
+    const p = uniquePrefix();
+    const a: string[] = [];
+    const a2: string[] = [];
+    const b: string[] = [];
+    await sub.subscribe(`${p}a`, (m) => a.push(m));
+    await sub.subscribe(`${p}a`, (m) => a2.push(m));
+    await sub.subscribe(`${p}b`, (m) => b.push(m));
+    await pub.publish(`${p}a`, "to-a");
+    await pub.publish(`${p}b`, "to-b");
+    await waitFor(() => a.length === 1 && a2.length === 1 && b.length === 1, 5_000, "fan-out");
+    expect([a, a2, b]).toEqual([["to-a"], ["to-a"], ["to-b"]]);
+  });
+
+  it("stops delivering to an unsubscribed handler, keeping the others", async () => {
+    const [pub, sub] = pair();
+    const ch = `${uniquePrefix()}job:2`;
+    const kept: string[] = [];
+    const dropped: string[] = [];
+    await sub.subscribe(ch, (m) => kept.push(m));
+    const off = await sub.subscribe(ch, (m) => dropped.push(m));
+    await pub.publish(ch, "1");
+    await waitFor(() => kept.length === 1 && dropped.length === 1, 5_000, "first");
+    await off();
+    await off(); // idempotent
+    await pub.publish(ch, "2");
+    await waitFor(() => kept.length === 2, 5_000, "second");
+    expect(dropped).toEqual(["1"]);
+  });
+
+  it("carries large and non-ASCII messages intact", async () => {
+    const [pub, sub] = pair();
+    const ch = `${uniquePrefix()}job:3`;
+    const got: string[] = [];
+    await sub.subscribe(ch, (m) => got.push(m));
+    const big = `é😀\u001b[31m${"x".repeat(2 * 1024 * 1024)}`;
+    await pub.publish(ch, big);
+    await waitFor(() => got.length === 1, 5_000, "big message");
+    expect(got[0]).toBe(big);
+  });
+});
