@@ -1,12 +1,15 @@
 /** The compiler entry: config text + pipeline values -> plan, processed YAML, every error. */
 import { ConfigErrorCode, Diagnostics } from "./errors.js";
-import { buildNamespace } from "./orbs.js";
+import { buildNamespace, declsOf, isUnresolved } from "./orbs.js";
+import { EXECUTOR_KEYS } from "./executors.js";
+import { JOB_KEYS } from "./jobs.js";
+import { COMMAND_KEYS } from "./steps.js";
 import type { Namespace, OrbContext, UnresolvedOrb } from "./orbs.js";
 import { pipelineScope, readParamDecls } from "./params.js";
 import type { ParamDecls } from "./params.js";
 import type { CompileOptions, CompileResult, PipelinePlan, WorkflowPlan } from "./plan.js";
 import { renderProcessed } from "./processed.js";
-import { asBool } from "./shape.js";
+import { asBool, checkKeys } from "./shape.js";
 import { compileWorkflow, planWorkflow } from "./workflows.js";
 import type { WorkflowContext, WorkflowResult } from "./workflows.js";
 import { mkMap, mkScalar, mkSeq, parseYaml, scalarText, toPlain } from "./yaml-source.js";
@@ -69,12 +72,15 @@ export function compile(source: string, opts: CompileOptions): CompileResult {
   const orbCtx: OrbContext = { diag, scope: { pipeline }, loaded, depth: 0 };
   if (opts.orbsDir !== undefined) orbCtx.orbsDir = opts.orbsDir;
   const rootNs = buildNamespace("", interpolate ? root : withoutReusables(root), orbCtx);
+  checkTopLevel(root, diag);
+  checkDefinitions(rootNs, diag, new Set());
 
   const ctx: WorkflowContext = {
     diag,
     pipeline,
     interpolate,
     stack: [],
+    budget: { steps: 0, exceeded: false },
     root: rootNs,
     values: opts.pipeline,
   };
@@ -126,6 +132,66 @@ export function compile(source: string, opts: CompileOptions): CompileResult {
 function withWarnings(r: CompileResult, diag: Diagnostics): CompileResult {
   if (diag.warnings.length > 0) r.warnings = diag.warnings;
   return r;
+}
+
+const TOP_LEVEL = [
+  "version",
+  "jobs",
+  "workflows",
+  "orbs",
+  "commands",
+  "executors",
+  "parameters",
+  "setup",
+];
+
+/**
+ * Other top-level keys are allowed (configs keep anchors under `aliases:`, `references:`...), but
+ * one that is a near miss of a real key (`workflow:`) is an error: it would be silently ignored.
+ */
+function checkTopLevel(root: PMap, diag: Diagnostics): void {
+  for (const e of root.entries) {
+    if (TOP_LEVEL.includes(e.key)) continue;
+    const near = TOP_LEVEL.find((k) => editDistance(e.key, k) <= (k.length >= 5 ? 2 : 1));
+    if (near) {
+      diag.add(
+        ConfigErrorCode.UNKNOWN_KEY,
+        `unknown top-level key '${e.key}' (did you mean '${near}'?)`,
+        e.keyPos,
+      );
+    }
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(
+        prev[j]! + 1,
+        cur[j - 1]! + 1,
+        prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** Keys and parameter declarations of every definition, used or not (CircleCI checks them all). */
+function checkDefinitions(ns: Namespace, diag: Diagnostics, seen: Set<Namespace>): void {
+  if (seen.has(ns)) return;
+  seen.add(ns);
+  const keys = { jobs: JOB_KEYS, commands: COMMAND_KEYS, executors: EXECUTOR_KEYS } as const;
+  for (const kind of ["jobs", "commands", "executors"] as const) {
+    for (const el of ns[kind].values()) {
+      checkKeys(el.body, keys[kind], `${kind.slice(0, -1)} '${el.qualified}'`, diag);
+      declsOf(el, diag);
+    }
+  }
+  for (const o of ns.orbs.values()) if (!isUnresolved(o)) checkDefinitions(o, diag, seen);
 }
 
 /** 2.0 configs have no reusable elements: only `jobs` is read (the keys were reported). */

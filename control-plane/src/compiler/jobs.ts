@@ -28,7 +28,7 @@ export type JobBody = Pick<
 export const DEFAULT_WORKING_DIRECTORY = "~/project";
 export const DEFAULT_RESOURCE_CLASS = "medium";
 
-const JOB_KEYS = new Set([
+export const JOB_KEYS = new Set([
   "docker",
   "machine",
   "macos",

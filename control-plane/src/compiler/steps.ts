@@ -22,7 +22,12 @@ export interface ExpandContext {
   interpolate: boolean;
   /** Commands being expanded (outermost first), for recursion detection. */
   stack: Element[];
+  /** Steps produced so far in this compilation (matrices and commands multiply them). */
+  budget: { steps: number; exceeded: boolean };
 }
+
+/** A plan with more steps than this is refused (a config that expands without bound). */
+export const MAX_PLAN_STEPS = 500_000;
 
 const BUILTINS = new Set([
   "run",
@@ -50,7 +55,10 @@ export function expandSteps(
     ctx.diag.add(ConfigErrorCode.INVALID_VALUE, "`steps` must be a list", list);
     return;
   }
-  for (const item of list.items) expandStep(item, ns, ctx, out);
+  for (const item of list.items) {
+    if (ctx.budget.exceeded) return;
+    expandStep(item, ns, ctx, out);
+  }
 }
 
 function expandStep(item: PNode, ns: Namespace, ctx: ExpandContext, out: StepPlan[]): void {
@@ -97,7 +105,16 @@ function expandStep(item: PNode, ns: Namespace, ctx: ExpandContext, out: StepPla
   }
   if (BUILTINS.has(name)) {
     const s = builtin(name, arg, at, diag);
-    if (s) out.push(s);
+    if (!s) return;
+    out.push(s);
+    if (++ctx.budget.steps > MAX_PLAN_STEPS) {
+      ctx.budget.exceeded = true;
+      diag.add(
+        ConfigErrorCode.TOO_LARGE,
+        `the config expands to more than ${MAX_PLAN_STEPS} steps; refusing it`,
+        at,
+      );
+    }
     return;
   }
   const el = lookup(ns, "commands", name);
@@ -139,7 +156,7 @@ function flattened(item: PMap, ns: Namespace, diag: Diagnostics): PMap | undefin
   return mkMap([{ key: head.key, keyPos: head.keyPos, value: mkMap(args, args[0]!.keyPos) }], item);
 }
 
-const COMMAND_KEYS = new Set(["steps", "parameters", "description"]);
+export const COMMAND_KEYS = new Set(["steps", "parameters", "description"]);
 
 function invokeCommand(
   el: Element,

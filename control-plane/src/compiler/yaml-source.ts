@@ -11,7 +11,7 @@ import type { Diagnostics } from "./errors.js";
 /** 5 MB: larger configs are refused before parsing. */
 export const MAX_SOURCE_BYTES = 5 * 1024 * 1024;
 /** Nodes the document may expand to once every alias is followed. */
-export const MAX_EXPANDED_NODES = 4_000_000;
+export const MAX_EXPANDED_NODES = 2_000_000;
 
 /** One parsed file; turns offsets into 1-based line/column on demand. */
 export class Source {

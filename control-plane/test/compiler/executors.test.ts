@@ -109,10 +109,10 @@ jobs:
 workflows:
   ci: {jobs: [a, b, c]}
 `);
-    expect(where(errs)).toEqual([
+    expect(where(errs).sort()).toEqual([
+      "10:5 DROVER_ERR_CONFIG_UNKNOWN_KEY",
       "4:15 DROVER_ERR_CONFIG_UNDEFINED_EXECUTOR",
       "6:3 DROVER_ERR_CONFIG_NO_EXECUTOR",
-      "10:5 DROVER_ERR_CONFIG_UNKNOWN_KEY",
       "9:25 DROVER_ERR_CONFIG_UNKNOWN_KEY",
     ]);
   });

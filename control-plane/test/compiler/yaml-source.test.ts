@@ -139,4 +139,63 @@ workflows:
 `);
     expect(p.workflows[0]!.jobs[0]!.environment).toEqual({ PY: "3.10", ON: "true" });
   });
+
+  it("reports a near miss of a top-level key but allows anchor holders", () => {
+    const errs = errors(`version: 2.1
+aliases:
+  - &img {image: x}
+workflow:
+  ci: {jobs: [build]}
+jobs:
+  build:
+    docker: [*img]
+    steps: [checkout]
+`);
+    expect(where(errs)).toEqual(["4:1 DROVER_ERR_CONFIG_UNKNOWN_KEY"]);
+    expect(errs[0]!.message).toContain("did you mean 'workflows'");
+  });
+
+  it("checks keys of definitions nobody uses", () => {
+    const errs = errors(`version: 2.1
+commands:
+  unused:
+    stepz: []
+jobs:
+  build:
+    docker: [{image: x}]
+    steps: [checkout]
+  old:
+    docker: [{image: x}]
+    step: [checkout]
+workflows:
+  ci: {jobs: [build]}
+`);
+    expect(where(errs)).toEqual([
+      "11:5 DROVER_ERR_CONFIG_UNKNOWN_KEY",
+      "4:5 DROVER_ERR_CONFIG_UNKNOWN_KEY",
+    ]);
+  });
+
+  it("refuses a config whose matrices and commands expand past the step budget", () => {
+    const errs = errors(`version: 2.1
+commands:
+  ten: {steps: [{run: a}, {run: a}, {run: a}, {run: a}, {run: a}, {run: a}, {run: a}, {run: a}, {run: a}, {run: a}]}
+  hundred: {steps: [ten, ten, ten, ten, ten, ten, ten, ten, ten, ten]}
+  thousand: {steps: [hundred, hundred, hundred, hundred, hundred, hundred, hundred, hundred, hundred, hundred]}
+jobs:
+  build:
+    parameters: {a: {type: integer}, b: {type: integer}}
+    docker: [{image: x}]
+    steps: [thousand]
+workflows:
+  ci:
+    jobs:
+      - build:
+          matrix:
+            parameters:
+              a: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
+              b: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
+`);
+    expect(errs.map((e) => e.code)).toEqual(["DROVER_ERR_CONFIG_TOO_LARGE"]);
+  });
 });
