@@ -37,7 +37,13 @@ export {
 } from "./output/sink.js";
 export { MaskingSink } from "./output/masking.js";
 export { ProcessorSink } from "./output/processor-sink.js";
-export { Runner, SPIN_UP_STEP, type RunnerDeps, type TaskOutcome } from "./runner/runner.js";
+export {
+  Runner,
+  SPIN_UP_STEP,
+  serviceStep,
+  type RunnerDeps,
+  type TaskOutcome,
+} from "./runner/runner.js";
 export { builtinEnvironment, jobEnvironment } from "./runner/environment.js";
 export { parseJUnit } from "./steps/junit.js";
 export { renderKey } from "./steps/templates.js";

@@ -3,7 +3,12 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { defaultExecutorConfig, parseImageAliases, sweepOrphans } from "@drover/build-agent";
+import {
+  defaultExecutorConfig,
+  parseImageAliases,
+  serviceStep,
+  sweepOrphans,
+} from "@drover/build-agent";
 import { TaskServer } from "./helpers/task-server.js";
 import { containersOf, docker, makeTask, requireDocker, run, runTask } from "./helpers/fixtures.js";
 
@@ -85,7 +90,7 @@ describe("job sandbox", () => {
 
   it("serves service containers on localhost and by name", async () => {
     const serve =
-      "$s=IO::Socket::INET->new(LocalPort=>8080,Listen=>5,ReuseAddr=>1) or die $!; " +
+      "$|=1; $s=IO::Socket::INET->new(LocalPort=>8080,Listen=>5,ReuseAddr=>1) or die $!; print qq(listening on 8080\\n); " +
       'while($c=$s->accept){print $c "hello from service\\n"; close $c}';
     const spec = makeTask({
       executor: {
@@ -110,6 +115,12 @@ describe("job sandbox", () => {
     const { outcome, sink } = await runTask(server, spec);
     expect(outcome.result).toBe("success");
     expect(sink.text(0)).toBe("hello from service\nhello from service\n");
+    expect(sink.text(serviceStep(0))).toBe("listening on 8080\n");
+    expect(
+      sink.records.find((r) => r.type === "step_started" && r.step === serviceStep(0)),
+    ).toMatchObject({
+      name: "Container drover/ci-base (svc)",
+    });
     expect(await containersOf(spec.taskId)).toEqual([]);
   });
 

@@ -34,6 +34,8 @@ export interface EnvironmentInfo {
   shell: string[];
   /** The job's working directory, `~` expanded. */
   workingDirectory: string;
+  /** Service containers, in config order (their logs: `serviceLogs(i, ...)`). */
+  services: Array<{ image: string; name?: string }>;
   /** The primary's user, for files the agent copies in. */
   uid: number;
   gid: number;
@@ -52,6 +54,11 @@ export interface Executor {
   getArchive(path: string): Promise<Readable | undefined>;
   /** Extracts a tar into the existing directory `dir`. */
   putArchive(dir: string, tar: Readable): Promise<void>;
+  /** Follows service `index`'s output until `stop` (or the container ends). */
+  serviceLogs(
+    index: number,
+    onOutput: (stream: OutputStream, data: string) => void,
+  ): { stop(): void };
   destroy(): Promise<void>;
 }
 

@@ -45,6 +45,8 @@ export interface TaskOutcome {
 
 /** The synthetic first step, as CircleCI shows it. */
 export const SPIN_UP_STEP = -1;
+/** Synthetic steps showing service container `i`'s output (0-based): -11, -12, ... */
+export const serviceStep = (i: number): number => -11 - i;
 
 function isInfrastructure(err: unknown): boolean {
   return (err instanceof AgentError && err.infrastructure) || err instanceof TaskApiError;
@@ -111,6 +113,15 @@ export class Runner {
       return { result: "infrastructure_fail", message };
     }
     const env = jobEnvironment(task);
+    const serviceLogs: Array<{ stop(): void; step: number; start: number }> = [];
+    for (const [i, svc] of info.services.entries()) {
+      const step = serviceStep(i);
+      await this.started(step, `Container ${svc.image}${svc.name ? ` (${svc.name})` : ""}`);
+      const logs = executor.serviceLogs(i, (stream, data) =>
+        this.deps.sink.write(step, stream, data, new Date()),
+      );
+      serviceLogs.push({ ...logs, step, start: Date.now() });
+    }
     let infra: string | undefined;
     for (const [index, step] of task.steps.entries()) {
       if (this.deps.signal.aborted) break;
@@ -149,6 +160,10 @@ export class Runner {
       await this.finished(index, outcome.status, outcome.exitCode, start, outcome.message);
     }
     await this.stopBackground();
+    for (const s of serviceLogs) {
+      s.stop();
+      await this.finished(s.step, "success", null, s.start);
+    }
     if (this.deps.signal.aborted) return { result: "canceled", message: "the task was canceled" };
     if (infra) return { result: "infrastructure_fail", message: infra };
     return { result: this.failed ? "failed" : "success" };

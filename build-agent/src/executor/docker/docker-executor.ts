@@ -86,6 +86,7 @@ export class DockerExecutor implements Executor {
   private readonly containers: Docker.Container[] = [];
   private primary: Docker.Container | undefined;
   private destroyed: Promise<void> | undefined;
+  private readonly services: Docker.Container[] = [];
   private execSeq = 0;
 
   constructor(
@@ -175,6 +176,7 @@ export class DockerExecutor implements Executor {
             HostConfig: { NetworkMode: `container:${primary.id}`, ...limits },
           });
           this.containers.push(c);
+          this.services[i] = c;
           await c.start();
         }),
       );
@@ -198,7 +200,18 @@ export class DockerExecutor implements Executor {
     const shell =
       this.task.shell?.split(/\s+/).filter(Boolean) ??
       (sh === "bash" ? ["/bin/bash", "-eo", "pipefail"] : ["/bin/sh", "-eo", "pipefail"]);
-    return { home, machine, shell, workingDirectory: wd, uid: Number(uid), gid: Number(gid) };
+    const services = executor.images
+      .slice(1)
+      .map((img) => ({ image: img.image, ...(img.name ? { name: img.name } : {}) }));
+    return {
+      home,
+      machine,
+      shell,
+      workingDirectory: wd,
+      uid: Number(uid),
+      gid: Number(gid),
+      services,
+    };
   }
 
   exec(req: ExecRequest): ExecHandle {
@@ -263,6 +276,42 @@ export class DockerExecutor implements Executor {
       kill: () => {
         killed = true;
         return kill();
+      },
+    };
+  }
+
+  serviceLogs(
+    index: number,
+    onOutput: (stream: OutputStream, data: string) => void,
+  ): { stop(): void } {
+    const container = this.services[index];
+    let stream: NodeJS.ReadableStream | undefined;
+    let stopped = false;
+    const sink = (name: OutputStream): Writable => {
+      const decoder = new TextDecoder();
+      return new Writable({
+        write(chunk: Buffer, _e, cb) {
+          const text = decoder.decode(chunk, { stream: true });
+          if (text && !stopped) onOutput(name, text);
+          cb();
+        },
+      });
+    };
+    if (container) {
+      void container
+        .logs({ follow: true, stdout: true, stderr: true })
+        .then((s) => {
+          stream = s;
+          if (stopped) (s as unknown as Readable).destroy();
+          else this.docker.modem.demuxStream(s, sink("stdout"), sink("stderr"));
+          s.on("error", () => undefined);
+        })
+        .catch(() => undefined);
+    }
+    return {
+      stop: () => {
+        stopped = true;
+        (stream as unknown as Readable | undefined)?.destroy();
       },
     };
   }
