@@ -165,7 +165,7 @@ export function parseYaml(text: string, file: string, diag: Diagnostics): Parsed
 class Converter {
   aborted = false;
   private readonly memo = new Map<YamlNode, PNode>();
-  private readonly sizes = new WeakMap<PNode, number>();
+  private readonly sizes = new Map<PNode, number>();
   private readonly active = new Set<YamlNode>();
   private readonly anchors = new Map<string, YamlNode>();
 
