@@ -13,18 +13,21 @@
  */
 import { ConfigErrorCode } from "./errors.js";
 import type { Diagnostics } from "./errors.js";
+import { allows, filterAllows, readFilters, readMatcher } from "./filters.js";
+import type { Filters, Matcher } from "./filters.js";
 import { expandJob } from "./jobs.js";
 import type { JobBody } from "./jobs.js";
 import { evalLogicSafe } from "./logic.js";
+import { matrixAlias, readMatrix } from "./matrix.js";
+import type { Combo } from "./matrix.js";
 import { isUnresolved, lookup } from "./orbs.js";
 import type { Namespace } from "./orbs.js";
 import { subst } from "./params.js";
 import type { JobPlan, JobRequirement, PipelineValues, WorkflowPlan } from "./plan.js";
-import { filterMatcher } from "./regex.js";
 import { asString, asStringList, checkKeys } from "./shape.js";
 import type { ExpandContext } from "./steps.js";
-import { deepEqual, mkMap, mkScalar, scalarText, toPlain } from "./yaml-source.js";
-import type { PEntry, PMap, PNode, Pos } from "./yaml-source.js";
+import { mkMap, scalarText } from "./yaml-source.js";
+import type { PMap, PNode, Pos } from "./yaml-source.js";
 
 type Status = JobRequirement["statuses"][number];
 const STATUSES = new Set<Status>(["success", "failed", "canceled", "not_run", "unauthorized"]);
@@ -42,18 +45,6 @@ const RESERVED = new Set([
   "serial-group",
   "override-with",
 ]);
-
-interface Matcher {
-  only?: Array<(s: string) => boolean>;
-  ignore?: Array<(s: string) => boolean>;
-}
-
-interface Filters {
-  branches?: Matcher;
-  tags?: Matcher;
-  /** As written, for the processed config. */
-  plain: unknown;
-}
 
 interface RawRequire {
   name: string;
@@ -177,63 +168,6 @@ function readTriggers(n: PNode, res: WorkflowResult, diag: Diagnostics): void {
   }
 }
 
-function readMatcher(n: PMap, what: string, diag: Diagnostics): Matcher {
-  checkKeys(n, new Set(["only", "ignore"]), what, diag);
-  const m: Matcher = {};
-  for (const k of ["only", "ignore"] as const) {
-    const v = n.index.get(k)?.value;
-    if (!v) continue;
-    const list = v.kind === "seq" ? v.items : [v];
-    const fns: Array<(s: string) => boolean> = [];
-    for (const item of list) {
-      if (item.kind === "seq") {
-        for (const s of item.items) {
-          const f = s.kind === "scalar" ? filterMatcher(scalarText(s), s, diag) : undefined;
-          if (f) fns.push(f);
-        }
-        continue;
-      }
-      if (item.kind !== "scalar") {
-        diag.add(
-          ConfigErrorCode.INVALID_VALUE,
-          `${what}.${k} must be a name, /regex/ or a list of them`,
-          item,
-        );
-        continue;
-      }
-      if (item.value === null) continue;
-      const f = filterMatcher(scalarText(item), item, diag);
-      if (f) fns.push(f);
-    }
-    m[k] = fns;
-  }
-  return m;
-}
-
-function readFilters(n: PNode, diag: Diagnostics): Filters | undefined {
-  if (n.kind === "scalar" && n.value === null) return undefined;
-  if (n.kind !== "map") {
-    diag.add(
-      ConfigErrorCode.INVALID_VALUE,
-      "`filters` must be a map with `branches` and/or `tags`",
-      n,
-    );
-    return undefined;
-  }
-  checkKeys(n, new Set(["branches", "tags"]), "`filters`", diag);
-  const f: Filters = { plain: toPlain(n) };
-  for (const k of ["branches", "tags"] as const) {
-    const v = n.index.get(k)?.value;
-    if (!v || (v.kind === "scalar" && v.value === null)) continue;
-    if (v.kind !== "map") {
-      diag.add(ConfigErrorCode.INVALID_VALUE, `filters.${k} must be a map with only/ignore`, v);
-      continue;
-    }
-    f[k] = readMatcher(v, `filters.${k}`, diag);
-  }
-  return f;
-}
-
 function readRequires(n: PNode | undefined, diag: Diagnostics): RawRequire[] {
   if (!n || (n.kind === "scalar" && n.value === null)) return [];
   const items = n.kind === "seq" ? n.items : [n];
@@ -314,104 +248,6 @@ function invocation(item: PNode, ctx: WorkflowContext, res: WorkflowResult): voi
       if (alias !== undefined) inst.groups = alias === ref ? [ref] : [alias, ref];
     }
   }
-}
-
-interface Combo {
-  values: Map<string, PNode>;
-  entries: PEntry[];
-  suffix: string;
-}
-
-function nameValue(n: PNode): string {
-  if (n.kind === "scalar") return scalarText(n);
-  if (n.kind === "map") {
-    const nm = n.index.get("name")?.value;
-    if (nm && nm.kind === "scalar") return scalarText(nm);
-  }
-  return JSON.stringify(toPlain(n));
-}
-
-function readMatrix(n: PNode, ctx: WorkflowContext): Combo[] {
-  const { diag } = ctx;
-  if (n.kind !== "map") {
-    diag.add(ConfigErrorCode.INVALID_VALUE, "`matrix` must be a map with `parameters`", n);
-    return [];
-  }
-  const m = ctx.interpolate ? (subst(n, { pipeline: ctx.pipeline }, diag) as PMap) : n;
-  checkKeys(m, new Set(["parameters", "exclude", "alias"]), "`matrix`", diag);
-  const params = m.index.get("parameters")?.value;
-  if (!params || params.kind !== "map" || params.entries.length === 0) {
-    diag.add(
-      ConfigErrorCode.MISSING_KEY,
-      "`matrix` needs a non-empty `parameters` map",
-      params ?? m,
-    );
-    return [];
-  }
-  let combos: Array<Array<{ e: PEntry; v: PNode }>> = [[]];
-  for (const e of params.entries) {
-    const values = e.value.kind === "seq" ? e.value.items : [e.value];
-    if (values.length === 0) {
-      diag.add(ConfigErrorCode.INVALID_VALUE, `matrix parameter '${e.key}' has no values`, e.value);
-      return [];
-    }
-    const next: typeof combos = [];
-    for (const c of combos) for (const v of values) next.push([...c, { e, v }]);
-    combos = next;
-    if (combos.length > 100_000) {
-      diag.add(ConfigErrorCode.INVALID_VALUE, "`matrix` expands to more than 100000 jobs", m);
-      return [];
-    }
-  }
-  const exclude = m.index.get("exclude")?.value;
-  const excludes: PMap[] = [];
-  if (exclude) {
-    const list = exclude.kind === "seq" ? exclude.items : [exclude];
-    for (const x of list) {
-      if (x.kind !== "map") {
-        diag.add(
-          ConfigErrorCode.INVALID_VALUE,
-          "each `matrix.exclude` entry must be a map of parameter values",
-          x,
-        );
-        continue;
-      }
-      for (const e of x.entries) {
-        if (!params.index.has(e.key)) {
-          diag.add(
-            ConfigErrorCode.INVALID_VALUE,
-            `matrix.exclude names '${e.key}', which is not a matrix parameter`,
-            e.keyPos,
-          );
-        }
-      }
-      excludes.push(x);
-    }
-  }
-  const out: Combo[] = [];
-  for (const c of combos) {
-    const excluded = excludes.some((x) =>
-      x.entries.every((xe) => {
-        const hit = c.find((p) => p.e.key === xe.key);
-        return (
-          hit !== undefined &&
-          (deepEqual(hit.v, xe.value) || nameValue(hit.v) === nameValue(xe.value))
-        );
-      }),
-    );
-    if (excluded) continue;
-    out.push({
-      values: new Map(c.map((p) => [p.e.key, p.v])),
-      entries: c.map((p) => ({ key: p.e.key, keyPos: p.e.keyPos, value: p.v })),
-      suffix: c.map((p) => nameValue(p.v)).join("-"),
-    });
-  }
-  return out;
-}
-
-function matrixAlias(n: PNode, ref: string, ctx: WorkflowContext): string {
-  if (n.kind !== "map") return ref;
-  return asString(n.index.get("alias")?.value, "matrix.alias", ctx.diag) ?? ref;
 }
 
 function instance(
@@ -567,23 +403,6 @@ function resolveRequires(res: WorkflowResult, diag: Diagnostics): boolean {
   return ok;
 }
 
-function allows(m: Matcher, s: string): boolean {
-  if (m.only && !m.only.some((f) => f(s))) return false;
-  if (m.ignore && m.ignore.some((f) => f(s))) return false;
-  return true;
-}
-
-/** Whether the job's own filters let it run for these pipeline values. */
-function filterAllows(i: Instance, v: PipelineValues): boolean {
-  if (v.tag !== undefined && v.tag !== "") {
-    const t = i.filters?.tags;
-    if (!t || (!t.only && !t.ignore)) return false;
-    return allows(t, v.tag);
-  }
-  const b = i.filters?.branches;
-  return b ? allows(b, v.branch ?? "") : true;
-}
-
 /** The workflow for these pipeline values; undefined when it does not run. */
 export function planWorkflow(res: WorkflowResult, v: PipelineValues): WorkflowPlan | undefined {
   if (!res.runs || !res.valid) return undefined;
@@ -596,7 +415,7 @@ export function planWorkflow(res: WorkflowResult, v: PipelineValues): WorkflowPl
     const known = runs.get(i);
     if (known !== undefined) return known;
     runs.set(i, false); // the DAG is acyclic (checked); this only guards re-entry
-    const ok = filterAllows(i, v) && i.requires.every((r) => decide(r.target));
+    const ok = filterAllows(i.filters, v) && i.requires.every((r) => decide(r.target));
     runs.set(i, ok);
     return ok;
   };
@@ -624,9 +443,4 @@ export function planWorkflow(res: WorkflowResult, v: PipelineValues): WorkflowPl
   const w: WorkflowPlan = { name: res.name, jobs };
   if (res.schedule) w.schedule = res.schedule;
   return w;
-}
-
-/** A scalar node for synthesized invocations (the implicit 2.0 workflow). */
-export function syntheticJob(name: string, at: Pos): PNode {
-  return mkScalar(name, at);
 }
