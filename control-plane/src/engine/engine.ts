@@ -4,7 +4,6 @@ import type { PipelinePlan } from "../compiler/plan.js";
 import type { ServiceUrls } from "../config/urls.js";
 import type { Database, Queryable } from "../db/types.js";
 import { generateToken, hashToken, TASK_TOKEN_PREFIX } from "../auth/tokens.js";
-import { allocateNumbers } from "../model/projects.js";
 import { ControlPlaneError, invalid, notFound } from "../model/errors.js";
 import type { Job, JobStatus, TaskStatus, Workflow } from "../model/records.js";
 import { toJob, toWorkflow } from "../model/rows.js";
@@ -14,7 +13,14 @@ import {
   type TaskPlan,
   type TaskStatusEvent,
 } from "../scheduler/types.js";
-import { descendants, evaluate, isFinal, jobStatusFromTasks, workflowStatus } from "./evaluate.js";
+import {
+  descendants,
+  evaluate,
+  isFinal,
+  jobStatusFromTasks,
+  workflowStatus,
+  type Transition,
+} from "./evaluate.js";
 
 export interface EngineOptions {
   db: Database;
@@ -59,6 +65,8 @@ export class WorkflowEngine {
   private unwatch: (() => void) | undefined;
   private ticking: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
+  private draining = false;
+  private drainAgain = false;
 
   constructor(private readonly opts: EngineOptions) {
     this.log = opts.logger.child({ unit: "engine" });
@@ -131,9 +139,15 @@ export class WorkflowEngine {
    */
   async createWorkflows(
     tx: Queryable,
-    input: { pipelineId: string; projectId: string; plan: PipelinePlan; startedBy: string | null },
+    input: {
+      pipelineId: string;
+      projectId: string;
+      plan: PipelinePlan;
+      startedBy: string | null;
+    },
   ): Promise<string[]> {
     const ids: string[] = [];
+    const builds: string[] = [];
     for (const wf of input.plan.workflows) {
       const id = randomUUID();
       await tx.query(
@@ -141,21 +155,45 @@ export class WorkflowEngine {
          VALUES ($1, $2, $3, $4, 'running', $5)`,
         [id, input.pipelineId, input.projectId, wf.name, input.startedBy],
       );
-      await this.insertJobs(
-        tx,
-        id,
-        input.projectId,
-        wf.jobs.map((plan, position) => ({ plan, position, enableSsh: false, rerunOf: null })),
+      builds.push(
+        ...(await this.insertJobs(
+          tx,
+          id,
+          input.projectId,
+          wf.jobs.map((plan, position) => ({ plan, position, enableSsh: false, rerunOf: null })),
+        )),
       );
       await this.advanceLocked(tx, id);
       ids.push(id);
     }
+    await this.numberJobs(tx, input.projectId, builds);
     return ids;
   }
 
-  /** After a commit that queued work: submit this workflow's pending tasks in the background. */
+  /**
+   * After a commit that queued work: submit pending tasks in the background. Kicks that arrive
+   * while a submission pass runs coalesce into one more pass, so bursts of triggers are
+   * submitted in batches.
+   */
   kick(workflowIds: string[]): void {
-    if (workflowIds.length > 0) this.track(this.submitPending(workflowIds));
+    if (workflowIds.length === 0) return;
+    if (this.draining) {
+      this.drainAgain = true;
+      return;
+    }
+    this.draining = true;
+    this.track(
+      (async () => {
+        try {
+          do {
+            this.drainAgain = false;
+            await this.submitPending();
+          } while (this.drainAgain);
+        } finally {
+          this.draining = false;
+        }
+      })(),
+    );
   }
 
   private async insertJobs(
@@ -168,26 +206,26 @@ export class WorkflowEngine {
       enableSsh: boolean;
       rerunOf: string | null;
     }>,
-  ): Promise<void> {
-    if (jobs.length === 0) return;
-    const builds = jobs.filter((j) => j.plan.type === "build").length;
-    let next = builds > 0 ? await allocateNumbers(tx, projectId, "job", builds) : 0;
+  ): Promise<string[]> {
+    if (jobs.length === 0) return [];
     const values: string[] = [];
     const params: unknown[] = [];
+    const builds: string[] = [];
     for (const j of jobs) {
-      const n = j.plan.type === "build" ? next++ : null;
+      const id = randomUUID();
+      if (j.plan.type === "build") builds.push(id);
       const b = params.length;
       values.push(
         `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, 'blocked', $${b + 8}::jsonb, $${b + 9}::jsonb, $${b + 10}, $${b + 11}, $${b + 12})`,
       );
       params.push(
-        randomUUID(),
+        id,
         workflowId,
         projectId,
         j.position,
         j.plan.name,
         j.plan.type,
-        n,
+        null,
         JSON.stringify(j.plan.requires),
         JSON.stringify(j.plan),
         Math.max(1, j.plan.parallelism),
@@ -200,6 +238,23 @@ export class WorkflowEngine {
                          plan, parallelism, enable_ssh, rerun_of)
        VALUES ${values.join(", ")}`,
       params,
+    );
+    return builds;
+  }
+
+  /**
+   * Gives build jobs their project-wide numbers, in order. Done last in the transaction so the
+   * project row (the counter) stays locked only until commit.
+   */
+  private async numberJobs(tx: Queryable, projectId: string, jobIds: string[]): Promise<void> {
+    if (jobIds.length === 0) return;
+    await tx.query(
+      `WITH n AS (
+         UPDATE projects SET next_job_number = next_job_number + $2 WHERE id = $1
+         RETURNING next_job_number - $2 AS first)
+       UPDATE jobs SET number = n.first + array_position($3::uuid[], jobs.id) - 1
+         FROM n WHERE jobs.id = ANY($3::uuid[])`,
+      [projectId, jobIds.length, jobIds],
     );
   }
 
@@ -227,14 +282,13 @@ export class WorkflowEngine {
     const byName = new Map(jobs.map((j) => [j.name, j]));
     const taskValues: string[] = [];
     const taskParams: unknown[] = [];
+    const moved: Record<Transition["to"], string[]> = { queued: [], on_hold: [], not_run: [] };
     for (const t of transitions) {
       const job = byName.get(t.name);
       if (!job) continue;
       job.status = t.to;
+      moved[t.to].push(job.id);
       if (t.to === "queued") {
-        await tx.query("UPDATE jobs SET status = 'queued', queued_at = now() WHERE id = $1", [
-          job.id,
-        ]);
         for (let node = 0; node < job.parallelism; node++) {
           const b = taskParams.length;
           taskValues.push(
@@ -242,13 +296,17 @@ export class WorkflowEngine {
           );
           taskParams.push(randomUUID(), job.id, workflowId, node, job.parallelism, job.enableSsh);
         }
-      } else if (t.to === "on_hold") {
-        await tx.query("UPDATE jobs SET status = 'on_hold' WHERE id = $1", [job.id]);
-      } else {
-        await tx.query("UPDATE jobs SET status = 'not_run', stopped_at = now() WHERE id = $1", [
-          job.id,
-        ]);
       }
+    }
+    for (const [to, ids] of Object.entries(moved)) {
+      if (ids.length === 0) continue;
+      await tx.query(
+        `UPDATE jobs SET status = $2,
+            queued_at = CASE WHEN $2 = 'queued' THEN now() ELSE queued_at END,
+            stopped_at = CASE WHEN $2 = 'not_run' THEN now() ELSE stopped_at END
+          WHERE id = ANY($1::uuid[])`,
+        [ids, to],
+      );
     }
     if (taskValues.length > 0) {
       await tx.query(
@@ -292,74 +350,75 @@ export class WorkflowEngine {
         ORDER BY created_at LIMIT 500`,
       [workflowIds ?? null],
     );
-    for (const { id } of rows) await this.submitOne(id);
-  }
-
-  private async submitOne(taskId: string): Promise<void> {
-    const token = generateToken(TASK_TOKEN_PREFIX);
-    const { rows } = await this.db.query<Record<string, unknown>>(
-      `UPDATE tasks t SET token_hash = $2,
+    if (rows.length === 0) return;
+    const tokens = new Map(rows.map((r) => [r.id, generateToken(TASK_TOKEN_PREFIX)]));
+    // One conditional UPDATE takes the lease on every task still free: a task another instance
+    // leased meanwhile fails the WHERE and is not returned.
+    const leased = await this.db.query<Record<string, unknown>>(
+      `UPDATE tasks t SET token_hash = v.hash,
               token_expires_at = now() + $3 * interval '1 millisecond',
               submit_lease_until = now() + $4 * interval '1 millisecond'
-         FROM jobs j, workflows w, pipelines p, projects pr
-        WHERE t.id = $1 AND t.status = 'pending'
+         FROM unnest($1::uuid[], $2::text[]) AS v(id, hash), jobs j, workflows w, pipelines p, projects pr
+        WHERE t.id = v.id AND t.status = 'pending'
           AND (t.submit_lease_until IS NULL OR t.submit_lease_until < now())
           AND j.id = t.job_id AND w.id = t.workflow_id AND p.id = w.pipeline_id AND pr.id = p.project_id
         RETURNING t.id, t.attempt, t.node_index, t.node_total, t.enable_ssh,
-                  j.id AS job_id, j.name AS job_name, j.number AS job_number, j.plan AS job_plan,
+                  j.id AS job_id, j.name AS job_name, j.number AS job_number,
+                  j.plan->>'resourceClass' AS resource_class, j.plan->'executor'->>'type' AS executor_type,
                   w.id AS workflow_id, w.name AS workflow_name,
                   p.id AS pipeline_id, p.number AS pipeline_number,
                   pr.slug AS project_slug, pr.name AS project_name`,
-      [taskId, hashToken(token), this.ttlMs, this.leaseMs],
+      [[...tokens.keys()], [...tokens.values()].map(hashToken), this.ttlMs, this.leaseMs],
     );
-    const r = rows[0];
-    if (!r) return; // another instance holds it, or it is no longer pending
-    const plan = (
-      typeof r.job_plan === "string" ? JSON.parse(r.job_plan) : r.job_plan
-    ) as Job["plan"];
-    const jobId = String(r.job_id);
-    const task: TaskPlan = {
-      taskId,
-      taskToken: token,
-      controlPlaneUrl: this.opts.urls.controlPlane,
-      outputUrl: this.opts.urls.output,
-      project: { slug: String(r.project_slug), name: String(r.project_name) },
-      pipeline: { id: String(r.pipeline_id), number: Number(r.pipeline_number) },
-      workflow: { id: String(r.workflow_id), name: String(r.workflow_name) },
-      job: {
-        id: jobId,
-        name: String(r.job_name),
-        number: Number(r.job_number ?? 0),
-        attempt: Number(r.attempt),
-      },
-      node: { index: Number(r.node_index), total: Number(r.node_total) },
-      resourceClass: plan.resourceClass,
-      executorType: plan.executor?.type ?? "docker",
-      sshEnabled: Boolean(r.enable_ssh),
-      jobUrl: `${this.opts.urls.public}/jobs/${jobId}`,
-    };
-    const log = this.log.child({ taskId, jobId });
-    try {
-      await this.opts.scheduler.submit(task);
-    } catch (err) {
-      if (err instanceof SchedulerUnavailableError) {
-        log.warn({ err }, "scheduler unavailable; the task stays pending");
-        return; // lease expires, a later tick retries with a fresh token
-      }
-      log.error({ err }, "scheduler refused the task");
-      await this.finishTask(
+    const submitted: string[] = [];
+    for (const r of leased.rows) {
+      const taskId = String(r.id);
+      const jobId = String(r.job_id);
+      const task: TaskPlan = {
         taskId,
-        "infrastructure_fail",
-        `scheduler refused the task: ${String(err)}`,
-      );
-      return;
+        taskToken: tokens.get(taskId) ?? "",
+        controlPlaneUrl: this.opts.urls.controlPlane,
+        outputUrl: this.opts.urls.output,
+        project: { slug: String(r.project_slug), name: String(r.project_name) },
+        pipeline: { id: String(r.pipeline_id), number: Number(r.pipeline_number) },
+        workflow: { id: String(r.workflow_id), name: String(r.workflow_name) },
+        job: {
+          id: jobId,
+          name: String(r.job_name),
+          number: Number(r.job_number ?? 0),
+          attempt: Number(r.attempt),
+        },
+        node: { index: Number(r.node_index), total: Number(r.node_total) },
+        resourceClass: String(r.resource_class ?? "medium"),
+        executorType: r.executor_type === "machine" ? "machine" : "docker",
+        sshEnabled: Boolean(r.enable_ssh),
+        jobUrl: `${this.opts.urls.public}/jobs/${jobId}`,
+      };
+      const log = this.log.child({ taskId, jobId });
+      try {
+        await this.opts.scheduler.submit(task);
+        submitted.push(taskId);
+        log.debug("task submitted");
+      } catch (err) {
+        if (err instanceof SchedulerUnavailableError) {
+          log.warn({ err }, "scheduler unavailable; the task stays pending");
+          continue; // the lease expires and a later tick retries with a fresh token
+        }
+        log.error({ err }, "scheduler refused the task");
+        await this.finishTask(
+          taskId,
+          "infrastructure_fail",
+          `scheduler refused the task: ${String(err)}`,
+        );
+      }
     }
-    await this.db.query(
-      `UPDATE tasks SET status = 'submitted', submitted_at = now(), submit_lease_until = NULL
-        WHERE id = $1 AND status = 'pending'`,
-      [taskId],
-    );
-    log.debug("task submitted");
+    if (submitted.length > 0) {
+      await this.db.query(
+        `UPDATE tasks SET status = 'submitted', submitted_at = now(), submit_lease_until = NULL
+          WHERE id = ANY($1::uuid[]) AND status = 'pending'`,
+        [submitted],
+      );
+    }
   }
 
   /**
@@ -599,7 +658,7 @@ export class WorkflowEngine {
          VALUES ($1, $2, $3, $4, 'running', $5, $6::jsonb, $7)`,
         [id, wf.pipelineId, wf.projectId, wf.name, workflowId, JSON.stringify(carried), userId],
       );
-      await this.insertJobs(
+      const builds = await this.insertJobs(
         tx,
         id,
         wf.projectId,
@@ -613,6 +672,7 @@ export class WorkflowEngine {
           })),
       );
       await this.advanceLocked(tx, id);
+      await this.numberJobs(tx, wf.projectId, builds);
     });
     await this.submitPending([id]);
     return id;

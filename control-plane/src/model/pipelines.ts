@@ -13,13 +13,18 @@ export interface NewPipeline {
   triggerParameters: Record<string, unknown>;
   vcs: PipelineVcs;
   scheduleId?: string | null;
+  parameters?: Record<string, unknown>;
+  configSource?: string | null;
+  configCompiled?: string | null;
+  errors?: PipelineError[];
 }
 
 export async function insertPipeline(q: Queryable, p: NewPipeline): Promise<Pipeline> {
   const { rows } = await q.query(
     `INSERT INTO pipelines (id, project_id, number, state, trigger_type, trigger_actor_id,
-                            trigger_parameters, vcs, schedule_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+                            trigger_parameters, vcs, schedule_id, parameters, config_source,
+                            config_compiled, errors)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *`,
     [
       p.id,
       p.projectId,
@@ -30,6 +35,10 @@ export async function insertPipeline(q: Queryable, p: NewPipeline): Promise<Pipe
       JSON.stringify(p.triggerParameters),
       JSON.stringify(p.vcs),
       p.scheduleId ?? null,
+      JSON.stringify(p.parameters ?? {}),
+      p.configSource ?? null,
+      p.configCompiled ?? null,
+      JSON.stringify(p.errors ?? []),
     ],
   );
   return toPipeline(rows[0] ?? {});

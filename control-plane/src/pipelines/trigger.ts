@@ -14,7 +14,6 @@ import type {
   PipelineVcs,
   Project,
 } from "../model/records.js";
-import { updatePipeline } from "../model/pipelines.js";
 
 /** The compiler's entry point, as the trigger uses it. */
 export type CompileFn = (
@@ -168,9 +167,6 @@ export class TriggerService {
         triggerParameters: req.parameters ?? {},
         vcs,
         scheduleId: req.scheduleId ?? null,
-      });
-      await updatePipeline(tx, id, {
-        state,
         parameters: plan?.parameters ?? {},
         configSource: source,
         configCompiled: processed ?? null,
@@ -184,10 +180,7 @@ export class TriggerService {
             startedBy: req.actorId,
           })
         : [];
-      return {
-        pipeline: { ...pipeline, state, errors, parameters: plan?.parameters ?? {} },
-        workflowIds,
-      };
+      return { pipeline, workflowIds };
     });
     this.opts.engine.kick(workflowIds);
     this.log.info(
