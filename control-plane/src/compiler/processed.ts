@@ -2,20 +2,8 @@
 import { stringify } from "yaml";
 import type { JobBody } from "./jobs.js";
 import type { ExecutorPlan, StepPlan } from "./plan.js";
-import { DEFAULT_NO_OUTPUT_TIMEOUT_MS } from "./steps.js";
+import { DEFAULT_NAMES, DEFAULT_NO_OUTPUT_TIMEOUT_MS } from "./builtin-steps.js";
 import type { WorkflowResult } from "./workflows.js";
-
-const DEFAULT_NAMES: Record<string, string> = {
-  checkout: "Checkout code",
-  save_cache: "Saving Cache",
-  restore_cache: "Restoring Cache",
-  store_artifacts: "Uploading artifacts",
-  store_test_results: "Uploading test results",
-  persist_to_workspace: "Persisting to Workspace",
-  attach_workspace: "Attaching Workspace",
-  add_ssh_keys: "Add SSH Keys",
-  setup_remote_docker: "Setup a remote Docker engine",
-};
 
 function duration(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
