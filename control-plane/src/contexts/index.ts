@@ -16,3 +16,4 @@ export {
   type TaskSecretsInput,
 } from "./provider.js";
 export { registerSecretsRoutes, callContext, type SecretsRouteDeps } from "./routes.js";
+export { rewrapStoredSecrets } from "./rewrap.js";
