@@ -23,6 +23,24 @@ const ONLY_21 = ["orbs", "commands", "executors", "parameters", "setup"];
 export function compile(source: string, opts: CompileOptions): CompileResult {
   const file = opts.file ?? DEFAULT_CONFIG_FILE;
   const diag = new Diagnostics(file);
+  try {
+    return compileInto(source, opts, file, diag);
+  } catch (err) {
+    // Pathological nesting can exhaust the stack in a recursive stage: report, never throw.
+    if (err instanceof RangeError && /call stack/i.test(err.message)) {
+      diag.add(ConfigErrorCode.TOO_DEEP, "the config is nested too deeply to process");
+      return { errors: diag.errors };
+    }
+    throw err;
+  }
+}
+
+function compileInto(
+  source: string,
+  opts: CompileOptions,
+  file: string,
+  diag: Diagnostics,
+): CompileResult {
   const parsed = parseYaml(source, file, diag);
   const root = parsed.root;
   if (!root) return { errors: diag.errors };

@@ -40,6 +40,8 @@ export const ConfigErrorCode = {
   NO_WORKFLOWS: "DROVER_ERR_CONFIG_NO_WORKFLOWS",
   ORB_UNRESOLVED: "DROVER_ERR_CONFIG_ORB_UNRESOLVED",
   INVALID_ORB: "DROVER_ERR_CONFIG_INVALID_ORB",
+  /** Nesting too deep to process (the stack ran out). */
+  TOO_DEEP: "DROVER_ERR_CONFIG_TOO_DEEP",
   /** Warning: an option a built-in step does not know (CircleCI ignores it; so does Drover). */
   WARN_UNKNOWN_STEP_OPTION: "DROVER_WARN_CONFIG_UNKNOWN_STEP_OPTION",
   /** Warning: a step written with its arguments beside its name instead of under it. */
