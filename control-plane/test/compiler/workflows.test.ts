@@ -317,4 +317,31 @@ workflows:
     expect(p.workflows[0]!.jobs[0]!.executor).toBeUndefined();
     expect(p.workflows[0]!.jobs[1]!.serialGroup).toBe("gh/acme/widgets/deploy");
   });
+
+  it("applies a 2.0 job-level branches filter to the implicit workflow", () => {
+    const src = `version: 2
+jobs:
+  build:
+    branches: {only: [main, /release-.*/]}
+    docker: [{image: x}]
+    steps: [checkout]
+`;
+    expect(jobNames(plan(src))).toEqual(["build"]);
+    expect(jobNames(plan(src, { branch: "release-2" }))).toEqual(["build"]);
+    expect(jobNames(plan(src, { branch: "dev" }))).toEqual([]);
+  });
+
+  it("marks a dynamic-config setup pipeline", () => {
+    const p = plan(`version: 2.1
+setup: true
+jobs:
+  generate:
+    docker: [{image: x}]
+    steps: [checkout]
+workflows:
+  setup: {jobs: [generate]}
+`);
+    expect(p.setup).toBe(true);
+    expect(jobNames(p)).toEqual(["generate"]);
+  });
 });
