@@ -17,3 +17,4 @@ export {
 } from "./provider.js";
 export { registerSecretsRoutes, callContext, type SecretsRouteDeps } from "./routes.js";
 export { rewrapStoredSecrets } from "./rewrap.js";
+export { createSecretsModule, type SecretsModule } from "./module.js";
