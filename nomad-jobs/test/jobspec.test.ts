@@ -115,9 +115,9 @@ describe("job spec builder", () => {
       const task = group.Tasks[0]!;
       expect(task.Driver).toBe(driver);
       expect(Object.keys(task.Env ?? {}).sort()).toEqual([
-        "DROVER_CONTROL_PLANE_URL",
         "DROVER_OUTPUT_URL",
         "DROVER_TASK_TOKEN",
+        "DROVER_URL",
       ]);
       expect(task.KillTimeout).toBe(30_000_000_000);
       const ssh = group.Networks?.[0]?.ReservedPorts?.find((p) => p.Label === "ssh");

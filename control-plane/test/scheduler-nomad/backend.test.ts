@@ -176,6 +176,25 @@ describe("nomad scheduler backend", () => {
     await backend.cleanup(randomUUID());
   });
 
+  it("defers the purge of a task whose agent still runs until its allocation ends", async () => {
+    const { server, client, backend, events } = await setup();
+    const p = plan();
+    await backend.submit(p);
+    const jobId = backend.jobIdOf(p.taskId)!;
+    const alloc = await server.waitForAllocation(jobId);
+    server.runAllocation(alloc.ID);
+    await until(() => statesOf(events, p.taskId).find((s) => s.state === "running"), "running");
+    await backend.cleanup(p.taskId);
+    expect((await client.jobs.info(jobId)).data.Stop).toBe(false);
+    expect(server.allocationsOf(jobId)[0]?.ClientStatus).toBe("running");
+    server.completeAllocation(alloc.ID, 0);
+    await until(
+      () => !server.state.job("default", jobId) || undefined,
+      "purge after the agent exited",
+    );
+    await expect(client.jobs.info(jobId)).rejects.toMatchObject({ code: NomadErrorCode.NotFound });
+  });
+
   it("keeps delivering states across event stream disconnects", async () => {
     const { server, backend, events } = await setup();
     const p = plan();
@@ -324,7 +343,7 @@ describe("nomad scheduler backend", () => {
     expect(done).toMatchObject({ state: "finished", exitCode: 0 });
     const alloc = server.allocationsOf(backend.jobIdOf(p.taskId)!)[0]!;
     const out = await client.logs.text(alloc.ID, { task: "agent", type: "stdout" });
-    expect(out.trim()).toBe("DROVER_CONTROL_PLANE_URL,DROVER_OUTPUT_URL,DROVER_TASK_TOKEN");
+    expect(out.trim()).toBe("DROVER_OUTPUT_URL,DROVER_TASK_TOKEN,DROVER_URL");
 
     const crashing = plan({ job: { id: randomUUID(), name: "crash", number: 5, attempt: 1 } });
     await backend.submit(crashing);

@@ -109,8 +109,13 @@ describe("a pipeline through the nomad backend", () => {
         (await listJobs(db, wf!.id)).map((j) => [j.name, j.status]),
       );
       expect(statuses).toEqual({ build: "success", deploy: "success" });
-      // Final tasks are purged from Nomad.
-      const left = await client.jobs.list({ prefix: "drover-" });
+      // Final tasks are purged from Nomad once their agents exited.
+      const deadline = Date.now() + 10_000;
+      let left = await client.jobs.list({ prefix: "drover-" });
+      while (left.data.length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        left = await client.jobs.list({ prefix: "drover-" });
+      }
       expect(left.data.map((j) => j.ID)).toEqual([]);
     } finally {
       await engine.stop();

@@ -121,7 +121,7 @@ export function buildTaskJob(input: TaskSpecInput, config: JobSpecConfig): { Job
         : { command: config.rawExec!.command, args: [...config.rawExec!.args] },
     Env: {
       DROVER_TASK_TOKEN: input.taskToken,
-      DROVER_CONTROL_PLANE_URL: input.controlPlaneUrl,
+      DROVER_URL: input.controlPlaneUrl,
       DROVER_OUTPUT_URL: input.outputUrl,
     },
     Resources: { CPU: shape.cpu, MemoryMB: shape.memoryMB },

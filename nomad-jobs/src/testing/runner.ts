@@ -27,13 +27,18 @@ export class ProcessRunner {
     private readonly hooks: RunHooks,
   ) {}
 
-  start(alloc: Allocation, task: NomadTask, nomadEnv: Record<string, string>): void {
+  start(
+    alloc: Allocation,
+    task: NomadTask,
+    nomadEnv: Record<string, string>,
+    baseEnv: NodeJS.ProcessEnv = process.env,
+  ): void {
     const config = (task.Config ?? {}) as { command?: string; args?: string[]; work_dir?: string };
     if (!config.command) {
       this.hooks.failedToStart(alloc.ID, task.Name, new Error("missing command"));
       return;
     }
-    const env = { ...process.env, ...nomadEnv, ...(task.Env ?? {}) };
+    const env = { ...baseEnv, ...nomadEnv, ...(task.Env ?? {}) };
     const proc = spawn(config.command, config.args ?? [], {
       env,
       cwd: config.work_dir,

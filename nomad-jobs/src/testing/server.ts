@@ -39,6 +39,8 @@ export interface NomadTestServerOptions {
   autoPlace?: boolean;
   /** Run raw_exec tasks as local processes (default false: tests drive allocations). */
   execRawExec?: boolean;
+  /** The simulated client's environment, which raw_exec tasks inherit (default: ours). */
+  execEnv?: NodeJS.ProcessEnv;
   /** Concurrent requests per client IP before 429 (Nomad's limits.http_max_conns_per_client). */
   maxConnsPerClient?: number;
   /** Split each streamed log write into pieces of at most this many bytes, with pauses. */
@@ -840,7 +842,12 @@ export class NomadTestServer {
     if (this.#opts.execRawExec) {
       for (const task of group.Tasks) {
         if (task.Driver === "raw_exec")
-          this.#runner.start(alloc, task, this.#nomadEnv(alloc, stored.job, group, task, node));
+          this.#runner.start(
+            alloc,
+            task,
+            this.#nomadEnv(alloc, stored.job, group, task, node),
+            this.#opts.execEnv,
+          );
       }
     }
     return alloc;

@@ -31,6 +31,10 @@ export interface NomadSchedulerOptions {
 
 interface Tracked {
   jobId: string;
+  /** ClientStatus of the newest allocation seen. */
+  clientStatus?: string;
+  /** cleanup() came while the agent still ran: purge once its allocation is terminal. */
+  purgeWhenDone?: boolean;
   /** CreateIndex of the newest allocation seen; older allocations' events are ignored. */
   allocIndex: number;
   state: TaskState | undefined;
@@ -130,10 +134,27 @@ export class NomadScheduler implements SchedulerBackend {
     this.#log.info({ taskId, jobId }, "deregistered Nomad job");
   }
 
+  /**
+   * Purges the task's job. If its agent is still running (it reported and is tidying up), the
+   * purge waits for the allocation to end, so Nomad does not kill the agent mid-cleanup.
+   */
   async cleanup(taskId: string): Promise<void> {
     this.#assertOpen();
+    const tracked = this.#tasks.get(taskId);
+    if (tracked?.clientStatus === "running" && this.#stream) {
+      tracked.purgeWhenDone = true;
+      this.#log.info(
+        { taskId, jobId: tracked.jobId },
+        "purging the Nomad job once its agent exits",
+      );
+      return;
+    }
     const jobId = await this.#findJob(taskId);
     if (!jobId) return;
+    await this.#purge(taskId, jobId);
+  }
+
+  async #purge(taskId: string, jobId: string): Promise<void> {
     await this.#deregister(jobId, true, `clean up task ${taskId}`);
     this.#tasks.delete(taskId);
     this.#byJob.delete(jobId);
@@ -236,6 +257,16 @@ export class NomadScheduler implements SchedulerBackend {
     const t = this.#tasks.get(taskId)!;
     if (alloc.CreateIndex < t.allocIndex) return;
     t.allocIndex = alloc.CreateIndex;
+    t.clientStatus = alloc.ClientStatus;
+    if (t.purgeWhenDone && ["complete", "failed", "lost"].includes(alloc.ClientStatus)) {
+      t.purgeWhenDone = false;
+      void this.#purge(taskId, t.jobId).catch((err: unknown) =>
+        this.#log.warn(
+          { err, taskId, jobId: t.jobId },
+          "deferred purge failed; reconcile will retry",
+        ),
+      );
+    }
     const state = allocToTaskState(alloc);
     if (state) this.#emit(taskId, state, force);
   }

@@ -1,0 +1,114 @@
+import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { NomadClient, jobSpecConfigSchema } from "@drover/nomad-jobs";
+import { NomadTestServer } from "@drover/nomad-jobs/testing";
+import { NomadScheduler } from "@drover/control-plane";
+import { openDatabase } from "@drover/control-plane/db";
+import { makeRepo, startTestServer } from "../helpers/server.js";
+
+const logger = pino({ level: "silent" });
+const agentEntry = join(
+  dirname(createRequire(import.meta.url).resolve("@drover/build-agent/package.json")),
+  "bin",
+  "drover-agent.js",
+);
+
+const CONFIG = `version: 2.1
+jobs:
+  build:
+    docker: [{image: drover/debian:bookworm}]
+    steps:
+      - run: {name: greet, command: "echo hello from nomad node $CIRCLE_NODE_INDEX"}
+  test:
+    docker: [{image: drover/debian:bookworm}]
+    parallelism: 2
+    steps:
+      - run: {name: unit, command: "test -n \\"$CIRCLE_NODE_TOTAL\\""}
+workflows:
+  main:
+    jobs: [build, {test: {requires: [build]}}]
+`;
+
+describe("the real build agent through the nomad backend", () => {
+  it("runs a pipeline whose tasks are Nomad allocations running drover-agent (raw_exec)", async () => {
+    const nomad = await NomadTestServer.start({
+      heartbeatMs: 200,
+      execRawExec: true,
+      // The simulated Nomad client's environment: agents print output instead of needing an output-processor.
+      execEnv: { ...process.env, DROVER_OUTPUT: "stdout" },
+    });
+    const db = await openDatabase({});
+    const scheduler = new NomadScheduler({
+      client: new NomadClient({ address: nomad.url }),
+      spec: jobSpecConfigSchema.parse({
+        driver: "raw_exec",
+        rawExec: { command: process.execPath, args: [agentEntry] },
+      }),
+      logger,
+      ownsClient: true,
+      stream: { minDelayMs: 20, maxDelayMs: 200 },
+    });
+    const { cp, admin } = await startTestServer(db, scheduler);
+    const client = new NomadClient({ address: nomad.url });
+    try {
+      const repo = makeRepo({ ".circleci/config.yml": CONFIG });
+      const slug = `gh/nomad/${randomUUID().slice(0, 8)}`;
+      await admin.addProject({ slug, repository_url: repo.url, default_branch: "main" });
+      const pipeline = await admin.trigger(slug, { branch: "main" });
+      const deadline = Date.now() + 120_000;
+      let status = "";
+      let jobs: Array<{ name: string; status: string }> = [];
+      const allocIds = new Set<string>();
+      while (Date.now() < deadline) {
+        for (const id of nomad.state.allocs.keys()) allocIds.add(id);
+        const wfs = await admin.request<{ items: Array<{ id: string; status: string }> }>(
+          "GET",
+          `/api/v2/pipeline/${pipeline.id}/workflow`,
+        );
+        const wf = wfs.items[0];
+        if (wf) {
+          status = wf.status;
+          jobs = (
+            await admin.request<{ items: Array<{ name: string; status: string }> }>(
+              "GET",
+              `/api/v2/workflow/${wf.id}/job`,
+            )
+          ).items;
+          if (!["running", "on_hold", "not_run"].includes(status)) break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      for (const id of nomad.state.allocs.keys()) allocIds.add(id);
+      // Purged allocations are gone from the API; their log files stay on the (test) client.
+      const logs = [...allocIds].map((id) =>
+        nomad.logs.file(id, "agent", "stdout").data.toString(),
+      );
+      expect(
+        { status, jobs: jobs.map((j) => `${j.name}:${j.status}`).sort() },
+        logs.join("\n---\n").slice(0, 4000),
+      ).toEqual({
+        status: "success",
+        jobs: ["build:success", "test:success"],
+      });
+      // build, test x2: each an allocation that ran the agent; all purged once final.
+      expect(nomad.requestCounts.get("PUT /v1/jobs")).toBe(3);
+      expect(allocIds.size).toBe(3);
+      expect(logs.join("\n")).toContain("hello from nomad node 0");
+      let left = await client.jobs.list({ prefix: "drover-" });
+      for (let i = 0; i < 200 && left.data.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        left = await client.jobs.list({ prefix: "drover-" });
+      }
+      expect(left.data).toEqual([]);
+    } finally {
+      await cp.close();
+      await scheduler.close();
+      await client.close();
+      await db.close();
+      await nomad.close();
+    }
+  }, 180_000);
+});
