@@ -3,12 +3,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { TaskGrant, TaskTokenVerifier } from "../auth/token.js";
-import {
-  jobChannel,
-  projectChannel,
-  type JobMessage,
-  type StatusMessage,
-} from "../fanout/messages.js";
+import { jobChannel, projectChannel, type StatusMessage } from "../fanout/messages.js";
 import { createMasker, type Masker, type StreamMasker } from "../masking/index.js";
 import {
   AUTH_TIMEOUT_MS,
@@ -202,13 +197,12 @@ class IngestSession {
       }
     }
     if (accepted.length > 0) {
-      await writer.append(accepted);
-      await this.deps.window.append(grant.taskId, accepted);
-      const msg: JobMessage = { task: grant.taskId, entries: accepted };
-      await this.deps.pubsub.publish(
-        jobChannel(this.deps.channelPrefix, grant.jobId),
-        JSON.stringify(msg),
-      );
+      // Serialize each entry once for the store, the window and the backbone.
+      const json = accepted.map((e) => JSON.stringify(e));
+      await writer.append(accepted, json);
+      await this.deps.window.append(grant.taskId, accepted, json);
+      const msg = `{"task":${JSON.stringify(grant.taskId)},"entries":[${json.join(",")}]}`;
+      await this.deps.pubsub.publish(jobChannel(this.deps.channelPrefix, grant.jobId), msg);
       for (const f of accepted) {
         if (f.kind === "output") continue;
         const status: StatusMessage = {

@@ -44,7 +44,7 @@ interface Hub {
 interface ChannelSub {
   conn: PusherConnection;
   channelName(): string;
-  onMessage(raw: string, parsed: JobMessage | null, shared: string): void;
+  onMessage(raw: string, parsed: JobMessage | null, shared: Buffer): void;
   resync(): void;
   stop(): void;
 }
@@ -141,12 +141,11 @@ export class PusherServer {
     if (hub.subs.size === 0) return;
     const isJob = channel.startsWith(jobChannel(this.deps.channelPrefix, ""));
     const parsed = isJob ? (JSON.parse(raw) as JobMessage) : null;
-    let shared: string | null = null;
+    // Encoded once per message, whatever the number of subscribers.
+    let shared: Buffer | null = null;
     for (const s of hub.subs) {
       if (shared === null) {
-        shared = isJob
-          ? encodeEvent("log", raw, s.channelName())
-          : encodeEvent("status", raw, s.channelName());
+        shared = Buffer.from(encodeEvent(isJob ? "log" : "status", raw, s.channelName()));
       }
       s.onMessage(raw, parsed, shared);
     }
@@ -183,7 +182,7 @@ class PusherConnection {
   }
 
   /** Sends unless the client is too far behind, in which case it is closed to resume later. */
-  send(frame: string): boolean {
+  send(frame: string | Buffer): boolean {
     if (this.closed) return false;
     // Bounded at the limit plus one message: whatever is queued beyond the limit is never waited for.
     if (this.ws.bufferedAmount > this.server.opts.maxBufferedBytes) {
@@ -191,7 +190,7 @@ class PusherConnection {
       this.close(PUSHER_CLOSE.slowConsumer, "slow consumer: resubscribe from your last seq");
       return false;
     }
-    this.ws.send(frame);
+    this.ws.send(frame, { binary: false });
     return true;
   }
 
@@ -358,7 +357,7 @@ class ProjectSub implements ChannelSub {
       this.conn.send(encodeEvent("pusher_internal:subscription_succeeded", {}, this.name));
   }
 
-  onMessage(_raw: string, _parsed: JobMessage | null, shared: string): void {
+  onMessage(_raw: string, _parsed: JobMessage | null, shared: Buffer): void {
     this.conn.send(shared);
   }
 
@@ -419,7 +418,7 @@ class JobSub implements ChannelSub {
     return c;
   }
 
-  onMessage(_raw: string, msg: JobMessage | null, shared: string): void {
+  onMessage(_raw: string, msg: JobMessage | null, shared: Buffer): void {
     if (this.stopped || !msg) return;
     let c = this.tasks.get(msg.task);
     if (!c) c = this.cursor(msg.task, 1, false);
@@ -432,7 +431,7 @@ class JobSub implements ChannelSub {
   }
 
   /** Sends the part of `msg` at or after the cursor; a gap starts a replay. */
-  private deliver(task: string, c: TaskCursor, msg: JobMessage, shared: string | null): void {
+  private deliver(task: string, c: TaskCursor, msg: JobMessage, shared: Buffer | null): void {
     const first = msg.entries[0];
     const last = msg.entries[msg.entries.length - 1];
     if (!first || !last) return;

@@ -405,7 +405,7 @@ class FsTaskWriter implements TaskLogWriter {
     return structuredClone(this.index);
   }
 
-  async append(entries: StoredFrame[]): Promise<void> {
+  async append(entries: StoredFrame[], json?: string[]): Promise<void> {
     if (this.closed) throw new OutputError("DROVER_ERR_OUTPUT_STORE", "writer closed");
     if (entries.length === 0) return;
     let active = this.index.chunks[this.index.chunks.length - 1];
@@ -414,10 +414,10 @@ class FsTaskWriter implements TaskLogWriter {
     }
     let text = 0;
     let lines = "";
-    for (const e of entries) {
-      lines += `${JSON.stringify(e)}\n`;
+    entries.forEach((e, i) => {
+      lines += `${json?.[i] ?? JSON.stringify(e)}\n`;
       text += Buffer.byteLength(entryText(e));
-    }
+    });
     const buf = Buffer.from(lines);
     if (!this.handle) this.handle = await open(join(this.dir, `${active.n}.jsonl`), "a");
     try {

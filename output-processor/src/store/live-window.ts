@@ -7,7 +7,8 @@ import type { LogEntry, StoredFrame } from "./types.js";
  * Entries expire `ttlSeconds` after the task's last append.
  */
 export interface LiveWindow {
-  append(taskId: string, entries: StoredFrame[]): Promise<void>;
+  /** `json`, when given, is `entries.map(JSON.stringify)`. */
+  append(taskId: string, entries: StoredFrame[], json?: string[]): Promise<void>;
   /**
    * Entries with seq >= `fromSeq`, up to `limit`, or null when the window does not reach back to
    * `fromSeq` (the caller then reads the durable store).
@@ -121,16 +122,16 @@ export class RedisLiveWindow implements LiveWindow {
     return `${this.prefix}window:${taskId}`;
   }
 
-  async append(taskId: string, entries: StoredFrame[]): Promise<void> {
+  async append(taskId: string, entries: StoredFrame[], json?: string[]): Promise<void> {
     if (entries.length === 0) return;
     const key = this.key(taskId);
     const args: string[] = [];
     const sizes: number[] = [];
-    for (const e of entries) {
-      const json = JSON.stringify(e);
-      args.push(String(e.seq), json);
-      sizes.push(json.length);
-    }
+    entries.forEach((e, i) => {
+      const j = json?.[i] ?? JSON.stringify(e);
+      args.push(String(e.seq), j);
+      sizes.push(j.length);
+    });
     const keepFrom = this.budget.add(taskId, entries, sizes);
     await this.redis
       .multi()

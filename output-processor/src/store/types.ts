@@ -42,7 +42,8 @@ export interface TaskLogStat {
  */
 export interface TaskLogWriter {
   readonly lastSeq: number;
-  append(entries: StoredFrame[]): Promise<void>;
+  /** `json`, when given, is `entries.map(JSON.stringify)` (computed once by the caller). */
+  append(entries: StoredFrame[], json?: string[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,509 @@
+/**
+ * `npm run bench -- fanout [--jobs 100] [--subs 10] [--seconds 8] [--batch 100]`: live output
+ * fan-out. `jobs` agents print lines as fast as their stack lets them (each keeps one batch in
+ * flight), `jobs * subs` subscribers on loopback receive them. Measured: delivered lines/s and
+ * agent-to-subscriber latency (p50/p99, from the time the agent wrote the line). The same topology
+ * runs, in the same run, on:
+ *   - drover: the output-processor (ingest, log store, Redis live window and pub/sub, Pusher
+ *     protocol), with agents on `OutputClient` and browsers speaking the Pusher protocol;
+ *   - socket.io 4 with `@socket.io/redis-adapter`, a room per job (the stack most teams pick);
+ *   - bare: agents' batches published with ioredis and written straight to `ws.send` (no protocol,
+ *     no storage: the limit).
+ * Each server runs in its own child process; agents and subscribers share this process. Drover is
+ * then measured again at half its maximum rate for its latency goal (p99 < 50 ms).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { createAdapter } from "@socket.io/redis-adapter";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { Server as IoServer } from "socket.io";
+import { io as ioClient, type Socket as IoSocket } from "socket.io-client";
+import WebSocket, { WebSocketServer } from "ws";
+import {
+  HmacTaskTokenVerifier,
+  createOutputProcessor,
+  signChannelAuth,
+  signOutputToken,
+} from "@drover/output-processor";
+import { OutputClient } from "@drover/output-processor/client";
+
+type Kind = "drover" | "socketio" | "bare";
+
+const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+const APP_KEY = "bench-key";
+const APP_SECRET = "bench-app-secret-0123456789";
+const TOKEN_SECRET = "bench-token-secret-0123456789";
+const P99_GOAL_MS = 50;
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+// ---------------------------------------------------------------- servers (child processes)
+
+async function serve(kind: Kind, prefix: string): Promise<void> {
+  let port: number;
+  if (kind === "drover") {
+    const dataDir = mkdtempSync(join(tmpdir(), "drover-bench-fanout-"));
+    process.once("exit", () => rmSync(dataDir, { recursive: true, force: true }));
+    const op = createOutputProcessor(
+      {
+        port: 0,
+        host: "127.0.0.1",
+        redisUrl: REDIS_URL,
+        dataDir,
+        channelPrefix: prefix,
+        pusher: { appKey: APP_KEY, appSecret: APP_SECRET },
+      },
+      {
+        logger: pino({ level: "warn" }),
+        verifier: new HmacTaskTokenVerifier(TOKEN_SECRET),
+        authorizeRead: async () => false,
+      },
+    );
+    port = await op.listen();
+  } else if (kind === "socketio") {
+    const http = createServer();
+    const pub = new Redis(REDIS_URL);
+    const sub = pub.duplicate();
+    const io = new IoServer(http, { transports: ["websocket"], maxHttpBufferSize: 8e6 });
+    io.adapter(createAdapter(pub, sub, { key: `${prefix}socket.io` }));
+    io.on("connection", (socket) => {
+      socket.on("join", (job: string) => void socket.join(job));
+      socket.on("lines", (msg: { job: string }, ack: () => void) => {
+        io.to(msg.job).emit("lines", msg);
+        ack();
+      });
+    });
+    port = await listen(http);
+  } else {
+    const http = createServer();
+    const pub = new Redis(REDIS_URL);
+    const sub = new Redis(REDIS_URL);
+    const rooms = new Map<string, Set<WebSocket>>();
+    sub.on("messageBuffer", (channel: Buffer, message: Buffer) => {
+      const room = rooms.get(channel.toString().slice(prefix.length));
+      if (room) for (const ws of room) ws.send(message, { binary: false });
+    });
+    const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+    wss.on("connection", (ws, req) => {
+      const url = new URL(req.url ?? "/", "http://x");
+      const job = url.searchParams.get("job");
+      if (url.pathname === "/sub" && job) {
+        let room = rooms.get(job);
+        if (!room) {
+          rooms.set(job, (room = new Set()));
+          void sub.subscribe(`${prefix}${job}`).then(() => ws.send("ready"));
+        } else {
+          ws.send("ready");
+        }
+        room.add(ws);
+        ws.on("close", () => room.delete(ws));
+      } else {
+        ws.on("message", (data: Buffer) => {
+          const j = (JSON.parse(data.toString()) as { job: string }).job;
+          void pub.publish(`${prefix}${j}`, data).then(() => ws.send("ok"));
+        });
+      }
+    });
+    port = await listen(http);
+  }
+  process.stdout.write(`ready ${port}\n`);
+}
+
+function listen(http: ReturnType<typeof createServer>): Promise<number> {
+  return new Promise((resolve) =>
+    http.listen(0, "127.0.0.1", () => resolve((http.address() as { port: number }).port)),
+  );
+}
+
+async function startServer(
+  kind: Kind,
+  prefix: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  const main = fileURLToPath(new URL("./main.js", import.meta.url));
+  const child = spawn(process.execPath, [main, "fanout", "--serve", kind, "--prefix", prefix], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: process.env,
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /ready (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+  return { child, port };
+}
+
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+// ---------------------------------------------------------------- measurement
+
+class Stats {
+  /** Latency histogram in 0.1 ms buckets up to 30 s, weighted by lines. */
+  buckets = new Float64Array(300_000);
+  lines = 0;
+  counting = false;
+  closedSlow = 0;
+
+  record(lines: number, sentAt: number): void {
+    if (!this.counting) return;
+    this.lines += lines;
+    const b = Math.min(this.buckets.length - 1, Math.max(0, Math.round((now() - sentAt) * 10)));
+    this.buckets[b] = (this.buckets[b] as number) + lines;
+  }
+
+  percentile(p: number): number {
+    const target = this.lines * p;
+    let acc = 0;
+    for (let i = 0; i < this.buckets.length; i++) {
+      acc += this.buckets[i] as number;
+      if (acc >= target && acc > 0) return i / 10;
+    }
+    return NaN;
+  }
+}
+
+interface Run {
+  kind: Kind;
+  linesPerSec: number;
+  p50: number;
+  p99: number;
+  producedPerSec: number;
+  serverRssMiB: number;
+  closedSlow: number;
+}
+
+interface Opts {
+  jobs: number;
+  subs: number;
+  seconds: number;
+  batch: number;
+  /** Lines per second over all agents; 0 = as fast as possible. */
+  rate: number;
+}
+
+function lineText(job: number, i: number): string {
+  return `job ${job} line ${i} ${"x".repeat(60)}\n`;
+}
+
+async function connectSubscriber(
+  kind: Kind,
+  port: number,
+  job: string,
+  stats: Stats,
+): Promise<() => void> {
+  if (kind === "socketio") {
+    const s: IoSocket = ioClient(`http://127.0.0.1:${port}`, {
+      transports: ["websocket"],
+      forceNew: true,
+    });
+    s.on("lines", (msg: { t: number; n: number }) => stats.record(msg.n, msg.t));
+    await new Promise<void>((resolve) => s.once("connect", () => resolve()));
+    s.emit("join", job);
+    return () => s.disconnect();
+  }
+  if (kind === "bare") {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/sub?job=${job}`, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("message", () => resolve());
+      ws.once("error", reject);
+    });
+    ws.on("message", (d: Buffer) => {
+      const m = JSON.parse(d.toString()) as { t: number; n: number };
+      stats.record(m.n, m.t);
+    });
+    return () => ws.close();
+  }
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/app/${APP_KEY}?protocol=7`, {
+    perMessageDeflate: false,
+  });
+  const channel = `private-job-${job}`;
+  await new Promise<void>((resolve, reject) => {
+    ws.once("error", reject);
+    ws.on("message", (d: Buffer) => {
+      const msg = JSON.parse(d.toString()) as { event: string; data: string };
+      if (msg.event === "log") {
+        const body = JSON.parse(msg.data) as {
+          entries: Array<{ kind: string; ts: number; data?: string }>;
+        };
+        for (const e of body.entries) {
+          if (e.kind !== "output" || !e.data) continue;
+          let n = 0;
+          for (let i = e.data.indexOf("\n"); i !== -1; i = e.data.indexOf("\n", i + 1)) n++;
+          stats.record(n, e.ts);
+        }
+      } else if (msg.event === "pusher:connection_established") {
+        const socketId = (JSON.parse(msg.data) as { socket_id: string }).socket_id;
+        ws.send(
+          JSON.stringify({
+            event: "pusher:subscribe",
+            data: { channel, auth: signChannelAuth(APP_KEY, APP_SECRET, socketId, channel) },
+          }),
+        );
+      } else if (msg.event === "pusher_internal:subscription_succeeded") {
+        resolve();
+      }
+    });
+  });
+  ws.on("close", (code) => {
+    if (code === 4150) stats.closedSlow++;
+  });
+  return () => ws.close();
+}
+
+/** One agent: writes `batch` lines, keeps one batch unacknowledged, until `stop()`. */
+async function runAgent(
+  kind: Kind,
+  port: number,
+  job: string,
+  jobIndex: number,
+  opts: Opts,
+  state: { running: boolean; produced: number },
+): Promise<() => Promise<void>> {
+  const perAgentRate = opts.rate / opts.jobs;
+  const interval = perAgentRate > 0 ? (opts.batch / perAgentRate) * 1000 : 0;
+  let i = 0;
+  let send: () => Promise<void>;
+  let close: () => Promise<void>;
+  if (kind === "drover") {
+    const taskId = `task-${job}`;
+    const token = signOutputToken(TOKEN_SECRET, {
+      taskId,
+      jobId: job,
+      projectId: "bench",
+      expiresAt: Date.now() + 3_600_000,
+    });
+    const c = new OutputClient({ url: `ws://127.0.0.1:${port}`, token, taskId });
+    await c.connect();
+    c.stepStarted(0, "print");
+    send = async () => {
+      for (let k = 0; k < opts.batch; k++) c.write(0, "out", lineText(jobIndex, i++));
+      await c.flush();
+    };
+    close = () => c.close();
+  } else if (kind === "socketio") {
+    const s = ioClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true });
+    await new Promise<void>((resolve) => s.once("connect", () => resolve()));
+    send = async () => {
+      let text = "";
+      const t = now();
+      for (let k = 0; k < opts.batch; k++) text += lineText(jobIndex, i++);
+      await s.emitWithAck("lines", { job, t, n: opts.batch, text });
+    };
+    close = async () => void s.disconnect();
+  } else {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/agent`, { perMessageDeflate: false });
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    const waiting: Array<() => void> = [];
+    ws.on("message", () => waiting.shift()?.());
+    send = async () => {
+      let text = "";
+      const t = now();
+      for (let k = 0; k < opts.batch; k++) text += lineText(jobIndex, i++);
+      const acked = new Promise<void>((r) => waiting.push(r));
+      ws.send(JSON.stringify({ job, t, n: opts.batch, text }));
+      await acked;
+    };
+    close = async () => ws.close();
+  }
+  const loop = (async () => {
+    let inflight: Promise<void> | null = null;
+    let next = now();
+    while (state.running) {
+      if (interval > 0) {
+        const wait = next - now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        next += interval;
+      }
+      const p = send();
+      state.produced += opts.batch;
+      if (inflight) await inflight;
+      inflight = p;
+    }
+    if (inflight) await inflight;
+  })();
+  return async () => {
+    await loop;
+    await close();
+  };
+}
+
+type ConsumerCommand =
+  | { cmd: "connect"; kind: Kind; port: number; jobs: string[]; subs: number }
+  | { cmd: "start" }
+  | { cmd: "stop" };
+
+/** The subscribers' process: connects them, counts while told to, reports its histogram. */
+function consume(): void {
+  const stats = new Stats();
+  const unsubs: Array<() => void> = [];
+  process.on("message", (m: ConsumerCommand) => {
+    void (async () => {
+      if (m.cmd === "connect") {
+        for (const job of m.jobs) {
+          const subs = await Promise.all(
+            [...Array(m.subs).keys()].map(() => connectSubscriber(m.kind, m.port, job, stats)),
+          );
+          unsubs.push(...subs);
+        }
+        process.send?.({ connected: true });
+      } else if (m.cmd === "start") {
+        stats.counting = true;
+      } else {
+        stats.counting = false;
+        const nonZero: Array<[number, number]> = [];
+        stats.buckets.forEach((v, i) => v > 0 && nonZero.push([i, v]));
+        process.send?.(
+          { lines: stats.lines, closedSlow: stats.closedSlow, buckets: nonZero },
+          () => {
+            for (const u of unsubs) u();
+            process.exit(0);
+          },
+        );
+      }
+    })();
+  });
+}
+
+function startConsumer(): ChildProcess {
+  const main = fileURLToPath(new URL("./main.js", import.meta.url));
+  return spawn(process.execPath, [main, "fanout", "--consume"], {
+    stdio: ["ignore", "ignore", "inherit", "ipc"],
+    env: process.env,
+  });
+}
+
+function ask<T>(child: ChildProcess, cmd: ConsumerCommand): Promise<T> {
+  return new Promise((resolve) => {
+    child.once("message", (m) => resolve(m as T));
+    child.send(cmd);
+  });
+}
+
+async function measure(kind: Kind, opts: Opts): Promise<Run> {
+  const prefix = `bench-${randomUUID()}:`;
+  const { child, port } = await startServer(kind, prefix);
+  const consumer = startConsumer();
+  const stats = new Stats();
+  try {
+    const jobs = [...Array(opts.jobs).keys()].map((j) => `job-${j}-${randomUUID().slice(0, 8)}`);
+    await ask(consumer, { cmd: "connect", kind, port, jobs, subs: opts.subs });
+    const state = { running: true, produced: 0 };
+    const stops = await Promise.all(
+      jobs.map((job, j) => runAgent(kind, port, job, j, opts, state)),
+    );
+    await new Promise((r) => setTimeout(r, 1000)); // warm-up, not counted
+    const produced0 = state.produced;
+    consumer.send({ cmd: "start" });
+    const t0 = now();
+    await new Promise((r) => setTimeout(r, opts.seconds * 1000));
+    const report = await ask<{
+      lines: number;
+      closedSlow: number;
+      buckets: Array<[number, number]>;
+    }>(consumer, { cmd: "stop" });
+    const elapsed = (now() - t0) / 1000;
+    const produced = state.produced - produced0;
+    state.running = false;
+    stats.lines = report.lines;
+    stats.closedSlow = report.closedSlow;
+    for (const [i, v] of report.buckets) stats.buckets[i] = v;
+    await Promise.race([
+      Promise.all(stops.map((s) => s())),
+      new Promise((r) => setTimeout(r, 5000)),
+    ]);
+    return {
+      kind,
+      linesPerSec: stats.lines / elapsed,
+      p50: stats.percentile(0.5),
+      p99: stats.percentile(0.99),
+      producedPerSec: produced / elapsed,
+      serverRssMiB: peakRssMiB(child.pid as number),
+      closedSlow: stats.closedSlow,
+    };
+  } finally {
+    child.kill("SIGKILL");
+    if (consumer.exitCode === null) consumer.kill("SIGKILL");
+  }
+}
+
+function fmt(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function show(r: Run, label: string = r.kind): void {
+  process.stdout.write(
+    `${label.padEnd(22)} ${fmt(r.linesPerSec).padStart(12)} lines/s delivered  ` +
+      `p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  ` +
+      `(agents wrote ${fmt(r.producedPerSec)} lines/s; server peak RSS ${r.serverRssMiB.toFixed(0)} MiB` +
+      `${r.closedSlow ? `; ${r.closedSlow} slow subscribers closed` : ""})\n`,
+  );
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      serve: { type: "string" },
+      consume: { type: "boolean", default: false },
+      prefix: { type: "string", default: "" },
+      jobs: { type: "string", default: "100" },
+      subs: { type: "string", default: "10" },
+      seconds: { type: "string", default: "8" },
+      batch: { type: "string", default: "100" },
+    },
+  });
+  if (values.consume) {
+    consume();
+    await new Promise(() => undefined); // until the parent says stop
+    return;
+  }
+  if (values.serve) {
+    await serve(values.serve as Kind, values.prefix);
+    await new Promise(() => undefined); // serve until killed
+    return;
+  }
+  const opts: Opts = {
+    jobs: Number(values.jobs),
+    subs: Number(values.subs),
+    seconds: Number(values.seconds),
+    batch: Number(values.batch),
+    rate: 0,
+  };
+  process.stdout.write(
+    `${opts.jobs} jobs x ${opts.subs} subscribers on loopback, ${opts.seconds} s each, ` +
+      `agents write ${opts.batch}-line batches with one in flight; ` +
+      `servers, subscribers and agents in three processes; Redis at ${REDIS_URL}\n`,
+  );
+  const drover = await measure("drover", opts);
+  show(drover);
+  const socketio = await measure("socketio", opts);
+  show(socketio, "socket.io+redis-adapter");
+  const bare = await measure("bare", opts);
+  show(bare, "bare ioredis->ws.send");
+  const half = await measure("drover", { ...opts, rate: drover.producedPerSec / 2 });
+  show(half, "drover at half rate");
+  const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : "n/a");
+  process.stdout.write(
+    `\ndrover / socket.io delivered lines/s: ${ratio(drover.linesPerSec, socketio.linesPerSec)} (goal >= 2x)\n` +
+      `drover / bare limit delivered lines/s: ${ratio(drover.linesPerSec, bare.linesPerSec)} (goal >= 0.5x)\n` +
+      `drover p99 at half its max rate: ${half.p99.toFixed(1)} ms (goal < ${P99_GOAL_MS} ms; ` +
+      `socket.io p99 at its max ${socketio.p99.toFixed(1)} ms, bare ${bare.p99.toFixed(1)} ms)\n`,
+  );
+}
