@@ -230,30 +230,79 @@ export function subst(node: PNode, scope: Scope, diag: Diagnostics): PNode {
       if (typeof node.value !== "string" || !node.value.includes("<<")) return node;
       return substScalar(node, node.value, scope, diag);
     case "seq": {
-      let changed = false;
-      const items = node.items.map((i) => {
-        const r = subst(i, scope, diag);
-        if (r !== i) changed = true;
-        return r;
-      });
-      return changed ? mkSeq(items, node) : node;
+      if (node.tpl === false) return node;
+      // Copy only from the first changed item: unchanged subtrees are shared, not reallocated.
+      let items: PNode[] | undefined;
+      for (let i = 0; i < node.items.length; i++) {
+        const it = node.items[i]!;
+        const r = subst(it, scope, diag);
+        if (r !== it && !items) items = node.items.slice(0, i);
+        if (items) items.push(r);
+      }
+      return items ? mkSeq(items, node) : node;
     }
     case "map": {
-      let changed = false;
-      const entries = node.entries.map((e) => {
+      if (node.tpl === false) return node;
+      let entries: PEntry[] | undefined;
+      for (let i = 0; i < node.entries.length; i++) {
+        const e = node.entries[i]!;
         const v = subst(e.value, scope, diag);
         let key = e.key;
         if (key.includes("<<")) {
           const k = substScalar(mkScalar(key, e.keyPos), key, scope, diag);
           key = k.kind === "scalar" ? scalarText(k) : key;
         }
-        if (v === e.value && key === e.key) return e;
-        changed = true;
-        return { key, keyPos: e.keyPos, value: v };
-      });
-      return changed ? mkMap(entries, node) : node;
+        const same = v === e.value && key === e.key;
+        if (!same && !entries) entries = node.entries.slice(0, i);
+        if (entries) entries.push(same ? e : { key, keyPos: e.keyPos, value: v });
+      }
+      return entries ? mkMap(entries, node) : node;
     }
   }
+}
+
+/** A parsed string template: literal text and references, in order. */
+type Part = string | { ref: string };
+interface Template {
+  /** The whole string is one reference: substitute the typed value. */
+  whole?: string;
+  parts: Part[];
+  changed: boolean;
+}
+
+const templates = new Map<string, Template>();
+
+function template(text: string): Template {
+  let t = templates.get(text);
+  if (t) return t;
+  const whole = WHOLE.exec(text);
+  if (whole && KNOWN_PREFIX.test(whole[1] as string))
+    t = { whole: whole[1] as string, parts: [], changed: true };
+  else {
+    const parts: Part[] = [];
+    let last = 0;
+    let changed = false;
+    let lit = "";
+    REF.lastIndex = 0;
+    for (let m = REF.exec(text); m; m = REF.exec(text)) {
+      const name = m[1];
+      if (name !== undefined && !KNOWN_PREFIX.test(name)) continue;
+      lit += text.slice(last, m.index);
+      last = m.index + m[0].length;
+      changed = true;
+      if (name === undefined) lit += "<<";
+      else {
+        parts.push(lit, { ref: name });
+        lit = "";
+      }
+    }
+    lit += text.slice(last);
+    parts.push(lit);
+    t = { parts, changed };
+  }
+  if (templates.size > 50_000) templates.clear();
+  templates.set(text, t);
+  return t;
 }
 
 function lookup(name: string, scope: Scope, at: PScalar, diag: Diagnostics): PNode | undefined {
@@ -287,31 +336,28 @@ function lookup(name: string, scope: Scope, at: PScalar, diag: Diagnostics): PNo
 }
 
 function substScalar(node: PScalar, text: string, scope: Scope, diag: Diagnostics): PNode {
-  const whole = WHOLE.exec(text);
-  if (whole && KNOWN_PREFIX.test(whole[1] as string)) {
-    return lookup(whole[1] as string, scope, node, diag) ?? mkScalar("", node);
-  }
-  let changed = false;
-  const out = text.replace(REF, (m: string, name: string | undefined) => {
-    if (name === undefined) {
-      changed = true;
-      return "<<";
+  const t = template(text);
+  if (!t.changed) return node;
+  if (t.whole !== undefined) return lookup(t.whole, scope, node, diag) ?? mkScalar("", node);
+  let out = "";
+  for (const p of t.parts) {
+    if (typeof p === "string") {
+      out += p;
+      continue;
     }
-    if (!KNOWN_PREFIX.test(name)) return m;
-    changed = true;
-    const v = lookup(name, scope, node, diag);
-    if (!v) return "";
+    const v = lookup(p.ref, scope, node, diag);
+    if (!v) continue;
     if (v.kind !== "scalar") {
       diag.add(
         ConfigErrorCode.PARAM_TYPE,
-        `<< ${name} >> is a ${v.kind === "seq" ? "list" : "map"} and cannot be part of a string`,
+        `<< ${p.ref} >> is a ${v.kind === "seq" ? "list" : "map"} and cannot be part of a string`,
         node,
       );
-      return "";
+      continue;
     }
-    return scalarText(v);
-  });
-  return changed ? mkScalar(out, node) : node;
+    out += scalarText(v);
+  }
+  return mkScalar(out, node);
 }
 
 /** The `pipeline.*` scope for these pipeline values and resolved pipeline parameters. */

@@ -53,11 +53,19 @@ export interface PMap extends Pos {
   kind: "map";
   entries: PEntry[];
   index: Map<string, PEntry>;
+  /** False when no string below contains `<<` (set by the parser; skips interpolation). */
+  tpl?: boolean;
 }
 
 export interface PSeq extends Pos {
   kind: "seq";
   items: PNode[];
+  tpl?: boolean;
+}
+
+function mayTemplate(n: PNode): boolean {
+  if (n.kind === "scalar") return typeof n.value === "string" && n.value.includes("<<");
+  return n.tpl !== false;
 }
 
 export type PNode = PScalar | PMap | PSeq;
@@ -248,12 +256,16 @@ class Converter {
     if (isSeq(node)) {
       const items: PNode[] = [];
       let size = 1;
+      let tpl = false;
       for (const it of node.items) {
         const c = this.convert(it as YamlNode);
         size += this.sizeOf(c);
+        if (!tpl && mayTemplate(c)) tpl = true;
         items.push(c);
       }
-      return this.budget(mkSeq(items, at), size, at);
+      const seq = mkSeq(items, at);
+      seq.tpl = tpl;
+      return this.budget(seq, size, at);
     }
     if (isMap(node)) {
       const entries: PEntry[] = [];
@@ -311,7 +323,9 @@ class Converter {
           }
         }
       }
-      return this.budget(mkMap(entries, at), size, at);
+      const map = mkMap(entries, at);
+      map.tpl = entries.some((e) => e.key.includes("<<") || mayTemplate(e.value));
+      return this.budget(map, size, at);
     }
     return mkScalar(null, at);
   }

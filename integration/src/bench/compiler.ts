@@ -117,6 +117,32 @@ export function generateConfig(n: number, defs = 200): string {
   return `${out.join("\n")}\n`;
 }
 
+/**
+ * `groups` job definitions, each invoked once with a 25x20 matrix (500 instances); instance
+ * `(a, b)` of group k requires the same instance of group k-1. Small YAML, all expansion.
+ */
+export function generateMatrixConfig(groups: number): string {
+  const out = [...HEADER];
+  for (let g = 0; g < groups; g++) {
+    out.push(
+      ...definition(`g${g}`).map((l) =>
+        l.replace(
+          "{shard: {type: integer, default: 1},",
+          "{a: {type: integer}, b: {type: integer}, shard: {type: integer, default: 1},",
+        ),
+      ),
+    );
+  }
+  const a = Array.from({ length: 25 }, (_, i) => i).join(", ");
+  const b = Array.from({ length: 20 }, (_, i) => i).join(", ");
+  out.push("workflows:", "  ci:", "    jobs:");
+  for (let g = 0; g < groups; g++) {
+    out.push(`      - g${g}:`, `          matrix: {parameters: {a: [${a}], b: [${b}]}}`);
+    if (g > 0) out.push(`          requires: [g${g - 1}-<< matrix.a >>-<< matrix.b >>]`);
+  }
+  return `${out.join("\n")}\n`;
+}
+
 /** `n` distinct job definitions, each invoked once: the YAML-heavy extreme. */
 export function generateDistinctConfig(n: number): string {
   const out = [...HEADER];
@@ -220,6 +246,10 @@ export async function run(args: string[]): Promise<void> {
   const n = Number(values.jobs);
   const big = measureBig(generateConfig(n), 3);
   report(`${n}-job config`, n, big);
+  // The same number of jobs from 20 matrices: little YAML, so this is the compiler's own cost.
+  const groups = Math.max(1, Math.round(n / 500));
+  const matrix = measureBig(generateMatrixConfig(groups), 3);
+  report(`${groups * 500}-job matrix config`, groups * 500, matrix);
   // The extreme: every job its own definition (several MB of YAML; parsing dominates).
   const d = Number(values.distinct);
   const distinct = measureBig(generateDistinctConfig(d), 1);
