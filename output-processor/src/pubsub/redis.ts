@@ -23,7 +23,13 @@ export class RedisPubSub implements PubSub {
       c.on("error", (err) => options.logger?.warn({ err }, "redis pubsub connection error"));
     }
     this.sub.on("ready", () => {
-      if (this.everReady) for (const l of this.resync) l();
+      if (this.everReady) {
+        // Once at once, and once after resubscribing has surely finished.
+        for (const l of this.resync) l();
+        setTimeout(() => {
+          for (const l of this.resync) l();
+        }, 1000).unref();
+      }
       this.everReady = true;
     });
     this.sub.on("messageBuffer", (channel: Buffer, message: Buffer) => {
