@@ -42,6 +42,7 @@ export interface TaskPrincipal {
   pipelineId: string;
   projectId: string;
   projectSlug: string;
+  nodeIndex: number;
 }
 
 export interface TaskServiceOptions {
@@ -177,7 +178,7 @@ export class TaskService {
   async authenticate(taskId: string, session: string): Promise<TaskPrincipal | null> {
     if (!/^[0-9a-f-]{36}$/i.test(taskId)) return null;
     const { rows } = await this.opts.db.query<Record<string, unknown>>(
-      `SELECT t.id, j.id AS job_id, j.name AS job_name, w.id AS workflow_id,
+      `SELECT t.id, t.node_index, j.id AS job_id, j.name AS job_name, w.id AS workflow_id,
               w.pipeline_id, pr.id AS project_id, pr.slug
          FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN workflows w ON w.id = t.workflow_id
          JOIN projects pr ON pr.id = w.project_id
@@ -194,7 +195,69 @@ export class TaskService {
       pipelineId: String(r.pipeline_id),
       projectId: String(r.project_id),
       projectSlug: String(r.slug),
+      nodeIndex: Number(r.node_index),
     };
+  }
+
+  /**
+   * Ids of the jobs a job (transitively) requires, nearest first: in its own workflow, or for
+   * jobs a partial rerun did not copy, the same-named jobs of the workflow it reran.
+   */
+  async upstreamJobIds(jobId: string): Promise<string[]> {
+    const { rows } = await this.opts.db.query<{ workflow_id: string; name: string }>(
+      "SELECT workflow_id, name FROM jobs WHERE id = $1",
+      [jobId],
+    );
+    const start = rows[0];
+    if (!start) return [];
+    const out: string[] = [];
+    let workflowId: string | null = start.workflow_id;
+    let wanted = new Set<string>([start.name]);
+    const seen = new Set<string>();
+    for (let depth = 0; workflowId && wanted.size > 0 && depth < 20; depth++) {
+      const jobs = (
+        await this.opts.db.query<{ id: string; name: string; requires: unknown }>(
+          "SELECT id, name, requires FROM jobs WHERE workflow_id = $1",
+          [workflowId],
+        )
+      ).rows;
+      const byName = new Map(jobs.map((j) => [j.name, j]));
+      const missing = new Set<string>();
+      const queue = [...wanted];
+      while (queue.length > 0) {
+        const name = queue.shift() ?? "";
+        const job = byName.get(name);
+        if (!job) {
+          missing.add(name);
+          continue;
+        }
+        const reqs = (
+          typeof job.requires === "string" ? JSON.parse(job.requires) : job.requires
+        ) as Array<{ job: string }>;
+        for (const r of reqs) {
+          if (seen.has(r.job)) continue;
+          seen.add(r.job);
+          const dep = byName.get(r.job);
+          if (dep) out.push(dep.id);
+          queue.push(r.job);
+        }
+      }
+      wanted = missing;
+      const wf: { rows: Array<{ rerun_of: string | null }> } = await this.opts.db.query(
+        "SELECT rerun_of FROM workflows WHERE id = $1",
+        [workflowId],
+      );
+      workflowId = wf.rows[0]?.rerun_of ?? null;
+      // Names carried from the reran workflow: look them up (and their requirements) there.
+      if (workflowId && wanted.size > 0) {
+        const prior = await this.opts.db.query<{ id: string; name: string }>(
+          "SELECT id, name FROM jobs WHERE workflow_id = $1 AND name = ANY($2::text[])",
+          [workflowId, [...wanted]],
+        );
+        for (const j of prior.rows) out.push(j.id);
+      }
+    }
+    return out;
   }
 
   /** Applies agent events in order; each is idempotent. */

@@ -6,6 +6,7 @@
  * caller); each module exports `registerXRoutes(app, deps)` and receives `ControlPlaneDeps`.
  */
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { createApiServer } from "../api/server.js";
@@ -16,6 +17,7 @@ import { registerPipelineRoutes } from "../api/routes/pipelines.js";
 import { registerProjectRoutes } from "../api/routes/projects.js";
 import { registerScheduleRoutes } from "../api/routes/schedules.js";
 import { registerTaskRoutes } from "../api/routes/tasks.js";
+import { registerTaskStorageRoutes } from "../api/routes/task-storage.js";
 import { registerTokenRoutes } from "../api/routes/tokens.js";
 import { registerWorkflowRoutes } from "../api/routes/workflows.js";
 import { TokenAuthenticator } from "../auth/principal.js";
@@ -29,6 +31,11 @@ import { TaskService, type TaskSecretsProvider } from "../engine/task-service.js
 import { GitConfigFetcher } from "../git/fetch.js";
 import { TriggerService, type CompileFn } from "../pipelines/trigger.js";
 import { LocalScheduler } from "../scheduler/local/local.js";
+import { DiskBlobStore } from "../storage/disk-blob-store.js";
+import { TaskStorage } from "../storage/task-storage.js";
+import { visibleProject } from "../api/access.js";
+import { principalOf } from "../api/server.js";
+import { getJobByNumber } from "../model/workflows.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
 import { ScheduleRunner } from "../schedules/runner.js";
 import { bootstrapAdmin } from "./bootstrap.js";
@@ -44,6 +51,8 @@ export interface ControlPlaneDeps {
   tasks: TaskService;
   trigger: TriggerService;
   schedules: ScheduleRunner;
+  /** Artifacts, tests, caches and workspaces uploaded by tasks (`<dataDir>/blobs`). */
+  storage: TaskStorage;
 }
 
 export type RouteModule = (app: FastifyInstance, deps: ControlPlaneDeps) => void | Promise<void>;
@@ -86,6 +95,29 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
   registerTokenRoutes(app, deps);
   registerScheduleRoutes(app, deps);
   await registerHookRoutes(app, deps);
+  registerTaskStorageRoutes(app, {
+    storage: deps.storage,
+    authenticateTask: async (taskId, session) => {
+      const task = await deps.tasks.authenticate(taskId, session);
+      if (!task) return null;
+      return {
+        taskId,
+        jobId: task.jobId,
+        workflowId: task.workflowId,
+        projectSlug: task.projectSlug,
+        nodeIndex: task.nodeIndex,
+        upstreamJobIds: await deps.tasks.upstreamJobIds(task.jobId),
+      };
+    },
+    findJob: async (req, slug, number) => {
+      const project = await visibleProject(deps.db, principalOf(req), slug).catch(() => null);
+      const job = project ? await getJobByNumber(deps.db, project.id, number) : null;
+      return job ? { jobId: job.id } : null;
+    },
+    get baseUrl() {
+      return deps.urls.public;
+    },
+  });
   app.get("/healthz", { config: { auth: "none" } }, async () => ({ status: "ok" }));
 }
 
@@ -141,6 +173,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     logger,
     ...(opts.now ? { now: opts.now } : {}),
   });
+  const storage = new TaskStorage({ db, blobs: new DiskBlobStore(join(paths.root, "blobs")) });
   const deps: ControlPlaneDeps = {
     config,
     logger,
@@ -151,6 +184,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     tasks,
     trigger,
     schedules,
+    storage,
   };
   const app = createApiServer({ logger, authenticator: new TokenAuthenticator(db), tasks });
   await registerRoutes(app, deps);

@@ -204,6 +204,22 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
       body: { events: [{ type: "nope" }] },
     });
     expect(bad.status).toBe(400);
+    const art = await http(
+      url,
+      "PUT",
+      `/internal/v1/tasks/${t?.taskId}/artifacts?path=out/report.txt`,
+      {
+        bearer: claim.body.session,
+        raw: "report body",
+        headers: { "content-type": "application/octet-stream" },
+      },
+    );
+    expect(art.status).toBe(201);
+    const listed = await http(url, "GET", `/api/v2/project/${slug}/${t?.job.number}/artifacts`, {
+      token: adminToken,
+    });
+    expect(listed.status).toBe(200);
+    expect(JSON.stringify(listed.body)).toContain("out/report.txt");
     const ok = await http(url, "POST", events, {
       bearer: claim.body.session,
       body: {

@@ -294,6 +294,15 @@ describe.each(dbs)("workflow engine ($name)", ({ open, name: dbName }) => {
       d: "blocked",
       "(workflow)": "running",
     });
+    const original = await listJobs(db, wf);
+    const rerunJobs = await listJobs(db, fromFailed);
+    const id = (jobs: typeof original, name: string) => jobs.find((j) => j.name === name)?.id;
+    // Workspace upstream of the rerun's d: the rerun's b, then the original a it did not copy.
+    expect(await h.tasks.upstreamJobIds(id(rerunJobs, "d") ?? "")).toEqual([
+      id(rerunJobs, "b"),
+      id(original, "a"),
+    ]);
+    expect(await h.tasks.upstreamJobIds(id(original, "c") ?? "")).toEqual([]);
     await h.finishJob(fromFailed, "b");
     await h.finishJob(fromFailed, "d");
     expect((await h.statuses(fromFailed))["(workflow)"]).toBe("success");
