@@ -297,6 +297,25 @@ describe("nomad scheduler backend", () => {
     );
   });
 
+  it("closes promptly while its event stream waits to retry an unreachable Nomad", async () => {
+    const port = await freePort();
+    const client = new NomadClient({
+      address: `http://127.0.0.1:${port}`,
+      retry: { maxRetries: 0 },
+    });
+    const backend = new NomadScheduler({
+      client,
+      spec: jobSpecConfigSchema.parse({}),
+      logger,
+      ownsClient: true,
+    });
+    backend.watch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await backend.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+
   it("does not hang when Nomad accepts connections but never answers", async () => {
     const sockets: Socket[] = [];
     const silent: Server = createServer((s) => sockets.push(s));

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import {
   META_TASK_ID,
@@ -380,7 +381,7 @@ export class NomadScheduler implements SchedulerBackend {
       } catch (err) {
         if (signal.aborted) return;
         this.#log.error({ err }, "Nomad event stream failed; retrying");
-        await new Promise((r) => setTimeout(r, s.maxDelayMs ?? 10_000).unref());
+        await sleep(s.maxDelayMs ?? 10_000, undefined, { signal }).catch(() => undefined);
       }
     }
   }
