@@ -108,7 +108,7 @@ describe("nomad scheduler backend", () => {
       () => statesOf(events, p.taskId).find((s) => s.state === "running"),
       "running",
     );
-    expect(running).toMatchObject({ state: "running", host: "drover-test-node-0" });
+    expect(running).toMatchObject({ state: "running", host: "127.0.0.1" });
     if (running.state !== "running") throw new Error("unreachable");
     expect(running.sshPort).toBeGreaterThanOrEqual(64535);
     server.completeAllocation(alloc.ID, 0);

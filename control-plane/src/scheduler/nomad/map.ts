@@ -84,7 +84,8 @@ export function allocToTaskState(alloc: AllocationListStub): TaskState | undefin
       return {
         state: "running",
         at: agent?.StartedAt ?? isoFromNs(alloc.ModifyTime),
-        ...(alloc.NodeName ? { host: alloc.NodeName } : {}),
+        // With SSH, the address users connect to; otherwise the node's name.
+        ...(ssh?.HostIP || alloc.NodeName ? { host: ssh?.HostIP || alloc.NodeName } : {}),
         ...(ssh ? { sshPort: ssh.Value } : {}),
       };
     }
