@@ -10,7 +10,7 @@ import {
   type AuditEvent,
   type AuditEventInput,
 } from "@drover/control-plane";
-import type { Database } from "@drover/control-plane/db";
+import type { Database, Queryable } from "@drover/control-plane/db";
 import { testDatabases } from "../helpers/databases.js";
 import { parseCsv } from "./rfc4180.js";
 
@@ -184,13 +184,33 @@ describe.each(dbs)("audit log on $name", (target) => {
     expect(back).toHaveLength(tricky.length);
   });
 
-  it("streams many rows in bounded batches", async () => {
+  it("streams many rows in bounded batches, pulling a batch only when the consumer needs it", async () => {
     const actor = randomUUID();
     await db.transaction(async (tx) => {
       for (let i = 0; i < 120; i++) await recordAudit(tx, event(actor, { payload: { i } }));
     });
+    let queries = 0;
+    let largest = 0;
+    const counting: Queryable = {
+      query: async <T>(sql: string, params?: unknown[]) => {
+        queries++;
+        const r = await db.query<T>(sql, params);
+        largest = Math.max(largest, r.rows.length);
+        return r;
+      },
+    };
     const seen: number[] = [];
-    for await (const e of streamAudit(db, { actorId: actor }, 17)) seen.push(Number(e.payload.i));
+    for await (const e of streamAudit(counting, { actorId: actor }, 17))
+      seen.push(Number(e.payload.i));
     expect(seen).toEqual(Array.from({ length: 120 }, (_, i) => i));
+    expect(largest).toBeLessThanOrEqual(17);
+    // 7 full batches of 17 and one of 1: eight queries, the last one short.
+    expect(queries).toBe(8);
+
+    queries = 0;
+    for await (const e of streamAudit(counting, { actorId: actor }, 17)) {
+      if (Number(e.payload.i) === 3) break;
+    }
+    expect(queries).toBe(1);
   });
 });
