@@ -6,6 +6,7 @@ import {
   jobIdFor,
   jobProblems,
   jobRegisterRequestSchema,
+  jobSpecConfigFromEnv,
   jobSpecConfigSchema,
   type TaskSpecInput,
 } from "@drover/nomad-jobs";
@@ -186,6 +187,33 @@ describe("job spec builder", () => {
       NodePool: "ci",
       Priority: 70,
     });
+  });
+
+  it("reads placement settings from DROVER_NOMAD_* variables", () => {
+    const c = jobSpecConfigFromEnv({
+      DROVER_NOMAD_DATACENTERS: "eu-1, eu-2",
+      DROVER_NOMAD_NODE_POOL: "ci",
+      DROVER_NOMAD_PRIORITY: "60",
+      DROVER_NOMAD_NODE_CLASS: "any",
+      DROVER_NOMAD_DRIVER: "raw_exec",
+      DROVER_NOMAD_RAW_EXEC_COMMAND: "/usr/bin/drover-agent",
+      NOMAD_NAMESPACE: "ci",
+    });
+    expect(c).toMatchObject({
+      datacenters: ["eu-1", "eu-2"],
+      nodePool: "ci",
+      priority: 60,
+      nodeClass: null,
+      driver: "raw_exec",
+      rawExec: { command: "/usr/bin/drover-agent", args: [] },
+      namespace: "ci",
+    });
+    expect(jobSpecConfigFromEnv({})).toMatchObject({
+      datacenters: ["dc1"],
+      nodeClass: "linux-64bit",
+      driver: "docker",
+    });
+    expect(() => jobSpecConfigFromEnv({ DROVER_NOMAD_PRIORITY: "200" })).toThrow(/priority/);
   });
 
   it("rejects bad task input with the field that is wrong", () => {
