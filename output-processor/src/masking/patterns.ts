@@ -13,13 +13,21 @@ export function isMaskable(value: string): boolean {
 
 /**
  * Every string the masker hides for these secrets: each maskable value, its base64 form (padded and
- * unpadded, standard and URL-safe alphabets) and its URL-encoded forms (`%20` and `+` for spaces).
- * Sorted and deduplicated, so the result is a pure function of the set of values.
+ * unpadded, standard and URL-safe alphabets) and its URL-encoded forms (`%20` and `+` for spaces);
+ * for a multi-line value (a PEM key, a JSON credential), also each maskable line, trimmed, since
+ * tools print such values line by line. Sorted and deduplicated, so the result is a pure function
+ * of the set of values.
  */
 export function maskPatterns(secrets: readonly string[]): string[] {
   const out = new Set<string>();
   for (const value of secrets) {
     if (!isMaskable(value)) continue;
+    if (/[\r\n]/.test(value)) {
+      for (const line of value.split(/\r?\n|\r/)) {
+        const t = line.trim();
+        if (isMaskable(t)) out.add(t);
+      }
+    }
     out.add(value);
     const b64 = Buffer.from(value, "utf8").toString("base64");
     const unpadded = b64.replace(/=+$/, "");

@@ -57,6 +57,14 @@ describe("createMasker", () => {
     expect(createMasker(["abcd"]).maskAll(`[${padded}] [YWJjZA]`)).toBe("[****] [****]");
   });
 
+  it("masks each line of a multi-line secret, as tools print them line by line", () => {
+    const pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n  abc\n-----END KEY-----\n";
+    const m = createMasker([pem]);
+    expect(m.maskAll(`key:\n${pem}`)).toBe("key:\n****");
+    expect(m.maskAll("> MIIEvQIBADANBgkqhkiG9w0BAQEFAASC <")).toBe("> **** <");
+    expect(m.maskAll("abc stays")).toBe("abc stays");
+  });
+
   it("leaves short values and booleans alone, as CircleCI does", () => {
     const m = createMasker(["abc", "true", "True", "false", "False", "", "x"]);
     const text = "abc true True false False x";
