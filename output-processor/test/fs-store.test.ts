@@ -101,3 +101,26 @@ describe("FsLogStore", () => {
     expect(e.entries.map((x) => x.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 });
+
+describe("FsLogStore writers on two instances", () => {
+  it("an older writer stops once a newer one took the task over", async () => {
+    const dir = await tempDir();
+    try {
+      const a = new FsLogStore({ dir: dir.dir, chunkBytes: 4096 });
+      const b = new FsLogStore({ dir: dir.dir, chunkBytes: 4096 });
+      const old = await a.openWriter(meta);
+      await old.append(frames(1, 10));
+      const fresh = await b.openWriter(meta);
+      expect(fresh.lastSeq).toBe(10);
+      await fresh.append(frames(11, 100));
+      // The old writer's next append finds the takeover and refuses; its close keeps the new index.
+      await expect(old.append(frames(11, 1))).rejects.toThrow(/took this task's log over/);
+      await old.close();
+      await fresh.close();
+      const e = await b.readEntries("task-1", 1, { maxBytes: 1e9 });
+      expect(e.entries.map((x) => x.seq)).toEqual([...Array(110).keys()].map((i) => i + 1));
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});

@@ -183,6 +183,8 @@ export class OutputClient {
 
   private enqueue(frame: Frame): void {
     if (this.closing) throw new OutputError("DROVER_ERR_OUTPUT_CLIENT_CLOSED", "client closed");
+    // Refused for good: nothing will ever be sent, so keep nothing (the error was logged).
+    if (this.fatal) return;
     frame.seq = this.nextSeq++;
     this.queue.push(frame);
     this.schedulePump();

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, appendFile, writeFile } from "node:fs/promises";
+import { createHash, randomUUID } from "node:crypto";
+import { mkdir, open, readFile, rename, rm, appendFile, stat, writeFile } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { OutputError } from "../errors.js";
@@ -47,6 +47,8 @@ interface IndexFile {
     ts: number;
   } | null;
   finished: boolean;
+  /** The writer that owns the task now; an older writer that finds another here stops. */
+  writer?: string;
 }
 
 interface ParsedChunk {
@@ -361,9 +363,16 @@ export class FsLogStore implements LogStore {
   }
 }
 
+function fileId(st: { ino: number; mtimeMs: number; size: number }): string {
+  return `${st.ino}:${st.mtimeMs}:${st.size}`;
+}
+
 class FsTaskWriter implements TaskLogWriter {
   private handle: FileHandle | null = null;
   private closed = false;
+  private readonly id = randomUUID();
+  /** Identity (inode, mtime, size) of the index this writer wrote last; another means another writer. */
+  private indexId = "";
 
   private constructor(
     private readonly store: FsLogStore,
@@ -398,7 +407,10 @@ class FsTaskWriter implements TaskLogWriter {
     } else if (index.dropped) {
       lastSeq = index.dropped.toSeq;
     }
-    return new FsTaskWriter(store, dir, index, lastSeq, onClose);
+    const writer = new FsTaskWriter(store, dir, index, lastSeq, onClose);
+    index.writer = writer.id;
+    await writer.writeIndex(true);
+    return writer;
   }
 
   snapshot(): IndexFile {
@@ -408,6 +420,7 @@ class FsTaskWriter implements TaskLogWriter {
   async append(entries: StoredFrame[], json?: string[]): Promise<void> {
     if (this.closed) throw new OutputError("DROVER_ERR_OUTPUT_STORE", "writer closed");
     if (entries.length === 0) return;
+    await this.checkOwner();
     let active = this.index.chunks[this.index.chunks.length - 1];
     if (!active || active.fileBytes >= this.store.limits.chunkBytes) {
       active = await this.startChunk(entries[0] as StoredFrame);
@@ -458,10 +471,33 @@ class FsTaskWriter implements TaskLogWriter {
     return chunk;
   }
 
-  private async writeIndex(): Promise<void> {
-    const tmp = join(this.dir, `index.json.${process.pid}.tmp`);
+  /** Throws when another writer (on any instance) has taken the task over. */
+  private async checkOwner(): Promise<void> {
+    const path = join(this.dir, "index.json");
+    const id = await stat(path).then(fileId, () => "");
+    if (id === this.indexId) return;
+    let current: IndexFile | null = null;
+    try {
+      current = JSON.parse(await readFile(path, "utf8")) as IndexFile;
+    } catch {
+      current = null;
+    }
+    if (current?.writer && current.writer !== this.id) {
+      throw new OutputError(
+        "DROVER_ERR_OUTPUT_STORE",
+        "another connection took this task's log over",
+      );
+    }
+  }
+
+  /** Writes the index unless another writer has taken the task over (`claim` takes it). */
+  private async writeIndex(claim = false): Promise<void> {
+    const path = join(this.dir, "index.json");
+    if (!claim) await this.checkOwner();
+    const tmp = join(this.dir, `index.json.${this.id}.tmp`);
     await writeFile(tmp, JSON.stringify(this.index));
-    await rename(tmp, join(this.dir, "index.json"));
+    await rename(tmp, path);
+    this.indexId = fileId(await stat(path));
   }
 
   async close(): Promise<void> {
@@ -469,7 +505,12 @@ class FsTaskWriter implements TaskLogWriter {
     this.closed = true;
     if (this.handle) await this.handle.close();
     this.handle = null;
-    await this.writeIndex();
+    try {
+      await this.writeIndex();
+    } catch (err) {
+      // Superseded: the newer writer's index stands.
+      if (!(err instanceof OutputError)) throw err;
+    }
     this.onClose();
   }
 }
