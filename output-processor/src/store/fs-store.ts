@@ -476,12 +476,10 @@ class FsTaskWriter implements TaskLogWriter {
     const path = join(this.dir, "index.json");
     const id = await stat(path).then(fileId, () => "");
     if (id === this.indexId) return;
-    let current: IndexFile | null = null;
-    try {
-      current = JSON.parse(await readFile(path, "utf8")) as IndexFile;
-    } catch {
-      current = null;
-    }
+    const current = await readFile(path, "utf8").then(
+      (t) => JSON.parse(t) as IndexFile,
+      () => null,
+    );
     if (current?.writer && current.writer !== this.id) {
       throw new OutputError(
         "DROVER_ERR_OUTPUT_STORE",
