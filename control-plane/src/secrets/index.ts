@@ -15,4 +15,8 @@ export {
   createSecretStore,
   type SecretStoreConfig,
 } from "./config.js";
-export { SECRET_LOG_REDACT_PATHS } from "./redact.js";
+export {
+  SECRET_LOG_REDACT_PATHS,
+  SECRET_STORE_ENV_NAMES,
+  withoutSecretStoreEnv,
+} from "./redact.js";

@@ -22,3 +22,20 @@ export const SECRET_LOG_REDACT_PATHS: readonly string[] = [
   'res.headers["set-cookie"]',
   'req.headers["x-vault-token"]',
 ];
+
+/** Environment variables that hold secret-store credentials: never hand them to an agent. */
+export const SECRET_STORE_ENV_NAMES: readonly string[] = [
+  "DROVER_MASTER_KEY",
+  "VAULT_TOKEN",
+  "DROVER_VAULT_ROLE_ID",
+  "DROVER_VAULT_SECRET_ID",
+];
+
+/** A copy of `env` without the secret store's credentials (for spawning agents). */
+export function withoutSecretStoreEnv(
+  env: Record<string, string | undefined>,
+): Record<string, string | undefined> {
+  const copy = { ...env };
+  for (const name of SECRET_STORE_ENV_NAMES) delete copy[name];
+  return copy;
+}

@@ -1,6 +1,6 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { SECRET_LOG_REDACT_PATHS } from "@drover/control-plane";
+import { SECRET_LOG_REDACT_PATHS, withoutSecretStoreEnv } from "@drover/control-plane";
 
 describe("SECRET_LOG_REDACT_PATHS", () => {
   it("keeps secret values out of log lines however they are nested", () => {
@@ -30,5 +30,19 @@ describe("SECRET_LOG_REDACT_PATHS", () => {
     expect(text).not.toContain(Buffer.from(secret).toString("base64"));
     expect(text).toContain('"job":{"A":"b"}');
     expect(text).toContain("[redacted]");
+  });
+});
+
+describe("withoutSecretStoreEnv", () => {
+  it("drops the secret store's credentials and keeps the rest", () => {
+    const env = {
+      PATH: "/bin",
+      DROVER_MASTER_KEY: "k",
+      VAULT_TOKEN: "t",
+      DROVER_VAULT_SECRET_ID: "s",
+      VAULT_ADDR: "https://v",
+    };
+    expect(withoutSecretStoreEnv(env)).toEqual({ PATH: "/bin", VAULT_ADDR: "https://v" });
+    expect(env.DROVER_MASTER_KEY).toBe("k");
   });
 });
