@@ -46,6 +46,13 @@ interface BatchItem {
  *
  * Errors never chain Vault's or the HTTP client's error objects: those carry request bodies (base64
  * plaintext) and response bodies (decrypted batch items), which must not reach a log.
+ *
+ * The Vault policy it needs (mount `transit`, key `drover`):
+ *   path "transit/keys/drover"        { capabilities = ["read", "create", "update"] }
+ *   path "transit/keys/drover/rotate" { capabilities = ["update"] }
+ *   path "transit/encrypt/drover"     { capabilities = ["update"] }
+ *   path "transit/decrypt/drover"     { capabilities = ["update"] }
+ *   path "transit/rewrap/drover"      { capabilities = ["update"] }
  */
 export class VaultSecretStore implements SecretStore {
   readonly kind = "vault";
