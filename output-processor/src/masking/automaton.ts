@@ -114,31 +114,30 @@ export function buildAutomaton(patterns: readonly string[]): Automaton {
   // The hot loop reads UTF-16 code units from a typed array, not `String.prototype.charCodeAt`:
   // once any class in the process extends `String` (ioredis does), V8 stops inlining
   // `charCodeAt` and a charCodeAt loop runs about 5x slower. Chunks are copied into a reused
-  // buffer as UTF-16LE (a native copy), read as a Uint16Array on little-endian machines.
-  let scratch = Buffer.alloc(0);
-  let units = new Uint16Array(0);
-  const codeUnits = (text: string): Uint16Array => {
-    if (units.length < text.length) {
-      scratch = Buffer.allocUnsafeSlow(Math.max(text.length, 4096) * 2);
-      units = new Uint16Array(scratch.buffer, scratch.byteOffset, scratch.length / 2);
-    }
-    scratch.write(text, 0, text.length * 2, "utf16le");
-    return units;
-  };
+  // buffer as UTF-16LE (a native copy, 64 Ki code units at a time), read as a Uint16Array on
+  // little-endian machines.
+  const WINDOW = 64 * 1024;
+  const scratch = Buffer.allocUnsafeSlow(WINDOW * 2);
+  const units = new Uint16Array(scratch.buffer, scratch.byteOffset, WINDOW);
   const runDense = (state: number, text: string, matches: number[]): number => {
     const t = table;
     const k = cls;
     let row = state * classes;
     const n = text.length;
     if (LITTLE_ENDIAN) {
-      const u = codeUnits(text);
-      for (let i = 0; i < n; i++) {
-        const v = t[row + k[u[i]!]!]!;
-        if (v >= 0) {
-          row = v;
-        } else {
-          row = -v - 1;
-          matches.push(i, outLen[row / classes]!);
+      // Window by window, so a huge chunk needs no huge buffer.
+      for (let base = 0; base < n; base += WINDOW) {
+        const len = Math.min(WINDOW, n - base);
+        scratch.write(len === n ? text : text.slice(base, base + len), 0, len * 2, "utf16le");
+        const u = units;
+        for (let i = 0; i < len; i++) {
+          const v = t[row + k[u[i]!]!]!;
+          if (v >= 0) {
+            row = v;
+          } else {
+            row = -v - 1;
+            matches.push(base + i, outLen[row / classes]!);
+          }
         }
       }
       return row / classes;

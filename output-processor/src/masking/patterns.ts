@@ -34,9 +34,16 @@ export function maskPatterns(secrets: readonly string[]): string[] {
     out.add(b64);
     out.add(unpadded);
     out.add(unpadded.replaceAll("+", "-").replaceAll("/", "_"));
-    const url = encodeURIComponent(value);
-    out.add(url);
-    out.add(url.replaceAll("%20", "+"));
+    let url: string | undefined;
+    try {
+      url = encodeURIComponent(value);
+    } catch {
+      url = undefined; // a lone surrogate has no URL encoding
+    }
+    if (url !== undefined) {
+      out.add(url);
+      out.add(url.replaceAll("%20", "+"));
+    }
   }
   return [...out].filter((p) => p.length >= MIN_SECRET_LENGTH).sort();
 }

@@ -105,6 +105,16 @@ describe("createMasker", () => {
     }
   });
 
+  it("handles lone surrogates and chunks larger than the internal window", () => {
+    const odd = "ab\uD800cd\uDFFFef";
+    expect(createMasker([odd]).maskAll(`[${odd}]`)).toBe("[****]");
+    const secret = "window-boundary-secret";
+    const big = "x".repeat(65_536 - 7) + secret + "y".repeat(70_000) + secret;
+    expect(createMasker([secret]).maskAll(big)).toBe(
+      "x".repeat(65_536 - 7) + "****" + "y".repeat(70_000) + "****",
+    );
+  });
+
   it("with no maskable secret returns text unchanged", () => {
     const m = createMasker(["ab"]);
     const s = m.stream();
