@@ -106,9 +106,7 @@ export class EmbeddedSecretStore implements SecretStore {
   }
 
   async decryptMany(ciphertexts: readonly string[]): Promise<string[]> {
-    if (
-      ciphertexts.some((c) => (parseCiphertext(c)?.version ?? 0) > this.ring.info.latestVersion)
-    ) {
+    if (ciphertexts.some((c) => prefixVersion(c) > this.ring.info.latestVersion)) {
       await this.reload(); // another instance may have rotated
     }
     return ciphertexts.map((c, i) => this.decryptOne(c, i));
@@ -223,6 +221,13 @@ export class EmbeddedSecretStore implements SecretStore {
       );
     }
   }
+}
+
+/** The N of `vault:vN:...` without decoding anything (0 when absent); full checks come later. */
+function prefixVersion(c: string): number {
+  if (typeof c !== "string" || !c.startsWith("vault:v")) return 0;
+  const end = c.indexOf(":", 7);
+  return end > 7 ? Number(c.slice(7, end)) || 0 : 0;
 }
 
 function masterKeyCheck(masterKey: Buffer): string {
