@@ -182,6 +182,27 @@ describe("createMasker", () => {
     expect(expected).not.toContain(secrets[0]!);
   });
 
+  it("matches the reference on the sparse automaton (huge alphabets)", () => {
+    const r = rng(7);
+    // 3,000 secrets over ~20,000 distinct code units: the dense table would be far too big.
+    const word = (n: number): string =>
+      Array.from({ length: n }, () => String.fromCharCode(0x4e00 + Math.floor(r() * 20_000))).join(
+        "",
+      );
+    const secrets = Array.from({ length: 3000 }, () => word(6 + Math.floor(r() * 10)));
+    const parts: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      parts.push(word(5), r() < 0.2 ? secrets[Math.floor(r() * secrets.length)]! : "", " ");
+    }
+    const text = parts.join("");
+    const expected = referenceMask(secrets, text);
+    expect(expected).toContain("****");
+    const cuts = Array.from({ length: 50 }, () => Math.floor(r() * text.length)).sort(
+      (a, b) => a - b,
+    );
+    expect(streamed(secrets, text, cuts)).toBe(expected);
+  });
+
   it("a stream masker can be reused after end()", () => {
     const s = createMasker(["secret1"]).stream();
     expect(s.push("secr") + s.end()).toBe("secr");
