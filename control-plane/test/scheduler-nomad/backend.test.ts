@@ -316,6 +316,31 @@ describe("nomad scheduler backend", () => {
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
+  it("defers reconciliation while Nomad is down and completes it when Nomad answers", async () => {
+    const port = await freePort();
+    const client = new NomadClient({
+      address: `http://127.0.0.1:${port}`,
+      retry: { maxRetries: 0 },
+    });
+    const backend = new NomadScheduler({
+      client,
+      spec: jobSpecConfigSchema.parse({}),
+      logger,
+      ownsClient: true,
+      stream: { minDelayMs: 10, maxDelayMs: 50 },
+    });
+    cleanups.push(() => backend.close());
+    const events: TaskStatusEvent[] = [];
+    backend.watch((e) => events.push(e));
+    const missing = randomUUID();
+    await backend.reconcile(new Set([missing]));
+    expect(events).toEqual([]);
+    const server = await NomadTestServer.start({ port, heartbeatMs: 100 });
+    cleanups.push(() => server.close());
+    const lost = await until(() => statesOf(events, missing)[0], "deferred reconcile");
+    expect(lost).toMatchObject({ state: "lost" });
+  });
+
   it("does not hang when Nomad accepts connections but never answers", async () => {
     const sockets: Socket[] = [];
     const silent: Server = createServer((s) => sockets.push(s));

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:net";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { NomadClient, jobSpecConfigSchema } from "@drover/nomad-jobs";
@@ -123,6 +124,82 @@ describe("a pipeline through the nomad backend", () => {
       await client.close();
       await db.close();
       await server.close();
+    }
+  });
+});
+
+describe("the engine while Nomad is down", () => {
+  it("keeps tasks pending while Nomad is unreachable and submits them once it is back", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const { port: p } = s.address() as { port: number };
+        s.close(() => resolve(p));
+      });
+    });
+    const address = `http://127.0.0.1:${port}`;
+    const db = await openDatabase({});
+    const scheduler = new NomadScheduler({
+      client: new NomadClient({ address, retry: { maxRetries: 0 } }),
+      spec: jobSpecConfigSchema.parse({}),
+      logger,
+      ownsClient: true,
+      stream: { minDelayMs: 10, maxDelayMs: 50 },
+    });
+    const urls: ServiceUrls = {
+      controlPlane: "http://127.0.0.1:1",
+      public: "http://drover.test",
+      output: "http://127.0.0.1:8585",
+    };
+    const engine = new WorkflowEngine({
+      db,
+      scheduler,
+      logger,
+      urls,
+      tickIntervalMs: 0,
+      submitLeaseMs: 50,
+    });
+    const trigger = new TriggerService({
+      db,
+      engine,
+      logger,
+      fetcher: new GitConfigFetcher("/nonexistent"),
+      compile: () => ({ plan: plan({ name: "main", jobs: [job("build")] }), errors: [] }),
+    });
+    let server: NomadTestServer | undefined;
+    try {
+      await engine.start();
+      const project = await createProject(db, {
+        slug: `gh/test/${randomUUID()}`,
+        repositoryUrl: "file:///nonexistent",
+        defaultBranch: "main",
+      });
+      const started = Date.now();
+      await trigger.trigger({
+        project,
+        triggerType: "api",
+        actorId: null,
+        branch: "main",
+        revision: "0123456789abcdef0123456789abcdef01234567",
+        configSource: "version: 2.1",
+      });
+      await engine.idle();
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const pending = await db.query<{ status: string }>("SELECT status FROM tasks");
+      expect(pending.rows.map((r) => r.status)).toEqual(["pending"]);
+
+      server = await NomadTestServer.start({ port, heartbeatMs: 100 });
+      await new Promise((r) => setTimeout(r, 100)); // the submit lease runs out
+      await engine.tick();
+      await engine.idle();
+      const submitted = await db.query<{ status: string }>("SELECT status FROM tasks");
+      expect(submitted.rows.map((r) => r.status)).toEqual(["submitted"]);
+      const jobs = await new NomadClient({ address }).jobs.list({ prefix: "drover-" });
+      expect(jobs.data).toHaveLength(1);
+    } finally {
+      await engine.stop();
+      await scheduler.close();
+      await db.close();
+      await server?.close();
     }
   });
 });

@@ -62,6 +62,8 @@ export class NomadScheduler implements SchedulerBackend {
   /** Index to start the event stream at (the newest index this backend has seen). */
   #index = 0;
   #closed = false;
+  /** Active task ids of a reconcile that could not reach Nomad yet. */
+  #pendingReconcile: ReadonlySet<string> | undefined;
   /** Events handled since start (benchmarks read it). */
   eventsProcessed = 0;
 
@@ -171,8 +173,25 @@ export class NomadScheduler implements SchedulerBackend {
     };
   }
 
+  /**
+   * Adopts the `drover-` jobs of tasks the engine still knows, purges the others, and reports
+   * active tasks without a job as lost. If Nomad cannot be reached, reconciliation is deferred
+   * until the event stream reconnects (the control plane starts without Nomad).
+   */
   async reconcile(activeTaskIds: ReadonlySet<string>): Promise<void> {
     this.#assertOpen();
+    try {
+      await this.#reconcileNow(activeTaskIds);
+      this.#pendingReconcile = undefined;
+    } catch (err) {
+      if (!(err instanceof SchedulerUnavailableError)) throw err;
+      this.#pendingReconcile = new Set(activeTaskIds);
+      this.#log.warn({ err }, "Nomad unreachable: reconciling once it answers");
+      this.#ensureStream();
+    }
+  }
+
+  async #reconcileNow(activeTaskIds: ReadonlySet<string>): Promise<void> {
     let jobs;
     try {
       jobs = await this.#client.jobs.list(
@@ -347,6 +366,11 @@ export class NomadScheduler implements SchedulerBackend {
     const s = this.opts.stream ?? {};
     while (!signal.aborted) {
       try {
+        if (this.#pendingReconcile) {
+          await this.#reconcileNow(this.#pendingReconcile);
+          this.#pendingReconcile = undefined;
+          this.#log.info("deferred reconciliation with Nomad done");
+        }
         if (this.#index === 0) {
           const res = await this.#client.jobs.list(
             { prefix: `${this.#spec.idPrefix}-` },
