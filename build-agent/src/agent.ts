@@ -13,6 +13,7 @@ import { MaskingSink } from "./output/masking.js";
 import { ProcessorSink } from "./output/processor-sink.js";
 import { NdjsonSink, type OutputSink } from "./output/sink.js";
 import { Runner, type TaskOutcome } from "./runner/runner.js";
+import { withTimeout } from "./util/time.js";
 
 /** A dockerode client for the unix socket or a tcp DOCKER_HOST (TLS with client certificates). */
 export function dockerClient(c: DockerConnection): Docker {
@@ -25,16 +26,6 @@ export function dockerClient(c: DockerConnection): Docker {
       }
     : {};
   return new Docker({ host: c.host, port: c.port, protocol: c.protocol, ...certs });
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 export interface AgentRunOptions {
@@ -68,8 +59,15 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
 
   let inner: OutputSink;
   if (opts.sink) inner = opts.sink;
-  else if (config.output === "stdout") inner = new NdjsonSink(process.stdout);
-  else {
+  else if (config.output === "stdout" || !/^(https?|wss?):\/\//.test(task.output.url)) {
+    if (config.output !== "stdout") {
+      log.warn(
+        { url: task.output.url },
+        "no usable output-processor URL; writing output to stdout",
+      );
+    }
+    inner = new NdjsonSink(process.stdout);
+  } else {
     const client = new OutputClient({
       url: task.output.url,
       token: task.output.token,
@@ -108,7 +106,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
     await executor
       .destroy()
       .catch((err: unknown) => log.error({ err }, "removing the job's containers failed"));
-    await withTimeout(sink.close(), 10_000).catch((err: unknown) =>
+    await withTimeout(sink.close(), 5_000).catch((err: unknown) =>
       log.warn({ err }, "closing output failed"),
     );
     await api.close();

@@ -20,6 +20,7 @@ import {
 } from "../steps/context.js";
 import { storeArtifacts, storeTestResults } from "../steps/results.js";
 import { attachWorkspace, persistToWorkspace } from "../steps/workspace.js";
+import { withTimeout } from "../util/time.js";
 import { jobEnvironment } from "./environment.js";
 
 type Step = TaskSpec["steps"][number];
@@ -42,6 +43,8 @@ export interface TaskOutcome {
   result: TaskResult;
   message?: string;
 }
+
+const FLUSH_TIMEOUT_MS = 5_000;
 
 /** The synthetic first step, as CircleCI shows it. */
 export const SPIN_UP_STEP = -1;
@@ -86,7 +89,16 @@ export class Runner {
 
   async run(): Promise<TaskOutcome> {
     const outcome = await this.runSteps();
-    await this.deps.sink.flush().catch(() => undefined);
+    // Output delivery must not hold the result back: the control plane decides the job's fate.
+    const flushed = await withTimeout(
+      this.deps.sink.flush().then(
+        () => true,
+        () => false,
+      ),
+      FLUSH_TIMEOUT_MS,
+    );
+    if (!flushed)
+      this.log.warn("step output was not acknowledged in time; the log may be incomplete");
     this.deps.sink.taskFinished(outcome.result);
     await this.event({
       type: "task_finished",
