@@ -19,3 +19,4 @@ export {
 } from "./log.js";
 export { AUDIT_CSV_COLUMNS, AUDIT_CSV_HEADER, auditCsv, auditCsvRow, csvField } from "./csv.js";
 export { registerAuditRoutes } from "./routes.js";
+export { actorOf, jobEntity, orgScope, projectEntity, scheduleEntity } from "./entities.js";

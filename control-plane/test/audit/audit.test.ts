@@ -2,6 +2,10 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AUDIT_CSV_COLUMNS,
+  actorOf,
+  jobEntity,
+  orgScope,
+  projectEntity,
   AuditError,
   auditCsv,
   queryAudit,
@@ -56,6 +60,32 @@ describe.each(dbs)("audit log on $name", (target) => {
     const page = await queryAudit(db, { actorId: actor });
     expect(page.items.map((e) => e.action)).toEqual(["context.create"]);
     expect(page.items[0]).toEqual(recorded);
+  });
+
+  it("builds actors, targets and organization scopes for callers", async () => {
+    const orgId = randomUUID();
+    await db.query("INSERT INTO organizations (id, vcs, name) VALUES ($1, 'gh', $2)", [
+      orgId,
+      `org-${orgId.slice(0, 8)}`,
+    ]);
+    const e = await recordAudit(db, {
+      action: "workflow.job.start",
+      actor: actorOf(null),
+      target: jobEntity({ id: "j1", name: "build" }),
+      scope: await orgScope(db, orgId),
+      payload: { project: projectEntity({ id: "p1", slug: "gh/acme/app" }) },
+    });
+    expect(e.actor).toEqual({ id: "system", type: "system", name: "Drover" });
+    expect(e.scope).toEqual({
+      id: orgId,
+      type: "organization",
+      name: `gh/org-${orgId.slice(0, 8)}`,
+    });
+    expect(actorOf({ userId: "u1", login: "ada" })).toEqual({
+      id: "u1",
+      type: "user",
+      name: "ada",
+    });
   });
 
   it("is append-only: UPDATE, DELETE and TRUNCATE are refused", async () => {
