@@ -55,7 +55,7 @@ describe.each(dbs)("sessions on $name", (target) => {
     const created = await queryAudit(db, { actions: ["user.create"], actorId: "system" });
     expect(created.items.some((e) => e.target.id === user.id)).toBe(true);
 
-    const strong = new SessionService({ db, scrypt: FAST, ttlMs: 300 });
+    const strong = new SessionService({ db, scrypt: FAST, ttlMs: 2000 });
     const s = await strong.login(login, "a long enough password", { ip: "127.0.0.1" });
     expect(s?.user.login).toBe(login);
     const { rows } = await db.query<{ hash: string }>(
@@ -64,7 +64,7 @@ describe.each(dbs)("sessions on $name", (target) => {
     );
     expect(rows[0]!.hash).toMatch(/^scrypt\$4096\$/);
     expect(await strong.authenticate(s!.token)).not.toBeNull();
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, 2100));
     expect(await strong.authenticate(s!.token)).toBeNull();
     expect(await strong.logout(s!.token)).toBe(false);
 
