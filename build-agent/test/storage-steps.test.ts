@@ -177,3 +177,29 @@ describe("built-in storage steps", () => {
     ]);
   });
 });
+
+describe("storage failures", () => {
+  it("ends the task as an infrastructure failure when the control plane's storage fails", async () => {
+    const spec = makeTask({
+      steps: [
+        run("mkdir -p out && echo x > out/x"),
+        { type: "store_artifacts", name: "Uploading artifacts", when: "on_success", path: "out" },
+        run("echo after"),
+      ],
+    });
+    server.broken.add("artifacts");
+    try {
+      const { outcome, state } = await runTask(server, spec);
+      expect(outcome.result).toBe("infrastructure_fail");
+      expect(outcome.message).toMatch(/step 'Uploading artifacts': .*500/);
+      expect(state.events.filter((e) => e.type === "step_finished").map((e) => e.status)).toEqual([
+        "success",
+        "success",
+        "failed",
+        "skipped",
+      ]);
+    } finally {
+      server.broken.delete("artifacts");
+    }
+  });
+});

@@ -25,6 +25,7 @@ export function combineTars(sources: TarSource[], root: string): Readable {
       for (const src of sources) {
         const extract = tar.extract();
         const done = pipeline(src.tar, extract);
+        done.catch(() => undefined); // awaited below; a failure here is reported through the pack
         for await (const entry of extract) {
           const name = relativeTo(root, src.base, entry.header.name);
           if (name === undefined) {
@@ -56,9 +57,15 @@ export async function forEachEntry(
 ): Promise<void> {
   const extract = tar.extract();
   const done = pipeline(input, extract);
-  for await (const entry of extract) {
-    await fn(entry.header, entry as unknown as Readable);
-    entry.resume();
+  try {
+    for await (const entry of extract) {
+      await fn(entry.header, entry as unknown as Readable);
+      entry.resume();
+    }
+  } catch (err) {
+    done.catch(() => undefined); // the pipeline fails with "premature close" once we stop reading
+    input.destroy();
+    throw err;
   }
   await done;
 }

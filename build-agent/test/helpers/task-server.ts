@@ -30,6 +30,8 @@ export class TaskServer {
   /** Workspace layers by workflow id. */
   readonly layers = new Map<string, Array<{ id: string; jobId: string; body: Buffer }>>();
   url = "";
+  /** Resources (`caches`, `workspace`...) that answer 500, to simulate a broken control plane. */
+  readonly broken = new Set<string>();
   private seq = 0;
 
   async start(): Promise<void> {
@@ -92,6 +94,7 @@ export class TaskServer {
       return send(401, { code: "DROVER_ERR_TASK_SESSION" });
     }
     const resource = m[2];
+    if (resource && this.broken.has(resource)) return send(500, { message: "broken on purpose" });
     const rest = m[3] ? decodeURIComponent(m[3]) : undefined;
     const workflow = task.spec.workflow.id;
     if (resource === "events" && req.method === "POST") {
