@@ -113,7 +113,9 @@ describe("FsLogStore writers on two instances", () => {
       const fresh = await b.openWriter(meta);
       expect(fresh.lastSeq).toBe(10);
       await fresh.append(frames(11, 100));
-      // The old writer's next append finds the takeover and refuses; its close keeps the new index.
+      // The old writer's next append (after its 250 ms check interval) finds the takeover and
+      // refuses; its close keeps the new index.
+      await new Promise((r) => setTimeout(r, 300));
       await expect(old.append(frames(11, 1))).rejects.toThrow(/took this task's log over/);
       await old.close();
       await fresh.close();

@@ -21,6 +21,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createAdapter } from "@socket.io/redis-adapter";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -115,6 +116,16 @@ async function serve(kind: Kind, prefix: string): Promise<void> {
     port = await listen(http);
   }
   process.stdout.write(`ready ${port}\n`);
+  if (process.env.DROVER_BENCH_LOOP_DELAY) {
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    h.enable();
+    setInterval(() => {
+      process.stderr.write(
+        `${kind} loop delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms max ${(h.max / 1e6).toFixed(1)} ms\n`,
+      );
+      h.reset();
+    }, 2000).unref();
+  }
 }
 
 function listen(http: ReturnType<typeof createServer>): Promise<number> {
@@ -128,10 +139,15 @@ async function startServer(
   prefix: string,
 ): Promise<{ child: ChildProcess; port: number }> {
   const main = fileURLToPath(new URL("./main.js", import.meta.url));
-  const child = spawn(process.execPath, [main, "fanout", "--serve", kind, "--prefix", prefix], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: process.env,
-  });
+  const extra = process.env.DROVER_BENCH_SERVER_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(
+    process.execPath,
+    [...extra, main, "fanout", "--serve", kind, "--prefix", prefix],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: process.env,
+    },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (d: Buffer) => {
@@ -142,6 +158,13 @@ async function startServer(
     child.once("exit", (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
   return { child, port };
+}
+
+/** CPU seconds (user + system) a process has used so far (Linux, 100 ticks/s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function peakRssMiB(pid: number): number {
@@ -183,6 +206,8 @@ interface Run {
   p99: number;
   producedPerSec: number;
   serverRssMiB: number;
+  /** Server CPU seconds per million delivered lines. */
+  serverCpuPerMLines: number;
   closedSlow: number;
 }
 
@@ -324,7 +349,8 @@ async function runAgent(
   }
   const loop = (async () => {
     let inflight: Promise<void> | null = null;
-    let next = now();
+    // Paced agents start spread over one interval, as independent jobs would.
+    let next = now() + (interval * jobIndex) / opts.jobs;
     while (state.running) {
       if (interval > 0) {
         const wait = next - now();
@@ -352,6 +378,16 @@ type ConsumerCommand =
 /** The subscribers' process: connects them, counts while told to, reports its histogram. */
 function consume(): void {
   const stats = new Stats();
+  if (process.env.DROVER_BENCH_LOOP_DELAY) {
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    h.enable();
+    setInterval(() => {
+      process.stderr.write(
+        `consumer loop delay p99 ${(h.percentile(99) / 1e6).toFixed(1)} ms max ${(h.max / 1e6).toFixed(1)} ms\n`,
+      );
+      h.reset();
+    }, 2000).unref();
+  }
   const unsubs: Array<() => void> = [];
   process.on("message", (m: ConsumerCommand) => {
     void (async () => {
@@ -411,6 +447,7 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
     await new Promise((r) => setTimeout(r, 1000)); // warm-up, not counted
     const produced0 = state.produced;
     consumer.send({ cmd: "start" });
+    const cpu0 = cpuSeconds(child.pid as number);
     const t0 = now();
     await new Promise((r) => setTimeout(r, opts.seconds * 1000));
     const report = await ask<{
@@ -419,6 +456,7 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
       buckets: Array<[number, number]>;
     }>(consumer, { cmd: "stop" });
     const elapsed = (now() - t0) / 1000;
+    const cpu = cpuSeconds(child.pid as number) - cpu0;
     const produced = state.produced - produced0;
     state.running = false;
     stats.lines = report.lines;
@@ -435,10 +473,11 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
       p99: stats.percentile(0.99),
       producedPerSec: produced / elapsed,
       serverRssMiB: peakRssMiB(child.pid as number),
+      serverCpuPerMLines: report.lines > 0 ? cpu / (report.lines / 1e6) : NaN,
       closedSlow: stats.closedSlow,
     };
   } finally {
-    child.kill("SIGKILL");
+    child.kill(process.env.DROVER_BENCH_SERVER_ARGS ? "SIGTERM" : "SIGKILL");
     if (consumer.exitCode === null) consumer.kill("SIGKILL");
   }
 }
@@ -451,7 +490,8 @@ function show(r: Run, label: string = r.kind): void {
   process.stdout.write(
     `${label.padEnd(22)} ${fmt(r.linesPerSec).padStart(12)} lines/s delivered  ` +
       `p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  ` +
-      `(agents wrote ${fmt(r.producedPerSec)} lines/s; server peak RSS ${r.serverRssMiB.toFixed(0)} MiB` +
+      `(agents wrote ${fmt(r.producedPerSec)} lines/s; server ${r.serverCpuPerMLines.toFixed(2)} CPU s per M lines, ` +
+      `peak RSS ${r.serverRssMiB.toFixed(0)} MiB` +
       `${r.closedSlow ? `; ${r.closedSlow} slow subscribers closed` : ""})\n`,
   );
 }
@@ -467,6 +507,8 @@ export async function run(args: string[]): Promise<void> {
       subs: { type: "string", default: "10" },
       seconds: { type: "string", default: "8" },
       batch: { type: "string", default: "100" },
+      rate: { type: "string" },
+      only: { type: "string" },
     },
   });
   if (values.consume) {
@@ -475,6 +517,7 @@ export async function run(args: string[]): Promise<void> {
     return;
   }
   if (values.serve) {
+    process.once("SIGTERM", () => process.exit(0));
     await serve(values.serve as Kind, values.prefix);
     await new Promise(() => undefined); // serve until killed
     return;
@@ -491,6 +534,12 @@ export async function run(args: string[]): Promise<void> {
       `agents write ${opts.batch}-line batches with one in flight; ` +
       `servers, subscribers and agents in three processes; Redis at ${REDIS_URL}\n`,
   );
+  if (values.only) {
+    // Exploration: one stack, optionally paced (`--rate` lines/s over all agents).
+    const r = await measure(values.only as Kind, { ...opts, rate: Number(values.rate ?? 0) });
+    show(r);
+    return;
+  }
   const drover = await measure("drover", opts);
   show(drover);
   const socketio = await measure("socketio", opts);
@@ -502,6 +551,8 @@ export async function run(args: string[]): Promise<void> {
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : "n/a");
   process.stdout.write(
     `\ndrover / socket.io delivered lines/s: ${ratio(drover.linesPerSec, socketio.linesPerSec)} (goal >= 2x)\n` +
+      `socket.io / drover server CPU per delivered line: ` +
+      `${ratio(socketio.serverCpuPerMLines, drover.serverCpuPerMLines)} (drover also stores every line)\n` +
       `drover / bare limit delivered lines/s: ${ratio(drover.linesPerSec, bare.linesPerSec)} (goal >= 0.5x)\n` +
       `drover p99 at half its max rate: ${half.p99.toFixed(1)} ms (goal < ${P99_GOAL_MS} ms; ` +
       `socket.io p99 at its max ${socketio.p99.toFixed(1)} ms, bare ${bare.p99.toFixed(1)} ms)\n`,

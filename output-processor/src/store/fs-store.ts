@@ -373,6 +373,7 @@ class FsTaskWriter implements TaskLogWriter {
   private readonly id = randomUUID();
   /** Identity (inode, mtime, size) of the index this writer wrote last; another means another writer. */
   private indexId = "";
+  private checkedAt = 0;
 
   private constructor(
     private readonly store: FsLogStore,
@@ -420,7 +421,12 @@ class FsTaskWriter implements TaskLogWriter {
   async append(entries: StoredFrame[], json?: string[]): Promise<void> {
     if (this.closed) throw new OutputError("DROVER_ERR_OUTPUT_STORE", "writer closed");
     if (entries.length === 0) return;
-    await this.checkOwner();
+    // At most every 250 ms: a takeover means the agent left this connection, so only frames
+    // already received here can still arrive.
+    if (Date.now() - this.checkedAt > 250) {
+      this.checkedAt = Date.now();
+      await this.checkOwner();
+    }
     let active = this.index.chunks[this.index.chunks.length - 1];
     if (!active || active.fileBytes >= this.store.limits.chunkBytes) {
       active = await this.startChunk(entries[0] as StoredFrame);
