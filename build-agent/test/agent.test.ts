@@ -131,6 +131,18 @@ describe("agent with the docker executor", () => {
     expect(finished(state.events).find((e) => e.step === 0)?.status).toBe("success");
   });
 
+  it("fails the job when a background step fails on its own", async () => {
+    const spec = makeTask({
+      steps: [run("exit 4", { background: true, name: "dies" }), run("sleep 1; echo later")],
+    });
+    const { outcome, state } = await runTask(server, spec);
+    expect(outcome.result).toBe("failed");
+    expect(finished(state.events).find((e) => e.step === 0)).toMatchObject({
+      status: "failed",
+      exitCode: 4,
+    });
+  });
+
   it("masks secrets in output", async () => {
     const spec = makeTask({
       steps: [run('echo "token=$TOKEN"')],

@@ -257,7 +257,10 @@ export class Runner {
       async (r) => {
         bg.finished = true;
         const o = this.runOutcome(index, step, r);
-        if (o.status === "canceled") o.status = "success"; // stopped at the end of the job
+        if (o.status === "canceled")
+          o.status = "success"; // stopped at the end of the job
+        // A background step that fails on its own fails the job, like any other step.
+        else if (o.status === "failed" || o.status === "timedout") this.failed = true;
         await this.finished(index, o.status, r.exitCode, started, o.message);
       },
       async (err: unknown) => {
