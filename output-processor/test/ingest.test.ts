@@ -184,6 +184,18 @@ describe("ingest", () => {
     expect(await readLog(s.port, good)).toBe("before\nafter\n");
   });
 
+  it("close gives up after timeoutMs when no output-processor answers", async () => {
+    const port = s.port;
+    await s.op.close();
+    const c = new OutputClient({ url: `ws://127.0.0.1:${port}`, token: "t", taskId: "t-gone" });
+    void c.connect().catch(() => undefined);
+    c.write(0, "out", "nobody hears this\n");
+    const t0 = Date.now();
+    await c.close({ timeoutMs: 300 });
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    s = await startProcessor({ dataDir: dir.dir });
+  });
+
   it("masks the task's secrets even when a value spans two frames", async () => {
     await s.op.close();
     s = await startProcessor({ dataDir: dir.dir }, async () => ["hunter2-secret", "true"]);

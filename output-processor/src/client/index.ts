@@ -14,6 +14,7 @@ import { TextDecoder } from "node:util";
 import { pino, type Logger } from "pino";
 import WebSocket from "ws";
 import {
+  CLIENT_SILENCE_MS,
   INGEST_PATH,
   INGEST_PROTOCOL_VERSION,
   MAX_FRAME_DATA,
@@ -76,6 +77,7 @@ export class OutputClient {
   private attempt = 0;
   private pumpScheduled = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private silenceTimer: NodeJS.Timeout | null = null;
   private waiters: Waiter[] = [];
   private connectWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private readonly decoders = new Map<string, TextDecoder>();
@@ -137,10 +139,33 @@ export class OutputClient {
     return new Promise((resolve, reject) => this.waiters.push({ seq: target, resolve, reject }));
   }
 
-  /** Flushes, then closes the connection and stops reconnecting. */
-  async close(): Promise<void> {
-    if (!this.fatal && this.nextSeq - 1 > this.ackedSeq) await this.flush();
+  /**
+   * Flushes, then closes the connection and stops reconnecting. With `timeoutMs`, gives up waiting
+   * for acknowledgements after that long (logging how many frames may be lost) instead of
+   * waiting for the output-processor indefinitely.
+   */
+  async close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (!this.fatal && this.nextSeq - 1 > this.ackedSeq) {
+      const flushed = this.flush().then(() => true);
+      const timedOut =
+        opts.timeoutMs === undefined
+          ? null
+          : new Promise<boolean>((r) => setTimeout(() => r(false), opts.timeoutMs).unref());
+      const ok = await (timedOut ? Promise.race([flushed, timedOut]) : flushed);
+      if (!ok) {
+        this.log.error(
+          { unacked: this.queue.length, ackedSeq: this.ackedSeq },
+          "output-processor did not acknowledge the last frames in time; giving up",
+        );
+      }
+    }
     this.closing = true;
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    for (const w of [...this.waiters.splice(0), ...this.connectWaiters.splice(0)]) {
+      w.reject(
+        new OutputError("DROVER_ERR_OUTPUT_CLIENT_CLOSED", "client closed before acknowledgement"),
+      );
+    }
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const ws = this.ws;
@@ -245,9 +270,27 @@ export class OutputClient {
         }),
       );
     });
-    ws.on("message", (raw) => this.onMessage(ws, raw.toString()));
+    ws.on("message", (raw) => {
+      this.heard(ws);
+      this.onMessage(ws, raw.toString());
+    });
+    ws.on("ping", () => this.heard(ws));
+    ws.on("open", () => this.heard(ws));
     ws.on("error", (err) => this.log.debug({ err }, "ingest connection error"));
     ws.on("close", (code, reason) => this.onClose(ws, code, reason.toString()));
+  }
+
+  /** A half-open connection (the server vanished without a FIN) is ended after a silence. */
+  private heard(ws: WebSocket): void {
+    if (ws !== this.ws) return;
+    if (this.silenceTimer) clearTimeout(this.silenceTimer);
+    this.silenceTimer = setTimeout(() => {
+      if (ws === this.ws) {
+        this.log.warn("output-processor silent; reconnecting");
+        ws.terminate();
+      }
+    }, CLIENT_SILENCE_MS);
+    this.silenceTimer.unref();
   }
 
   private onMessage(ws: WebSocket, text: string): void {

@@ -7,6 +7,7 @@ import { jobChannel, projectChannel, type StatusMessage } from "../fanout/messag
 import { createMasker, type Masker, type StreamMasker } from "../masking/index.js";
 import {
   AUTH_TIMEOUT_MS,
+  HEARTBEAT_MS,
   INGEST_CLOSE,
   MAX_MESSAGE_BYTES,
   parseClientMessage,
@@ -41,8 +42,14 @@ export class IngestServer {
   });
   private readonly sessions = new Map<string, IngestSession>();
   private readonly all = new Set<IngestSession>();
+  private readonly heartbeat: NodeJS.Timeout;
 
-  constructor(private readonly deps: IngestDeps) {}
+  constructor(private readonly deps: IngestDeps) {
+    this.heartbeat = setInterval(() => {
+      for (const s of this.all) s.beat();
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -69,6 +76,7 @@ export class IngestServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.heartbeat);
     await Promise.all([...this.all].map((s) => s.retire(INGEST_CLOSE.goingAway, "server closing")));
     this.wss.close();
   }
@@ -86,6 +94,7 @@ class IngestSession {
   private running = false;
   private closed = false;
   private masker: Masker | null = null;
+  private alive = true;
   private readonly streams = new Map<string, StreamMasker>();
 
   constructor(
@@ -100,10 +109,24 @@ class IngestSession {
     );
     ws.on("message", (data, isBinary) => this.onMessage(data as Buffer, isBinary));
     ws.on("close", () => void this.onClose());
+    ws.on("pong", () => (this.alive = true));
     ws.on("error", (err) => this.log.debug({ err }, "ingest socket error"));
   }
 
+  /** Pings; a connection that did not answer the previous ping (a dead agent) is ended. */
+  beat(): void {
+    if (this.closed) return;
+    if (!this.alive) {
+      this.log.info("agent connection silent; ending it");
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
   private onMessage(data: Buffer, isBinary: boolean): void {
+    this.alive = true;
     if (this.closed) return;
     if (data.length > MAX_MESSAGE_BYTES) {
       return this.fail(

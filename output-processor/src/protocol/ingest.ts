@@ -25,6 +25,10 @@ export const MAX_FRAME_DATA = 256 * 1024;
 /** Frames in one `frames` message. */
 export const MAX_FRAMES_PER_MESSAGE = 4096;
 export const AUTH_TIMEOUT_MS = 10_000;
+/** The server pings every agent connection this often; it ends one silent for two intervals. */
+export const HEARTBEAT_MS = 15_000;
+/** An agent that hears nothing (no ack, no ping) for this long reconnects. */
+export const CLIENT_SILENCE_MS = 40_000;
 
 export const INGEST_CLOSE = {
   /** Bad JSON, an unknown message or a frame that fails the schema. Fatal. */

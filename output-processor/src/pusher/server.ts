@@ -286,6 +286,13 @@ class PusherConnection {
       return this.error("pusher:subscribe needs a channel", null);
     }
     if (this.subs.has(channel)) return;
+    if (this.subs.size >= MAX_CHANNELS_PER_CONNECTION) {
+      return this.error(
+        `at most ${MAX_CHANNELS_PER_CONNECTION} channels per connection`,
+        null,
+        channel,
+      );
+    }
     const { appKey, appSecret } = this.server.opts;
     if (
       typeof data?.auth !== "string" ||
@@ -382,6 +389,7 @@ interface TaskCursor {
 }
 
 const REPLAY_BUFFER = 256;
+const MAX_CHANNELS_PER_CONNECTION = 100;
 const WINDOW_PAGE = 512;
 
 /** A job channel subscriber: per task, history from its cursor, then live, gap-free. */
