@@ -74,10 +74,11 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
       taskId: task.taskId,
       logger: log,
     });
-    client
-      .connect()
-      .catch((err: unknown) => log.error({ err }, "output-processor refused the task's output"));
-    inner = new ProcessorSink(client);
+    const connected = client.connect();
+    connected.catch((err: unknown) =>
+      log.error({ err }, "output-processor refused the task's output"),
+    );
+    inner = new ProcessorSink(client, connected);
   }
   const sink = new MaskingSink(inner, createMasker(task.secrets));
   const executor = new DockerExecutor(docker, task, config.executor);

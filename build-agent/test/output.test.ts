@@ -65,3 +65,26 @@ describe("agent output to the output-processor", () => {
     expect(text).not.toContain("hunter2-very-secret");
   });
 });
+
+describe("agent output without an output-processor", () => {
+  it("reports the result without waiting for acknowledgements that cannot come", async () => {
+    const spec = makeTask({
+      steps: [run("echo hi")],
+      output: { url: "http://127.0.0.1:9", token: "nobody-listens" },
+    });
+    const t0 = Date.now();
+    const outcome = await runAgent({
+      config: agentConfig(server, server.addTask(spec), { output: "processor" }),
+      logger,
+      signal: new AbortController().signal,
+      docker,
+    });
+    expect(outcome.result).toBe("success");
+    // Before: a 5 s flush wait plus a 5 s close wait.
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(server.state(spec.taskId).events.at(-1)).toMatchObject({
+      type: "task_finished",
+      result: "success",
+    });
+  });
+});

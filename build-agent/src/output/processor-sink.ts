@@ -1,11 +1,35 @@
 import type { OutputClient } from "@drover/output-processor/client";
 import type { StepStatus, TaskResult } from "@drover/control-plane/task-api";
+import { withTimeout } from "../util/time.js";
 import type { OutputSink, OutputStream } from "./sink.js";
 
-/** Adapts the output-processor's ingest client (which stamps and numbers frames) to `OutputSink`. */
+const CONNECT_GRACE_MS = 2_000;
+
+/**
+ * Adapts the output-processor's ingest client (which stamps and numbers frames) to `OutputSink`.
+ * When the output-processor cannot be reached (2 s grace at `flush`), `flush` and `close` return
+ * instead of waiting for acknowledgements that cannot come: the task's result matters more.
+ */
 export class ProcessorSink implements OutputSink {
   private closed = false;
-  constructor(private readonly client: OutputClient) {}
+  private connected = false;
+  private readonly connecting: Promise<unknown>;
+
+  constructor(
+    private readonly client: OutputClient,
+    connect: Promise<void>,
+  ) {
+    this.connecting = connect.catch(() => undefined);
+    connect.then(
+      () => (this.connected = true),
+      () => undefined,
+    );
+  }
+
+  /** Whether the output-processor accepted the connection (so far). */
+  get reachable(): boolean {
+    return this.connected;
+  }
 
   stepStarted(step: number, name: string): void {
     this.client.stepStarted(step, name);
@@ -19,12 +43,15 @@ export class ProcessorSink implements OutputSink {
   taskFinished(result: TaskResult): void {
     this.client.taskFinished(result);
   }
-  flush(): Promise<void> {
-    return this.client.flush();
+  async flush(): Promise<void> {
+    // A connection still being set up gets a short grace before the output is given up.
+    if (!this.connected) await withTimeout(this.connecting, CONNECT_GRACE_MS);
+    if (this.connected) await this.client.flush();
   }
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.client.close();
+    if (this.connected) await this.client.close();
+    else void this.client.close().catch(() => undefined);
   }
 }
