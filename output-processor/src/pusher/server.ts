@@ -140,7 +140,15 @@ export class PusherServer {
   private dispatch(channel: string, hub: Hub, raw: string): void {
     if (hub.subs.size === 0) return;
     const isJob = channel.startsWith(jobChannel(this.deps.channelPrefix, ""));
-    const parsed = isJob ? (JSON.parse(raw) as JobMessage) : null;
+    let parsed: JobMessage | null = null;
+    if (isJob) {
+      try {
+        parsed = JSON.parse(raw) as JobMessage;
+      } catch (err) {
+        this.deps.logger.error({ err, channel }, "dropping an unreadable backbone message");
+        return;
+      }
+    }
     // Encoded once per message, whatever the number of subscribers.
     let shared: Buffer | null = null;
     for (const s of hub.subs) {
@@ -266,7 +274,10 @@ class PusherConnection {
       case "pusher:pong":
         return;
       case "pusher:subscribe":
-        void this.subscribe(payload as SubscribeData);
+        this.subscribe(payload as SubscribeData).catch((err: unknown) => {
+          this.log.error({ err }, "subscribing failed");
+          this.close(PUSHER_CLOSE.goingAway, "subscription failed; reconnect");
+        });
         return;
       case "pusher:unsubscribe": {
         const ch = (payload as { channel?: unknown } | null)?.channel;
