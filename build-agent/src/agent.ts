@@ -107,6 +107,8 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
     await executor
       .destroy()
       .catch((err: unknown) => log.error({ err }, "removing the job's containers failed"));
+    // Also clean up after agents that died meanwhile (best effort; the next agent retries).
+    await sweepOrphans(docker, { host: config.executor.agentHost }).catch(() => undefined);
     await withTimeout(sink.close(), 5_000).catch((err: unknown) =>
       log.warn({ err }, "closing output failed"),
     );

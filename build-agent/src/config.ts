@@ -1,6 +1,9 @@
 import os from "node:os";
 import { z } from "zod";
 import { parseImageAliases, type ImageAlias } from "./executor/docker/images.js";
+import { processStart } from "./executor/docker/process-start.js";
+
+const SELF_START = processStart("self");
 
 export const DEFAULT_IMAGE_ALIASES = "cimg/base:*=drover/ci-base";
 
@@ -76,6 +79,8 @@ export interface ExecutorConfig {
   /** Labels identify the agent so the sweeper can tell live tasks from orphans. */
   agentPid: number;
   agentHost: string;
+  /** The agent process's start time (see `processStart`), to tell it from a reused pid. */
+  agentStart?: string;
 }
 
 export function defaultExecutorConfig(over: Partial<ExecutorConfig> = {}): ExecutorConfig {
@@ -90,6 +95,7 @@ export function defaultExecutorConfig(over: Partial<ExecutorConfig> = {}): Execu
     hostCpus: os.availableParallelism(),
     agentPid: process.pid,
     agentHost: os.hostname(),
+    ...(SELF_START ? { agentStart: SELF_START } : {}),
     ...over,
   };
 }

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -163,6 +164,34 @@ describe("job sandbox", () => {
     const swept = await sweepOrphans(docker, { host: os.hostname() });
     expect(swept.every((t) => t !== "")).toBe(true);
     expect(await containersOf(spec.taskId)).toEqual([]);
+  });
+
+  it("sweeps containers whose agent pid now belongs to another process", async () => {
+    const { processStart } = await import("../src/executor/docker/process-start.js");
+    const make = async (start: string) => {
+      const task = `test-${randomUUID()}`;
+      const c = await docker.createContainer({
+        Image: "drover/ci-base:latest",
+        Cmd: ["sleep", "60"],
+        Labels: {
+          "drover.task": task,
+          "drover.agent.pid": String(process.pid),
+          "drover.agent.host": os.hostname(),
+          "drover.agent.start": start,
+        },
+      });
+      return { task, c };
+    };
+    const reused = await make("1");
+    const live = await make(processStart("self") ?? "");
+    try {
+      await sweepOrphans(docker, { host: os.hostname() });
+      expect(await containersOf(reused.task)).toEqual([]);
+      expect(await containersOf(live.task)).toHaveLength(1);
+    } finally {
+      await live.c.remove({ force: true });
+      await reused.c.remove({ force: true }).catch(() => undefined);
+    }
   });
 
   it("cancels cleanly on SIGTERM", async () => {

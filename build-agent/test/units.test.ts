@@ -113,3 +113,13 @@ describe("agent config", () => {
     });
   });
 });
+
+describe("process start times", () => {
+  it("tells this process from a reused pid", async () => {
+    const { processStart } = await import("../src/executor/docker/process-start.js");
+    const self = processStart("self");
+    expect(self).toMatch(/^\d+$/);
+    expect(processStart(process.pid)).toBe(self);
+    expect(processStart(2 ** 22 + 12345)).toBeUndefined();
+  });
+});

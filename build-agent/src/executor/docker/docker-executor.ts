@@ -16,6 +16,7 @@ export const LABEL_TASK = "drover.task";
 export const LABEL_PID = "drover.agent.pid";
 export const LABEL_HOST = "drover.agent.host";
 export const LABEL_ROLE = "drover.role";
+export const LABEL_START = "drover.agent.start";
 
 /** The cloud metadata address no job may reach. */
 export const METADATA_ADDRESS = "169.254.169.254";
@@ -103,6 +104,7 @@ export class DockerExecutor implements Executor {
       [LABEL_TASK]: this.task.taskId,
       [LABEL_PID]: String(this.config.agentPid),
       [LABEL_HOST]: this.config.agentHost,
+      ...(this.config.agentStart ? { [LABEL_START]: this.config.agentStart } : {}),
       [LABEL_ROLE]: role,
     };
   }

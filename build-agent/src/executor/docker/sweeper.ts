@@ -1,27 +1,34 @@
 import type Docker from "dockerode";
-import { LABEL_HOST, LABEL_PID, LABEL_TASK } from "./docker-executor.js";
+import { LABEL_HOST, LABEL_PID, LABEL_START, LABEL_TASK } from "./docker-executor.js";
+import { processStart } from "./process-start.js";
 
 export interface SweepOptions {
   /** This host's name: only containers of agents on this host are judged by pid. */
   host: string;
-  /** Whether an agent process is alive (default: `process.kill(pid, 0)`). */
-  isAlive?: (pid: number) => boolean;
+  /**
+   * Whether the agent process is alive: default, the pid exists and (when the container records
+   * it) started at the recorded time, so a reused pid does not keep orphans forever.
+   */
+  isAlive?: (pid: number, start: string | undefined) => boolean;
   /** Extra check for tasks the control plane knows are final (e.g. after an agent restart). */
   isTaskRunning?: (taskId: string) => boolean;
 }
 
-function pidAlive(pid: number): boolean {
+function pidAlive(pid: number, start: string | undefined): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
+  if (start === undefined) return true;
+  const now = processStart(pid);
+  return now === undefined || now === start;
 }
 
 /**
  * Removes containers labelled with a task whose agent is gone: the agent's pid no longer exists on
- * this host (killed with -9, crashed), or `isTaskRunning` says the task is over. Returns the ids of
+ * this host or now belongs to another process (killed with -9, crashed), or `isTaskRunning` says
+ * the task is over. Returns the ids of
  * the tasks swept. Safe to run at any time, concurrently with live agents.
  */
 export async function sweepOrphans(docker: Docker, opts: SweepOptions): Promise<string[]> {
@@ -32,7 +39,7 @@ export async function sweepOrphans(docker: Docker, opts: SweepOptions): Promise<
     if (opts.isTaskRunning && !opts.isTaskRunning(task)) return true;
     if (c.Labels[LABEL_HOST] !== opts.host) return false;
     const pid = Number(c.Labels[LABEL_PID]);
-    return !Number.isInteger(pid) || pid <= 0 || !alive(pid);
+    return !Number.isInteger(pid) || pid <= 0 || !alive(pid, c.Labels[LABEL_START]);
   });
   await Promise.all(
     orphans.map((c) =>
