@@ -80,7 +80,8 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
     );
     inner = new ProcessorSink(client, connected);
   }
-  const sink = new MaskingSink(inner, createMasker(task.secrets));
+  const masker = createMasker(task.secrets);
+  const sink = new MaskingSink(inner, masker);
   const executor = new DockerExecutor(docker, task, config.executor);
   const runner = new Runner({
     task,
@@ -90,6 +91,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
     sink,
     logger,
     signal,
+    mask: (text) => masker.maskAll(text),
   });
   let outcome: TaskOutcome;
   try {

@@ -203,3 +203,26 @@ describe("storage failures", () => {
     }
   });
 });
+
+describe("secrets in uploaded text", () => {
+  it("masks secrets in test results", async () => {
+    const spec = makeTask({
+      environment: { project: { API_KEY: "k3y-abcdef-123456" }, contexts: {}, job: {} },
+      secrets: ["k3y-abcdef-123456"],
+      steps: [
+        run(
+          'mkdir -p r && printf \'<testsuite><testcase classname="c" name="n"><failure message="bad key %s"/></testcase></testsuite>\' "$API_KEY" > r/j.xml',
+        ),
+        {
+          type: "store_test_results",
+          name: "Uploading test results",
+          when: "on_success",
+          path: "r",
+        },
+      ],
+    });
+    const { state } = await runTask(server, spec);
+    expect(state.tests).toHaveLength(1);
+    expect(state.tests[0]?.message).toBe("bad key ****");
+  });
+});

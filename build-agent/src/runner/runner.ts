@@ -37,6 +37,8 @@ export interface RunnerDeps {
   logger: Logger;
   /** Aborted on SIGTERM: the running step is killed and the task ends `canceled`. */
   signal: AbortSignal;
+  /** Masks secrets in text the agent itself sends (event messages, test results); default none. */
+  mask?: (text: string) => string;
 }
 
 export interface TaskOutcome {
@@ -81,9 +83,11 @@ export class Runner {
   private readonly background: Background[] = [];
   private current: ExecHandle | undefined;
   private failed = false;
+  private readonly mask: (text: string) => string;
 
   constructor(private readonly deps: RunnerDeps) {
     this.log = deps.logger.child({ taskId: deps.task.taskId, jobId: deps.task.job.id });
+    this.mask = deps.mask ?? ((t) => t);
     deps.signal.addEventListener("abort", () => void this.current?.kill(), { once: true });
   }
 
@@ -103,10 +107,13 @@ export class Runner {
     await this.event({
       type: "task_finished",
       result: outcome.result,
-      ...(outcome.message ? { message: outcome.message } : {}),
+      ...(outcome.message ? { message: this.mask(outcome.message) } : {}),
       at: new Date().toISOString(),
     });
-    this.log.info({ result: outcome.result, message: outcome.message }, "task finished");
+    this.log.info(
+      { result: outcome.result, message: outcome.message && this.mask(outcome.message) },
+      "task finished",
+    );
     return outcome;
   }
 
@@ -150,6 +157,7 @@ export class Runner {
         info,
         storage: this.deps.storage,
         env,
+        mask: this.mask,
         log: (text) => this.deps.sink.write(index, "stdout", text),
       };
       const start = Date.now();
@@ -304,7 +312,7 @@ export class Runner {
       status,
       exitCode,
       durationMs: Math.max(0, Date.now() - start),
-      ...(message ? { message } : {}),
+      ...(message ? { message: this.mask(message) } : {}),
       at: new Date().toISOString(),
     });
   }

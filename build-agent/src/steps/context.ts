@@ -22,6 +22,8 @@ export interface StepContext {
   storage: StorageApi;
   /** The job's environment (without step variables). */
   env: Record<string, string>;
+  /** Masks secrets in what the agent uploads as text (test results). */
+  mask(text: string): string;
   /** Writes a line of the agent's own output into the step's log. */
   log(text: string): void;
 }

@@ -53,7 +53,14 @@ export async function storeTestResults(
     const source = inner(h.name) || h.name;
     try {
       const parsed = parseJUnit((await readEntry(body, 64 * 1024 * 1024)).toString("utf8"), source);
-      cases.push(...parsed);
+      for (const c of parsed) {
+        cases.push({
+          ...c,
+          name: ctx.mask(c.name),
+          classname: ctx.mask(c.classname),
+          ...(c.message ? { message: ctx.mask(c.message) } : {}),
+        });
+      }
       files++;
     } catch (err) {
       ctx.log(`Warning: ${source} is not JUnit XML: ${(err as Error).message}\n`);
