@@ -24,7 +24,13 @@ export const outputConfigSchema = z.object({
   /** Prefix of backbone channel and Redis key names (isolates deployments sharing a Redis). */
   channelPrefix: z.string().default("drover:output:"),
   /** Entries per task kept in the live window. */
-  windowEntries: z.number().int().positive().default(2048),
+  windowEntries: z.number().int().positive().default(1024),
+  /** Serialized bytes per task kept in the live window (about). */
+  windowBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024),
   pusher: z.object({
     appKey: z.string().min(1),
     appSecret: z.string().min(16),

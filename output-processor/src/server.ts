@@ -58,10 +58,14 @@ export function createOutputProcessor(
     pubsub = redis;
     window = new RedisLiveWindow(redis.client, config.channelPrefix, {
       maxEntries: config.windowEntries,
+      maxBytes: config.windowBytes,
     });
   } else {
     pubsub = new MemoryPubSub();
-    window = new MemoryLiveWindow({ maxEntries: config.windowEntries });
+    window = new MemoryLiveWindow({
+      maxEntries: config.windowEntries,
+      maxBytes: config.windowBytes,
+    });
   }
   const shared = { store, window, pubsub, channelPrefix: config.channelPrefix };
   const ingest = new IngestServer({ ...shared, verifier: deps.verifier, logger });

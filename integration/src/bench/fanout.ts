@@ -479,6 +479,22 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
   } finally {
     child.kill(process.env.DROVER_BENCH_SERVER_ARGS ? "SIGTERM" : "SIGKILL");
     if (consumer.exitCode === null) consumer.kill("SIGKILL");
+    await dropKeys(prefix);
+  }
+}
+
+/** Deletes what a run left in the shared Redis (the live windows). */
+async function dropKeys(prefix: string): Promise<void> {
+  const r = new Redis(REDIS_URL);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await r.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await r.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    r.disconnect();
   }
 }
 

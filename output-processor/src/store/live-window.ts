@@ -18,9 +18,9 @@ export interface LiveWindow {
 }
 
 export interface LiveWindowOptions {
-  /** Entries kept per task (default 2048). */
+  /** Entries kept per task (default 1024). */
   maxEntries?: number;
-  /** Serialized bytes kept per task, about (default 2 MiB); the newest entry is always kept. */
+  /** Serialized bytes kept per task, about (default 512 KiB); the newest entry is always kept. */
   maxBytes?: number;
   ttlSeconds?: number;
 }
@@ -69,9 +69,9 @@ export class MemoryLiveWindow implements LiveWindow {
   private readonly budget: Budget;
 
   constructor(opts: LiveWindowOptions = {}) {
-    this.max = opts.maxEntries ?? 2048;
+    this.max = opts.maxEntries ?? 1024;
     this.ttlMs = (opts.ttlSeconds ?? 3600) * 1000;
-    this.budget = new Budget(opts.maxBytes ?? 2 * 1024 * 1024);
+    this.budget = new Budget(opts.maxBytes ?? 512 * 1024);
   }
 
   async append(taskId: string, entries: StoredFrame[]): Promise<void> {
@@ -113,9 +113,9 @@ export class RedisLiveWindow implements LiveWindow {
     private readonly prefix: string,
     opts: LiveWindowOptions = {},
   ) {
-    this.max = opts.maxEntries ?? 2048;
+    this.max = opts.maxEntries ?? 1024;
     this.ttl = opts.ttlSeconds ?? 3600;
-    this.budget = new Budget(opts.maxBytes ?? 2 * 1024 * 1024);
+    this.budget = new Budget(opts.maxBytes ?? 512 * 1024);
   }
 
   private key(taskId: string): string {
