@@ -17,6 +17,7 @@ export {
   requireAdmin,
   requestToken,
   type ApiServerDeps,
+  type RequestAuthenticator,
   type RouteAuth,
 } from "./api/server.js";
 export type { CoreRouteDeps } from "./api/routes/deps.js";
@@ -36,5 +37,10 @@ export {
   type RouteModule,
 } from "./server/compose.js";
 export * from "./contexts/index.js";
-export { compile, ConfigErrorCode, DEFAULT_CONFIG_FILE, formatCompileError } from "./compiler/index.js";
+export {
+  compile,
+  ConfigErrorCode,
+  DEFAULT_CONFIG_FILE,
+  formatCompileError,
+} from "./compiler/index.js";
 export * from "./users/index.js";

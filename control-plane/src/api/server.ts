@@ -21,9 +21,16 @@ declare module "fastify" {
   }
 }
 
+/**
+ * Another way to authenticate a user request (e.g. a browser session cookie). Tried in order
+ * when the request carries no API token; returns null to pass.
+ */
+export type RequestAuthenticator = (req: FastifyRequest) => Promise<Principal | null>;
+
 export interface ApiServerDeps {
   logger: Logger;
   authenticator: TokenAuthenticator;
+  authenticators?: RequestAuthenticator[];
   tasks: TaskService;
   /** Request body limit in bytes (default 1 MiB; larger bodies get 413). */
   bodyLimit?: number;
@@ -83,7 +90,13 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
     const auth = req.routeOptions.config.auth ?? defaultAuth(req.url);
     if (auth === "user") {
       const token = requestToken(req);
-      const principal = token ? await deps.authenticator.authenticate(token) : null;
+      let principal = token ? await deps.authenticator.authenticate(token) : null;
+      if (!token) {
+        for (const auth of deps.authenticators ?? []) {
+          principal = await auth(req);
+          if (principal) break;
+        }
+      }
       if (!principal) {
         throw new ControlPlaneError(
           "DROVER_ERR_UNAUTHENTICATED",

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { PipelinePlan } from "../compiler/plan.js";
+import { recordAudit } from "../audit/log.js";
+import { SYSTEM_ACTOR, type AuditEntity } from "../audit/events.js";
 import type { ServiceUrls } from "../config/urls.js";
 import type { Database, Queryable } from "../db/types.js";
 import { generateToken, hashToken, TASK_TOKEN_PREFIX } from "../auth/tokens.js";
@@ -21,6 +23,36 @@ import {
   workflowStatus,
   type Transition,
 } from "./evaluate.js";
+
+interface JobAuditRow {
+  id: string;
+  name: string;
+  number: number | null;
+  status: string;
+  workflow_id: string;
+  project_id: string;
+}
+const JOB_AUDIT_COLUMNS = "id, name, number, status, workflow_id, project_id";
+
+/** Records a job event in the audit log, in the transaction of the change it describes. */
+async function auditJob(
+  tx: Queryable,
+  action: "workflow.job.start" | "workflow.job.finish" | "workflow.job.approve",
+  job: JobAuditRow,
+  actor: AuditEntity,
+): Promise<void> {
+  await recordAudit(tx, {
+    action,
+    actor,
+    target: { id: job.id, type: "job", name: job.name },
+    payload: {
+      job_number: job.number,
+      status: job.status,
+      workflow_id: job.workflow_id,
+      project_id: job.project_id,
+    },
+  });
+}
 
 export interface EngineOptions {
   db: Database;
@@ -471,20 +503,24 @@ export class WorkflowEngine {
     );
     const status = jobStatusFromTasks(tasks.rows, timedOut.rows.length > 0);
     if (!status) return;
-    await tx.query(
+    const done = await tx.query<JobAuditRow>(
       `UPDATE jobs SET status = $2, stopped_at = now()
-        WHERE id = $1 AND status IN ('queued', 'running')`,
+        WHERE id = $1 AND status IN ('queued', 'running')
+        RETURNING ${JOB_AUDIT_COLUMNS}`,
       [jobId, status],
     );
+    if (done.rows[0]) await auditJob(tx, "workflow.job.finish", done.rows[0], SYSTEM_ACTOR);
   }
 
   /** The agent claimed a task: the job is running. */
   async markJobRunning(tx: Queryable, jobId: string): Promise<void> {
-    await tx.query(
+    const started = await tx.query<JobAuditRow>(
       `UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, now())
-        WHERE id = $1 AND status = 'queued'`,
+        WHERE id = $1 AND status = 'queued'
+        RETURNING ${JOB_AUDIT_COLUMNS}`,
       [jobId],
     );
+    if (started.rows[0]) await auditJob(tx, "workflow.job.start", started.rows[0], SYSTEM_ACTOR);
   }
 
   private async onSchedulerEvent(e: TaskStatusEvent): Promise<void> {
@@ -516,10 +552,21 @@ export class WorkflowEngine {
           `approval job ${job.name} is ${job.status}, not on_hold`,
         );
       }
-      await tx.query(
-        "UPDATE jobs SET status = 'success', approved_by = $2, stopped_at = now() WHERE id = $1",
+      const approved = await tx.query<JobAuditRow>(
+        `UPDATE jobs SET status = 'success', approved_by = $2, stopped_at = now() WHERE id = $1
+         RETURNING ${JOB_AUDIT_COLUMNS}`,
         [job.id, userId],
       );
+      const user = await tx.query<{ login: string }>("SELECT login FROM users WHERE id = $1", [
+        userId,
+      ]);
+      if (approved.rows[0]) {
+        await auditJob(tx, "workflow.job.approve", approved.rows[0], {
+          id: userId,
+          type: "user",
+          name: user.rows[0]?.login ?? userId,
+        });
+      }
       await this.advanceLocked(tx, workflowId);
     });
     await this.submitPending([workflowId]);

@@ -9,7 +9,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import { createApiServer } from "../api/server.js";
+import { createApiServer, type RequestAuthenticator } from "../api/server.js";
 import { registerHookRoutes } from "../api/routes/hooks.js";
 import { registerJobRoutes } from "../api/routes/jobs.js";
 import { registerMeRoutes } from "../api/routes/me.js";
@@ -70,6 +70,8 @@ export interface ComposeOptions {
   mintOutputToken?: (taskId: string) => string | Promise<string>;
   /** Clock of the schedule runner (tests control it). */
   now?: () => Date;
+  /** Other ways to authenticate users (session cookies), tried when no API token is sent. */
+  authenticators?: RequestAuthenticator[];
   /** Extra route modules, registered after the built-in ones. */
   routes?: RouteModule[];
 }
@@ -186,7 +188,12 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     schedules,
     storage,
   };
-  const app = createApiServer({ logger, authenticator: new TokenAuthenticator(db), tasks });
+  const app = createApiServer({
+    logger,
+    authenticator: new TokenAuthenticator(db),
+    tasks,
+    ...(opts.authenticators ? { authenticators: opts.authenticators } : {}),
+  });
   await registerRoutes(app, deps);
   for (const mod of opts.routes ?? []) await mod(app, deps);
 

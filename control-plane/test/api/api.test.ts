@@ -497,6 +497,15 @@ workflows:
     expect(
       (await http(url, "DELETE", `/api/v2/schedule/${id}`, { token: adminToken })).status,
     ).toBe(200);
+    const audited = await db.query<{ action: string }>(
+      "SELECT action FROM audit_events WHERE target->>'id' = $1 ORDER BY occurred_at",
+      [id],
+    );
+    expect(audited.rows.map((r) => r.action)).toEqual([
+      "schedule.create",
+      "schedule.update",
+      "schedule.delete",
+    ]);
     expect((await http(url, "GET", `/api/v2/schedule/${id}`, { token: adminToken })).status).toBe(
       404,
     );

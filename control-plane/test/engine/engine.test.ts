@@ -126,6 +126,21 @@ describe.each(dbs)("workflow engine ($name)", ({ open, name: dbName }) => {
     });
     const approved = (await listJobs(db, wf)).find((j) => j.name === "hold");
     expect(approved?.approvedBy).toBe(approver.id);
+    const audit = async (id: string) =>
+      (
+        await db.query<{ action: string; actor_id: string }>(
+          "SELECT action, actor_id FROM audit_events WHERE target->>'id' = $1 ORDER BY occurred_at",
+          [id],
+        )
+      ).rows;
+    expect(await audit(hold?.id ?? "")).toEqual([
+      { action: "workflow.job.approve", actor_id: approver.id },
+    ]);
+    const build = (await listJobs(db, wf)).find((j) => j.name === "build");
+    expect((await audit(build?.id ?? "")).map((r) => r.action)).toEqual([
+      "workflow.job.start",
+      "workflow.job.finish",
+    ]);
     await h.finishJob(wf, "ship");
     expect((await h.statuses(wf))["(workflow)"]).toBe("success");
   });

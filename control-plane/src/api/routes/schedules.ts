@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { canSeeProject } from "../../auth/principal.js";
+import { recordAudit } from "../../audit/log.js";
+import { canSeeProject, type Principal } from "../../auth/principal.js";
 import { invalid, notFound } from "../../model/errors.js";
 import { getProject } from "../../model/projects.js";
 import type { Schedule } from "../../model/records.js";
@@ -51,6 +52,20 @@ export function registerScheduleRoutes(
   const next = (s: Pick<Schedule, "timetable">) =>
     nextRun(s.timetable, deps.schedules.now()) ?? NEVER;
 
+  const audit = (
+    action: "schedule.create" | "schedule.update" | "schedule.delete",
+    who: Principal,
+    s: Schedule,
+    requestId: string,
+  ) =>
+    recordAudit(db, {
+      action,
+      actor: { id: who.userId, type: "user", name: who.login },
+      target: { id: s.id, type: "schedule", name: s.name },
+      payload: { project_id: s.projectId, timetable: s.timetable, parameters: s.parameters },
+      requestId,
+    });
+
   const load = async (who: ReturnType<typeof principalOf>, id: string) => {
     const s = isUuid(id) ? await getSchedule(db, id) : null;
     if (!s || !canSeeProject(who, s.projectId)) throw notFound("Schedule");
@@ -77,6 +92,7 @@ export function registerScheduleRoutes(
         actorId: attribution === "current" ? who.userId : null,
         nextRunAt: next(body),
       });
+      await audit("schedule.create", who, s, req.id);
       return reply.code(201).send(presentSchedule(s, project, await userLookup(db)(s.actorId)));
     },
   );
@@ -124,12 +140,15 @@ export function registerScheduleRoutes(
     };
     merged.nextRunAt = next(merged);
     const saved = await updateSchedule(db, merged);
+    await audit("schedule.update", who, saved, req.id);
     return presentSchedule(saved, project, await userLookup(db)(saved.actorId));
   });
 
   app.delete<{ Params: { id: string } }>("/api/v2/schedule/:id", async (req) => {
-    const { s } = await load(principalOf(req), req.params.id);
+    const who = principalOf(req);
+    const { s } = await load(who, req.params.id);
     await deleteSchedule(db, s.id);
+    await audit("schedule.delete", who, s, req.id);
     return { message: "Schedule deleted." };
   });
 }

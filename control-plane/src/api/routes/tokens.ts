@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { recordAudit } from "../../audit/log.js";
 import { API_TOKEN_PREFIX, generateToken, hashToken } from "../../auth/tokens.js";
 import { ControlPlaneError, invalid } from "../../model/errors.js";
 import { getProjectBySlug } from "../../model/projects.js";
@@ -46,6 +47,13 @@ export function registerTokenRoutes(app: FastifyInstance, deps: CoreRouteDeps): 
           login: body.login ?? "",
           role: body.role ?? "member",
           ...(body.name ? { name: body.name } : {}),
+        });
+        await recordAudit(tx, {
+          action: "user.create",
+          actor: { id: who.userId, type: "user", name: who.login },
+          target: { id: user.id, type: "user", name: user.login },
+          payload: { role: user.role },
+          requestId: req.id,
         });
       }
       const userId = user?.id ?? who.userId;
