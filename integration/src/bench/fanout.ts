@@ -16,7 +16,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -548,7 +548,9 @@ export async function run(args: string[]): Promise<void> {
   process.stdout.write(
     `${opts.jobs} jobs x ${opts.subs} subscribers on loopback, ${opts.seconds} s each, ` +
       `agents write ${opts.batch}-line batches with one in flight; ` +
-      `servers, subscribers and agents in three processes; Redis at ${REDIS_URL}\n`,
+      `servers, subscribers and agents in three processes; Redis at ${REDIS_URL}; ` +
+      `${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(1)} at start ` +
+      `(latency includes CPU contention from anything else running)\n`,
   );
   if (values.only) {
     // Exploration: one stack, optionally paced (`--rate` lines/s over all agents).
