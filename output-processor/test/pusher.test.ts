@@ -79,6 +79,39 @@ describe("pusher protocol for browsers", () => {
     expect(w.caughtUp[0]?.task).toBe(taskId);
   });
 
+  it("stops sending a channel's events after pusher:unsubscribe", async () => {
+    const s = await start();
+    const jobId = `job-${randomUUID()}`;
+    const taskId = `t-${randomUUID()}`;
+    const channel = `private-job-${jobId}`;
+    // A raw client: pusher-js would drop events of an unsubscribed channel itself.
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/app/${APP_KEY}?protocol=7`);
+    const msgs: Array<{ event: string; data: string }> = [];
+    ws.on("message", (d) => msgs.push(JSON.parse(d.toString())));
+    await waitFor(() => msgs.length === 1, 5_000, "connected");
+    const { socket_id } = JSON.parse(msgs[0]?.data as string) as { socket_id: string };
+    const auth = signChannelAuth(APP_KEY, APP_SECRET, socket_id, channel);
+    ws.send(JSON.stringify({ event: "pusher:subscribe", data: { channel, auth } }));
+    await waitFor(
+      () => msgs.some((m) => m.event === "pusher_internal:subscription_succeeded"),
+      5_000,
+      "subscribed",
+    );
+    const c = new OutputClient({ url: s.url, token: tokenFor(taskId, jobId), taskId });
+    await c.connect();
+    c.write(0, "out", "first\n");
+    await c.flush();
+    await waitFor(() => msgs.some((m) => m.event === "log"), 5_000, "first line");
+    ws.send(JSON.stringify({ event: "pusher:unsubscribe", data: { channel } }));
+    await new Promise((r) => setTimeout(r, 100));
+    const before = msgs.length;
+    c.write(0, "out", "second\n");
+    await c.close();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(msgs.slice(before)).toEqual([]);
+    ws.close();
+  });
+
   it("refuses a subscription with a bad signature", async () => {
     const s = await start();
     const w = watcher(s.port, { authorize: false });

@@ -224,6 +224,8 @@ class PusherConnection {
     if (this.closed) return;
     this.closed = true;
     this.ws.close(code, reason);
+    // A client too slow to read its close frame does not hold its queue for long.
+    setTimeout(() => this.ws.terminate(), 5_000).unref();
     this.dispose();
   }
 
