@@ -49,15 +49,17 @@ export async function run(argv: string[]): Promise<number> {
   );
   const cp = await startControlPlane({ config, logger });
   const cli = dataPaths(config).cli;
+  // Saved before anything is printed, so whoever reads the banner finds the file.
+  await saveCliSettings(
+    cli,
+    cp.bootstrapToken ? { url: cp.url, token: cp.bootstrapToken } : { url: cp.url },
+  );
   process.stdout.write(`Drover is up at ${cp.url}\n`);
   if (cp.bootstrapToken) {
-    await saveCliSettings(cli, { url: cp.url, token: cp.bootstrapToken });
     process.stdout.write(
       `Admin token (shown once, saved to ${cli}):\n  ${cp.bootstrapToken}\n` +
         `Use it as DROVER_TOKEN, or run drover commands from this directory.\n`,
     );
-  } else {
-    await saveCliSettings(cli, { url: cp.url });
   }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
