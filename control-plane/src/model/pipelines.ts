@@ -116,3 +116,44 @@ export async function listPipelines(
     nextPageToken: rows.length > size && last ? encodePageToken({ n: last.number }) : null,
   };
 }
+
+/** Pipelines across projects, newest first: the visible ones, optionally of one org or actor. */
+export async function listRecentPipelines(
+  q: Queryable,
+  opts: {
+    /** null: every project (admins). */
+    projectIds: string[] | null;
+    orgSlug?: string;
+    actorId?: string;
+    pageToken?: string;
+    pageSize?: number;
+  },
+): Promise<Page<Pipeline>> {
+  const size = opts.pageSize ?? PAGE_SIZE;
+  const cursor = decodePageToken(opts.pageToken);
+  const { rows } = await q.query(
+    `SELECT p.* FROM pipelines p JOIN projects pr ON pr.id = p.project_id
+      WHERE ($1::uuid[] IS NULL OR p.project_id = ANY($1::uuid[]))
+        AND ($2::text IS NULL OR pr.slug LIKE $2 || '/%')
+        AND ($3::uuid IS NULL OR p.trigger_actor_id = $3)
+        AND ($4::timestamptz IS NULL OR (p.created_at, p.id) < ($4::timestamptz, $5::uuid))
+      ORDER BY p.created_at DESC, p.id DESC LIMIT $6`,
+    [
+      opts.projectIds,
+      opts.orgSlug ?? null,
+      opts.actorId ?? null,
+      cursor?.t ?? null,
+      cursor?.i ?? null,
+      size + 1,
+    ],
+  );
+  const items = rows.slice(0, size).map(toPipeline);
+  const last = items[items.length - 1];
+  return {
+    items,
+    nextPageToken:
+      rows.length > size && last
+        ? encodePageToken({ t: last.createdAt.toISOString(), i: last.id })
+        : null,
+  };
+}

@@ -325,6 +325,22 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
         })
       ).status,
     ).toBe(400);
+    const recent = await http(url, "GET", "/api/v2/pipeline?org-slug=gh/acme&mine=true", {
+      token: adminToken,
+    });
+    expect(recent.status).toBe(200);
+    expect(recent.body.items).toHaveLength(20);
+    expect(recent.body.items[0].project_slug).toBe(pslug);
+    const recent2 = await http(
+      url,
+      "GET",
+      `/api/v2/pipeline?org-slug=gh/acme&page-token=${recent.body.next_page_token}`,
+      { token: adminToken },
+    );
+    expect(recent2.body.items[0].number).toBe(3);
+    expect(
+      (await http(url, "GET", "/api/v2/pipeline?org-slug=nope", { token: adminToken })).status,
+    ).toBe(400);
     const byNumber = await http(url, "GET", `/api/v2/project/${pslug}/pipeline/7`, {
       token: adminToken,
     });

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { invalid, notFound } from "../../model/errors.js";
-import { getPipelineByNumber, listPipelines } from "../../model/pipelines.js";
+import { getPipelineByNumber, listPipelines, listRecentPipelines } from "../../model/pipelines.js";
+import { getProject } from "../../model/projects.js";
+import type { Project } from "../../model/records.js";
 import { listWorkflowsOfPipeline } from "../../model/workflows.js";
 import { slugOf, userLookup, visiblePipeline, visibleProject, type SlugParams } from "../access.js";
 import { presentPipeline, presentWorkflow } from "../present.js";
@@ -95,6 +97,35 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: CoreRouteDeps
       return presentPipeline(p, project, await userLookup(db)(p.triggerActorId));
     },
   );
+
+  const recentQuery = z.object({
+    "org-slug": z
+      .string()
+      .regex(/^[a-z]+\/[A-Za-z0-9_.-]+$/, "must be <vcs>/<org>")
+      .optional(),
+    mine: z.enum(["true", "false"]).optional(),
+    "page-token": z.string().optional(),
+  });
+
+  app.get<{ Querystring: Record<string, string> }>("/api/v2/pipeline", async (req) => {
+    const who = principalOf(req);
+    const q = parse(recentQuery, req.query, "query");
+    const page = await listRecentPipelines(db, {
+      projectIds: who.role === "admin" ? null : [...who.projectIds],
+      ...(q["org-slug"] ? { orgSlug: q["org-slug"] } : {}),
+      ...(q.mine === "true" ? { actorId: who.userId } : {}),
+      ...(q["page-token"] ? { pageToken: q["page-token"] } : {}),
+    });
+    const users = userLookup(db);
+    const projects = new Map<string, Promise<Project | null>>();
+    const items = [];
+    for (const p of page.items) {
+      if (!projects.has(p.projectId)) projects.set(p.projectId, getProject(db, p.projectId));
+      const project = await projects.get(p.projectId);
+      if (project) items.push(presentPipeline(p, project, await users(p.triggerActorId)));
+    }
+    return { items, next_page_token: page.nextPageToken };
+  });
 
   app.get<{ Params: { id: string } }>("/api/v2/pipeline/:id", async (req) => {
     const { pipeline, project } = await visiblePipeline(db, principalOf(req), req.params.id);
