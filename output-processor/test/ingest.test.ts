@@ -3,7 +3,14 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { INGEST_CLOSE, INGEST_PATH, MAX_MESSAGE_BYTES } from "@drover/output-processor";
 import { OutputClient } from "@drover/output-processor/client";
-import { readLog, startProcessor, tempDir, tokenFor, type Started } from "./helpers/env.js";
+import {
+  READ_TOKEN,
+  readLog,
+  startProcessor,
+  tempDir,
+  tokenFor,
+  type Started,
+} from "./helpers/env.js";
 
 function rawSocket(s: Started): Promise<WebSocket> {
   const ws = new WebSocket(`${s.url}${INGEST_PATH}`);
@@ -74,6 +81,32 @@ describe("ingest", () => {
     expect(kinds.slice(-2)).toEqual(["step_finished", "task_finished"]);
     const seqs = jsonl.map((l) => (JSON.parse(l) as { seq: number }).seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  });
+
+  it("serves seq and byte ranges, checks readers and says what is wrong with a query", async () => {
+    const taskId = `t-${randomUUID()}`;
+    const c = new OutputClient({ url: s.url, token: tokenFor(taskId, "job-1"), taskId });
+    await c.connect();
+    for (let i = 1; i <= 5; i++) {
+      c.write(0, "out", `l${i}\n`);
+      await c.flush(); // one frame per line: seqs 1..5
+    }
+    await c.close();
+    expect(await readLog(s.port, taskId, "?from=2&to=4")).toBe("l2\nl3\n");
+    expect(await readLog(s.port, taskId, "?fromByte=3&toByte=9")).toBe("l2\nl3\n");
+    const base = `http://127.0.0.1:${s.port}/output/v1/tasks/${taskId}`;
+    expect((await fetch(`${base}/log`)).status).toBe(404); // no reader credentials
+    expect(
+      (await fetch(`${base}/log`, { headers: { authorization: "Bearer wrong" } })).status,
+    ).toBe(404);
+    const auth = { headers: { authorization: `Bearer ${READ_TOKEN}` } };
+    const bad = await fetch(`${base}/log?from=abc`, auth);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toMatch(/'from'/);
+    expect((await fetch(`${base}/log?format=xml`, auth)).status).toBe(400);
+    const raw = await fetch(`${base}/raw`, auth);
+    expect(raw.headers.get("content-disposition")).toMatch(/attachment/);
+    expect(await raw.text()).toBe("l1\nl2\nl3\nl4\nl5\n");
   });
 
   it("dedupes resent frames on (task, seq) and acknowledges them", async () => {
