@@ -2,7 +2,7 @@
 # Builds the local images jobs run on, since no registry can be pulled from:
 #   drover/debian:bookworm  a debootstrap root imported with `docker import`
 #   drover/ci-base:latest   git, bash, openssh-client, curl, ca-certificates (cimg/base's role)
-#   drover/sandbox:latest   iproute2; owns each task's network namespace (build-agent)
+#   drover/sandbox:latest   iproute2; blackholes the metadata address when the agent cannot nsenter
 # Skips any image that already exists. Set DROVER_IMAGES_REBUILD=1 to rebuild.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
