@@ -80,8 +80,8 @@ describe("agent output without an output-processor", () => {
       docker,
     });
     expect(outcome.result).toBe("success");
-    // Before: a 5 s flush wait plus a 5 s close wait.
-    expect(Date.now() - t0).toBeLessThan(5_000);
+    // Unbounded before (waiting for acknowledgements); now a 2 s grace. Generous for loaded CI.
+    expect(Date.now() - t0).toBeLessThan(9_000);
     expect(server.state(spec.taskId).events.at(-1)).toMatchObject({
       type: "task_finished",
       result: "success",
