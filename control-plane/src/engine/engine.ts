@@ -24,6 +24,12 @@ import {
   type Transition,
 } from "./evaluate.js";
 
+/** What the workflow rules need of a job. */
+type FreshJob = Pick<
+  Job,
+  "id" | "name" | "type" | "status" | "requires" | "parallelism" | "enableSsh"
+>;
+
 interface JobAuditRow {
   id: string;
   name: string;
@@ -187,15 +193,18 @@ export class WorkflowEngine {
          VALUES ($1, $2, $3, $4, 'running', $5)`,
         [id, input.pipelineId, input.projectId, wf.name, input.startedBy],
       );
-      builds.push(
-        ...(await this.insertJobs(
-          tx,
-          id,
-          input.projectId,
-          wf.jobs.map((plan, position) => ({ plan, position, enableSsh: false, rerunOf: null })),
-        )),
+      const jobs = await this.insertJobs(
+        tx,
+        id,
+        input.projectId,
+        wf.jobs.map((plan, position) => ({ plan, position, enableSsh: false, rerunOf: null })),
       );
-      await this.advanceLocked(tx, id);
+      builds.push(...jobs.filter((j) => j.type === "build").map((j) => j.id));
+      // Fresh rows: no need to read back what was just written.
+      await this.advanceLocked(tx, id, {
+        wf: { status: "running", carried: {}, canceledAt: null, stoppedAt: null },
+        jobs,
+      });
       ids.push(id);
     }
     await this.numberJobs(tx, input.projectId, builds);
@@ -238,14 +247,22 @@ export class WorkflowEngine {
       enableSsh: boolean;
       rerunOf: string | null;
     }>,
-  ): Promise<string[]> {
+  ): Promise<FreshJob[]> {
     if (jobs.length === 0) return [];
     const values: string[] = [];
     const params: unknown[] = [];
-    const builds: string[] = [];
+    const inserted: FreshJob[] = [];
     for (const j of jobs) {
       const id = randomUUID();
-      if (j.plan.type === "build") builds.push(id);
+      inserted.push({
+        id,
+        name: j.plan.name,
+        type: j.plan.type,
+        status: "blocked",
+        requires: j.plan.requires,
+        parallelism: Math.max(1, j.plan.parallelism),
+        enableSsh: j.enableSsh,
+      });
       const b = params.length;
       values.push(
         `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, 'blocked', $${b + 8}::jsonb, $${b + 9}::jsonb, $${b + 10}, $${b + 11}, $${b + 12})`,
@@ -271,7 +288,7 @@ export class WorkflowEngine {
        VALUES ${values.join(", ")}`,
       params,
     );
-    return builds;
+    return inserted;
   }
 
   /**
@@ -303,13 +320,24 @@ export class WorkflowEngine {
    * jobs whose requirements are met (creating one pending task per parallel node), holds
    * approvals, marks unreachable jobs `not_run`, and stores the workflow status.
    */
-  private async advanceLocked(tx: Queryable, workflowId: string): Promise<void> {
-    const wf = toWorkflow(
-      (await tx.query("SELECT * FROM workflows WHERE id = $1", [workflowId])).rows[0] ?? {},
-    );
-    const jobs = (
-      await tx.query("SELECT * FROM jobs WHERE workflow_id = $1 ORDER BY position", [workflowId])
-    ).rows.map(toJob);
+  private async advanceLocked(
+    tx: Queryable,
+    workflowId: string,
+    known?: {
+      wf: Pick<Workflow, "status" | "carried" | "canceledAt" | "stoppedAt">;
+      jobs: FreshJob[];
+    },
+  ): Promise<void> {
+    const wf =
+      known?.wf ??
+      toWorkflow(
+        (await tx.query("SELECT * FROM workflows WHERE id = $1", [workflowId])).rows[0] ?? {},
+      );
+    const jobs: FreshJob[] =
+      known?.jobs ??
+      (
+        await tx.query("SELECT * FROM jobs WHERE workflow_id = $1 ORDER BY position", [workflowId])
+      ).rows.map(toJob);
     const transitions = wf.canceledAt ? [] : evaluate(jobs, wf.carried);
     const byName = new Map(jobs.map((j) => [j.name, j]));
     const taskValues: string[] = [];
@@ -705,7 +733,7 @@ export class WorkflowEngine {
          VALUES ($1, $2, $3, $4, 'running', $5, $6::jsonb, $7)`,
         [id, wf.pipelineId, wf.projectId, wf.name, workflowId, JSON.stringify(carried), userId],
       );
-      const builds = await this.insertJobs(
+      const inserted = await this.insertJobs(
         tx,
         id,
         wf.projectId,
@@ -719,7 +747,11 @@ export class WorkflowEngine {
           })),
       );
       await this.advanceLocked(tx, id);
-      await this.numberJobs(tx, wf.projectId, builds);
+      await this.numberJobs(
+        tx,
+        wf.projectId,
+        inserted.filter((j) => j.type === "build").map((j) => j.id),
+      );
     });
     await this.submitPending([id]);
     return id;
