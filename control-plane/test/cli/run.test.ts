@@ -6,6 +6,8 @@ import { openDatabase, type Database } from "@drover/control-plane/db";
 import { run as runCommand } from "../../src/cli/commands/run.js";
 import { run as workflowCommand } from "../../src/cli/commands/workflow.js";
 import { run as tokenCommand } from "../../src/cli/commands/token.js";
+import { run as projectCommand } from "../../src/cli/commands/project.js";
+import { run as pipelineCommand } from "../../src/cli/commands/pipeline.js";
 import { logger } from "../helpers/harness.js";
 import { makeRepo, startTestServer } from "../helpers/server.js";
 
@@ -97,6 +99,28 @@ describe("drover run / workflow rerun / token create", () => {
     expect(jobs.map((j) => [j.name, (j as { enable_ssh?: boolean }).enable_ssh])).toEqual([
       ["test", true],
     ]);
+  });
+
+  it("adds a project and triggers, follows, lists and shows its pipelines", async () => {
+    const repo = makeRepo({ ".circleci/config.yml": CONFIG(false) });
+    const slug = `gh/acme/${randomUUID().slice(0, 8)}`;
+    const out = capture();
+    try {
+      expect(await projectCommand(["add", slug, repo.url])).toBe(0);
+      expect(await pipelineCommand(["trigger", slug, "--branch", "main", "--follow"])).toBe(0);
+      expect(await pipelineCommand(["list", slug])).toBe(0);
+      const id = (await admin.listPipelines(slug)).items[0]?.id ?? "";
+      expect(await pipelineCommand(["show", id])).toBe(0);
+      expect(await pipelineCommand(["frobnicate", slug])).toBe(2);
+    } finally {
+      out.restore();
+    }
+    expect(out.text()).toMatch(/webhook secret \(.*\): [0-9a-f]{64}/);
+    expect(out.text()).toContain("workflow main: success");
+    expect(out.text()).toMatch(/#1 {2}created {2}branch main {2}[0-9a-f]{12} {2}api/);
+    expect(out.text()).toMatch(
+      /workflow main success[\s\S]*build #\d+ success[\s\S]*test #\d+ success/,
+    );
   });
 
   it("creates tokens for members", async () => {
