@@ -223,9 +223,15 @@ class IngestSession {
       // Serialize each entry once for the store, the window and the backbone.
       const json = accepted.map((e) => JSON.stringify(e));
       await writer.append(accepted, json);
-      await this.deps.window.append(grant.taskId, accepted, json);
+      // Window before publish: whoever sees the message can read its entries back.
       const msg = `{"task":${JSON.stringify(grant.taskId)},"entries":[${json.join(",")}]}`;
-      await this.deps.pubsub.publish(jobChannel(this.deps.channelPrefix, grant.jobId), msg);
+      const channel = jobChannel(this.deps.channelPrefix, grant.jobId);
+      if (this.deps.window.appendAndPublish) {
+        await this.deps.window.appendAndPublish(grant.taskId, accepted, json, channel, msg);
+      } else {
+        await this.deps.window.append(grant.taskId, accepted, json);
+        await this.deps.pubsub.publish(channel, msg);
+      }
       for (const f of accepted) {
         if (f.kind === "output") continue;
         const status: StatusMessage = {

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import type { LogEntry, StoredFrame } from "./types.js";
 
 /**
@@ -14,6 +14,17 @@ export interface LiveWindow {
    * `fromSeq` (the caller then reads the durable store).
    */
   read(taskId: string, fromSeq: number, limit: number): Promise<LogEntry[] | null>;
+  /**
+   * Optional: appends and then publishes `message` on backbone `channel` in one step (one Redis
+   * round trip, atomically), for a window that lives on the backbone's own Redis.
+   */
+  appendAndPublish?(
+    taskId: string,
+    entries: StoredFrame[],
+    json: string[],
+    channel: string,
+    message: string,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -124,6 +135,22 @@ export class RedisLiveWindow implements LiveWindow {
 
   async append(taskId: string, entries: StoredFrame[], json?: string[]): Promise<void> {
     if (entries.length === 0) return;
+    await this.transaction(taskId, entries, json).exec();
+  }
+
+  async appendAndPublish(
+    taskId: string,
+    entries: StoredFrame[],
+    json: string[],
+    channel: string,
+    message: string,
+  ): Promise<void> {
+    const res = await this.transaction(taskId, entries, json).publish(channel, message).exec();
+    const failed = res?.find(([err]) => err);
+    if (failed) throw failed[0] as Error;
+  }
+
+  private transaction(taskId: string, entries: StoredFrame[], json?: string[]): ChainableCommander {
     const key = this.key(taskId);
     const args: string[] = [];
     const sizes: number[] = [];
@@ -133,13 +160,12 @@ export class RedisLiveWindow implements LiveWindow {
       sizes.push(j.length);
     });
     const keepFrom = this.budget.add(taskId, entries, sizes);
-    await this.redis
+    return this.redis
       .multi()
       .zadd(key, ...(args as [string, string]))
       .zremrangebyrank(key, 0, -this.max - 1)
       .zremrangebyscore(key, "-inf", `(${keepFrom}`)
-      .expire(key, this.ttl)
-      .exec();
+      .expire(key, this.ttl);
   }
 
   async read(taskId: string, fromSeq: number, limit: number): Promise<LogEntry[] | null> {
