@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   InstantScheduler,
@@ -7,21 +7,16 @@ import {
   type DroverClient,
 } from "@drover/control-plane";
 import { testDatabases } from "../helpers/databases.js";
-import { CONFIG, commitFiles, http, makeRepo, startTestServer } from "../helpers/server.js";
+import {
+  CONFIG,
+  commitFiles,
+  ed25519Key,
+  http,
+  makeRepo,
+  startTestServer,
+} from "../helpers/server.js";
 
 const dbs = await testDatabases();
-
-function ed25519Key(comment = "me@laptop"): string {
-  const { publicKey } = generateKeyPairSync("ed25519");
-  const raw = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
-  const str = (b: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(b.length);
-    return Buffer.concat([len, b]);
-  };
-  const blob = Buffer.concat([str(Buffer.from("ssh-ed25519")), str(raw)]);
-  return `ssh-ed25519 ${blob.toString("base64")} ${comment}`;
-}
 
 describe.each(dbs)("API v2 ($name)", ({ open }) => {
   let db: Database;
@@ -399,6 +394,21 @@ workflows:
       expect(r.status).toBe(400);
       expect(r.body.errors.map((e: { field: string }) => e.field)).toContain(field);
     }
+    const { token: keyless } = await admin.createToken({
+      login: `nokey-${randomUUID().slice(0, 6)}`,
+      projects: [slug],
+    });
+    const noKey = await http(url, "POST", `/api/v2/workflow/${wf?.id}/rerun`, {
+      token: keyless,
+      body: { enable_ssh: true, jobs: [build?.id] },
+    });
+    expect(noKey.status).toBe(400);
+    expect(noKey.body.errors[0].field).toBe("enable_ssh");
+    const key = await http(url, "POST", "/api/v2/me/ssh-keys", {
+      token: adminToken,
+      body: { public_key: ed25519Key("rerun") },
+    });
+    expect([201, 409]).toContain(key.status);
     const rerun = await http(url, "POST", `/api/v2/workflow/${wf?.id}/rerun`, {
       token: adminToken,
       body: { enable_ssh: true, jobs: [build?.id] },

@@ -9,7 +9,7 @@ import { run as tokenCommand } from "../../src/cli/commands/token.js";
 import { run as projectCommand } from "../../src/cli/commands/project.js";
 import { run as pipelineCommand } from "../../src/cli/commands/pipeline.js";
 import { logger } from "../helpers/harness.js";
-import { makeRepo, startTestServer } from "../helpers/server.js";
+import { ed25519Key, makeRepo, startTestServer } from "../helpers/server.js";
 
 const agent = fileURLToPath(new URL("../fixtures/fake-agent.mjs", import.meta.url));
 
@@ -88,6 +88,7 @@ describe("drover run / workflow rerun / token create", () => {
     const pipelines = await admin.listPipelines(slug);
     expect(pipelines.items.map((p) => p.trigger.type)).toEqual(["explicit", "explicit"]);
     const wf = (await admin.pipelineWorkflows(pipelines.items[0]?.id ?? "")).items[0];
+    await admin.request("POST", "/api/v2/me/ssh-keys", { public_key: ed25519Key() });
     out = capture();
     try {
       expect(await workflowCommand(["rerun", wf?.id ?? "", "--ssh"])).toBe(0);

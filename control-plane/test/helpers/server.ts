@@ -1,5 +1,6 @@
 /** A real control plane (HTTP on a free port) over a test database, and git fixture repos. */
 import { execFileSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -137,4 +138,17 @@ export async function http(
     // not JSON
   }
   return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** A fresh ed25519 public key in OpenSSH format. */
+export function ed25519Key(comment = "me@laptop"): string {
+  const { publicKey } = generateKeyPairSync("ed25519");
+  const raw = publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+  const str = (b: Buffer) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    return Buffer.concat([len, b]);
+  };
+  const blob = Buffer.concat([str(Buffer.from("ssh-ed25519")), str(raw)]);
+  return `ssh-ed25519 ${blob.toString("base64")} ${comment}`;
 }

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { invalid } from "../../model/errors.js";
+import { listSshKeys } from "../../model/users.js";
 import { listJobs } from "../../model/workflows.js";
 import { visibleWorkflow } from "../access.js";
 import { presentWorkflow, presentWorkflowJob } from "../present.js";
@@ -55,6 +57,12 @@ export function registerWorkflowRoutes(app: FastifyInstance, deps: CoreRouteDeps
     const who = principalOf(req);
     const { workflow } = await visibleWorkflow(db, who, req.params.id);
     const body = parse(rerunBodySchema, req.body);
+    const sshRerun = body.enable_ssh && body.jobs?.length && !body.from_failed;
+    if (sshRerun && (await listSshKeys(db, who.userId)).length === 0) {
+      throw invalid("add an SSH public key (POST /api/v2/me/ssh-keys) before rerunning with SSH", [
+        { field: "enable_ssh", message: "you have no registered SSH public key" },
+      ]);
+    }
     const id = await engine.rerun(
       workflow.id,
       {
