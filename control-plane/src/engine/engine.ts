@@ -104,6 +104,7 @@ export class WorkflowEngine {
   private ticking: Promise<void> | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
   private draining = false;
+  private readonly changeListeners = new Set<(e: { workflowId: string }) => void>();
   private drainAgain = false;
 
   constructor(private readonly opts: EngineOptions) {
@@ -148,6 +149,27 @@ export class WorkflowEngine {
   /** Resolves when background work started so far (submissions, event handling) is done. */
   async idle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  /**
+   * Subscribes to committed changes of workflows (created, job queued/started/finished, approved,
+   * canceled, rerun), e.g. to push live status to browsers. Delivered after commit, in this
+   * process only; listeners re-read what they show. Returns an unsubscribe function.
+   */
+  onWorkflowChange(listener: (e: { workflowId: string }) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Tells listeners a workflow changed (after commit). */
+  changed(workflowId: string): void {
+    for (const l of this.changeListeners) {
+      try {
+        l({ workflowId });
+      } catch (err) {
+        this.log.warn({ err, workflowId }, "workflow change listener threw");
+      }
+    }
   }
 
   /** Housekeeping: submit pending tasks, fail tokens that expired unclaimed. */
@@ -217,6 +239,7 @@ export class WorkflowEngine {
    * submitted in batches.
    */
   kick(workflowIds: string[]): void {
+    for (const id of workflowIds) this.changed(id);
     if (workflowIds.length === 0) return;
     if (this.draining) {
       this.drainAgain = true;
@@ -394,6 +417,7 @@ export class WorkflowEngine {
       await this.lockWorkflow(tx, workflowId);
       await this.advanceLocked(tx, workflowId);
     });
+    this.changed(workflowId);
     await this.submitPending([workflowId]);
   }
 
@@ -514,6 +538,7 @@ export class WorkflowEngine {
       await this.opts.scheduler
         .cleanup(taskId)
         .catch((err: unknown) => this.log.warn({ err, taskId }, "scheduler cleanup failed"));
+      this.changed(workflowId);
       await this.submitPending([workflowId]);
     }
     return changed;
@@ -597,6 +622,7 @@ export class WorkflowEngine {
       }
       await this.advanceLocked(tx, workflowId);
     });
+    this.changed(workflowId);
     await this.submitPending([workflowId]);
   }
 
@@ -622,6 +648,7 @@ export class WorkflowEngine {
       await this.advanceLocked(tx, workflowId);
       return tasks.rows.map((r) => r.id);
     });
+    this.changed(workflowId);
     await this.stopTasks(stop);
   }
 
@@ -646,6 +673,7 @@ export class WorkflowEngine {
       await this.advanceLocked(tx, workflowId);
       return tasks.rows.map((r) => r.id);
     });
+    this.changed(workflowId);
     await this.stopTasks(stop);
     await this.submitPending([workflowId]);
   }
@@ -753,6 +781,7 @@ export class WorkflowEngine {
         inserted.filter((j) => j.type === "build").map((j) => j.id),
       );
     });
+    this.changed(id);
     await this.submitPending([id]);
     return id;
   }

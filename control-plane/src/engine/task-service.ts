@@ -90,6 +90,7 @@ export class TaskService {
       );
     }
     const task = await this.buildSpec(claimed.id);
+    this.opts.engine.changed(task.workflow.id);
     this.log.info({ taskId: claimed.id, jobId: claimed.job_id }, "task claimed");
     return { task, session };
   }

@@ -27,6 +27,8 @@ describe.each(dbs)("workflow engine ($name)", ({ open, name: dbName }) => {
   });
 
   it("queues jobs as their requirements succeed and ends in success", async () => {
+    const changes: string[] = [];
+    const unsubscribe = h.engine.onWorkflowChange((e) => changes.push(e.workflowId));
     const { workflowIds } = await h.run(
       plan({
         name: "build",
@@ -54,6 +56,10 @@ describe.each(dbs)("workflow engine ($name)", ({ open, name: dbName }) => {
       c: "success",
       "(workflow)": "success",
     });
+    unsubscribe();
+    // Created, then each of a, b, c claimed and finished: every commit is announced.
+    expect(changes.length).toBeGreaterThanOrEqual(7);
+    expect(new Set(changes)).toEqual(new Set([wf]));
     const jobs = await listJobs(db, wf);
     const numbers = jobs.map((j) => j.number ?? 0);
     expect(new Set(numbers).size).toBe(3);
