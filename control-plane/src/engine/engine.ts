@@ -4,6 +4,7 @@ import type { PipelinePlan } from "../compiler/plan.js";
 import { recordAudit } from "../audit/log.js";
 import { SYSTEM_ACTOR, type AuditEntity } from "../audit/events.js";
 import type { ServiceUrls } from "../config/urls.js";
+import type { TaskSecretsProvider } from "./task-service.js";
 import type { Database, Queryable } from "../db/types.js";
 import { generateToken, hashToken, TASK_TOKEN_PREFIX } from "../auth/tokens.js";
 import { ControlPlaneError, invalid, notFound } from "../model/errors.js";
@@ -65,6 +66,8 @@ export interface EngineOptions {
   scheduler: SchedulerBackend;
   logger: Logger;
   urls: ServiceUrls;
+  /** Context access checks before scheduling (the secrets engine's provider). */
+  access?: Pick<TaskSecretsProvider, "checkAccess">;
   /** Unclaimed task tokens expire after this long (default 10 minutes). */
   taskTokenTtlMs?: number;
   /** How long one instance holds a task it is submitting (default 15 s). */
@@ -451,13 +454,33 @@ export class WorkflowEngine {
                   j.plan->>'resourceClass' AS resource_class, j.plan->'executor'->>'type' AS executor_type,
                   w.id AS workflow_id, w.name AS workflow_name,
                   p.id AS pipeline_id, p.number AS pipeline_number,
-                  pr.slug AS project_slug, pr.name AS project_name`,
+                  pr.slug AS project_slug, pr.name AS project_name,
+                  pr.id AS project_id, pr.org_id, j.plan->'contexts' AS contexts,
+                  COALESCE(w.started_by, p.trigger_actor_id) AS user_id`,
       [[...tokens.keys()], [...tokens.values()].map(hashToken), this.ttlMs, this.leaseMs],
     );
     const submitted: string[] = [];
+    const refused = new Map<string, string>();
+    const checkAccess = this.opts.access?.checkAccess?.bind(this.opts.access);
     for (const r of leased.rows) {
       const taskId = String(r.id);
       const jobId = String(r.job_id);
+      const contexts = (
+        typeof r.contexts === "string" ? JSON.parse(r.contexts) : (r.contexts ?? [])
+      ) as string[];
+      if (refused.has(jobId)) continue;
+      if (checkAccess && contexts.length > 0) {
+        const access = await checkAccess({
+          projectId: String(r.project_id),
+          orgId: String(r.org_id),
+          contexts,
+          userId: (r.user_id as string | null) ?? null,
+        });
+        if (!access.allowed) {
+          refused.set(jobId, `context '${access.context}': ${access.reason}`);
+          continue;
+        }
+      }
       const task: TaskPlan = {
         taskId,
         taskToken: tokens.get(taskId) ?? "",
@@ -503,6 +526,7 @@ export class WorkflowEngine {
         [submitted],
       );
     }
+    for (const [jobId, reason] of refused) await this.refuseJob(jobId, reason);
   }
 
   /**
@@ -650,6 +674,30 @@ export class WorkflowEngine {
     });
     this.changed(workflowId);
     await this.stopTasks(stop);
+  }
+
+  /** Ends a queued job `unauthorized` without running it (its tasks never reach the backend). */
+  private async refuseJob(jobId: string, reason: string): Promise<void> {
+    const row = (await this.db.query("SELECT workflow_id FROM jobs WHERE id = $1", [jobId]))
+      .rows[0];
+    if (!row) return;
+    const workflowId = String(row.workflow_id);
+    await this.db.transaction(async (tx) => {
+      await this.lockWorkflow(tx, workflowId);
+      await tx.query(
+        `UPDATE tasks SET status = 'canceled', message = $2, finished_at = now(), token_hash = NULL
+          WHERE job_id = $1 AND status = ANY($3::text[])`,
+        [jobId, `unauthorized: ${reason}`, ACTIVE],
+      );
+      await tx.query(
+        "UPDATE jobs SET status = 'unauthorized', stopped_at = now() WHERE id = $1 AND status = 'queued'",
+        [jobId],
+      );
+      await this.advanceLocked(tx, workflowId);
+    });
+    this.log.info({ jobId, reason }, "job refused: context access");
+    this.changed(workflowId);
+    await this.submitPending([workflowId]);
   }
 
   /** Cancels one unfinished job; its dependants follow the usual rules. */

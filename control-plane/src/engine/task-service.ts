@@ -27,6 +27,16 @@ export interface TaskSecretsProvider {
     contexts: Record<string, string>;
     secrets: string[];
   }>;
+  /**
+   * Optional: whether a job may use its contexts, asked before its tasks are handed to the
+   * scheduler. A refusal ends the job `unauthorized` without running it.
+   */
+  checkAccess?(input: {
+    projectId: string;
+    orgId: string;
+    contexts: string[];
+    userId: string | null;
+  }): Promise<{ allowed: true } | { allowed: false; context: string; reason: string }>;
 }
 
 export const emptySecretsProvider: TaskSecretsProvider = {

@@ -152,6 +152,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     logger,
     urls,
     tickIntervalMs: config.tickIntervalMs,
+    ...(opts.secrets ? { access: opts.secrets } : {}),
   });
   const tasks = new TaskService({
     db,

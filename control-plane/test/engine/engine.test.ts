@@ -8,6 +8,7 @@ import {
   WorkflowEngine,
   type Database,
 } from "@drover/control-plane";
+import { openDatabase } from "@drover/control-plane/db";
 import { testDatabases } from "../helpers/databases.js";
 import { harness, logger, type Harness } from "../helpers/harness.js";
 import { job, plan } from "../helpers/plans.js";
@@ -411,6 +412,70 @@ describe.each(dbs)("workflow engine ($name)", ({ open, name: dbName }) => {
     });
     expect(a?.taskId).toBeTruthy();
     await engine.stop();
+  });
+});
+
+describe("context access before scheduling", () => {
+  it("ends a job whose context is refused unauthorized without running it", async () => {
+    const db = await openDatabase({});
+    const h = await harness(db);
+    const checked: string[][] = [];
+    const engine = new WorkflowEngine({
+      db,
+      scheduler: h.scheduler,
+      logger,
+      urls: h.urls,
+      tickIntervalMs: 0,
+      access: {
+        checkAccess: async ({ contexts }) => {
+          checked.push(contexts);
+          return contexts.includes("prod")
+            ? { allowed: false, context: "prod", reason: "restricted to the deployers group" }
+            : { allowed: true };
+        },
+      },
+    });
+    try {
+      const { workflowIds } = await h.run(
+        plan({
+          name: "w",
+          jobs: [
+            job("deploy", { contexts: ["prod"], parallelism: 2 }),
+            job("test", { contexts: ["ci"] }),
+            job("after", { requires: ["deploy"] }),
+            job("notify", { requires: [{ job: "deploy", statuses: ["unauthorized"] }] }),
+          ],
+        }),
+      );
+      const wf = workflowIds[0] ?? "";
+      // Hand the queued tasks to the engine that checks access, as after a restart.
+      await db.query(
+        "UPDATE tasks SET status = 'pending', submit_lease_until = NULL WHERE workflow_id = $1",
+        [wf],
+      );
+      h.scheduler.submitted.clear();
+      await engine.submitPending();
+      expect(await h.statuses(wf)).toEqual({
+        deploy: "unauthorized",
+        test: "queued",
+        after: "not_run",
+        notify: "queued",
+        "(workflow)": "failing",
+      });
+      expect(h.submittedFor(wf, "deploy")).toEqual([]);
+      expect(h.submittedFor(wf, "test")).toHaveLength(1);
+      expect(checked).toContainEqual(["prod"]);
+      const msg = await db.query<{ message: string }>(
+        "SELECT DISTINCT message FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE j.workflow_id = $1 AND j.name = 'deploy'",
+        [wf],
+      );
+      expect(msg.rows.map((r) => r.message)).toEqual([
+        "unauthorized: context 'prod': restricted to the deployers group",
+      ]);
+    } finally {
+      await h.engine.stop();
+      await db.close();
+    }
   });
 });
 
