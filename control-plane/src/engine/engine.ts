@@ -66,6 +66,11 @@ export interface EngineOptions {
   scheduler: SchedulerBackend;
   logger: Logger;
   urls: ServiceUrls;
+  /**
+   * Set when the backend is machine-local (`local`): tasks record the instance that submitted
+   * them and `start()` reconciles only those. Unset (Nomad): every active task is reconciled.
+   */
+  instanceId?: string;
   /** Context access checks before scheduling (the secrets engine's provider). */
   access?: Pick<TaskSecretsProvider, "checkAccess">;
   /** Unclaimed task tokens expire after this long (default 10 minutes). */
@@ -124,7 +129,9 @@ export class WorkflowEngine {
   async start(): Promise<void> {
     this.unwatch = this.opts.scheduler.watch((e) => this.track(this.onSchedulerEvent(e)));
     const { rows } = await this.db.query<{ id: string }>(
-      "SELECT id FROM tasks WHERE status IN ('submitted', 'running')",
+      `SELECT id FROM tasks WHERE status IN ('submitted', 'running')
+          AND ($1::text IS NULL OR scheduler_instance = $1)`,
+      [this.opts.instanceId ?? null],
     );
     await this.opts.scheduler.reconcile(new Set(rows.map((r) => r.id)));
     await this.tick();
@@ -444,7 +451,8 @@ export class WorkflowEngine {
     const leased = await this.db.query<Record<string, unknown>>(
       `UPDATE tasks t SET token_hash = v.hash,
               token_expires_at = now() + $3 * interval '1 millisecond',
-              submit_lease_until = now() + $4 * interval '1 millisecond'
+              submit_lease_until = now() + $4 * interval '1 millisecond',
+              scheduler_instance = $5
          FROM unnest($1::uuid[], $2::text[]) AS v(id, hash), jobs j, workflows w, pipelines p, projects pr
         WHERE t.id = v.id AND t.status = 'pending'
           AND (t.submit_lease_until IS NULL OR t.submit_lease_until < now())
@@ -457,7 +465,13 @@ export class WorkflowEngine {
                   pr.slug AS project_slug, pr.name AS project_name,
                   pr.id AS project_id, pr.org_id, j.plan->'contexts' AS contexts,
                   COALESCE(w.started_by, p.trigger_actor_id) AS user_id`,
-      [[...tokens.keys()], [...tokens.values()].map(hashToken), this.ttlMs, this.leaseMs],
+      [
+        [...tokens.keys()],
+        [...tokens.values()].map(hashToken),
+        this.ttlMs,
+        this.leaseMs,
+        this.opts.instanceId ?? null,
+      ],
     );
     const submitted: string[] = [];
     const refused = new Map<string, string>();

@@ -5,7 +5,8 @@
  * To plug in a route module, add it to `registerRoutes` below (or pass `routes` from the
  * caller); each module exports `registerXRoutes(app, deps)` and receives `ControlPlaneDeps`.
  */
-import { mkdir } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
@@ -86,6 +87,20 @@ export interface ControlPlane extends ControlPlaneDeps {
   close(): Promise<void>;
 }
 
+/** This instance's id, kept in `<dataDir>/instance-id` so a restart adopts its own local tasks. */
+async function instanceId(root: string): Promise<string> {
+  const file = join(root, "instance-id");
+  try {
+    const id = (await readFile(file, "utf8")).trim();
+    if (id) return id;
+  } catch {
+    // first start
+  }
+  const id = randomUUID();
+  await writeFile(file, `${id}\n`);
+  return id;
+}
+
 /** The built-in route modules. Add a module here to have it on every server. */
 async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Promise<void> {
   registerTaskRoutes(app, deps);
@@ -152,6 +167,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     logger,
     urls,
     tickIntervalMs: config.tickIntervalMs,
+    ...(scheduler.name === "local" ? { instanceId: await instanceId(paths.root) } : {}),
     ...(opts.secrets ? { access: opts.secrets } : {}),
   });
   const tasks = new TaskService({

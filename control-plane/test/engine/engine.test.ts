@@ -415,6 +415,40 @@ describe.each(dbs)("workflow engine ($name)", ({ open, name: dbName }) => {
   });
 });
 
+describe("machine-local backends on several instances", () => {
+  it("reconcile only the tasks this instance submitted", async () => {
+    const db = await openDatabase({});
+    const h = await harness(db);
+    const mk = (instanceId: string, scheduler = new InstantScheduler()) =>
+      new WorkflowEngine({ db, scheduler, logger, urls: h.urls, tickIntervalMs: 0, instanceId });
+    const a = mk("instance-a", h.scheduler);
+    try {
+      const { workflowIds } = await h.run(plan({ name: "w", jobs: [job("x")] }));
+      const wf = workflowIds[0] ?? "";
+      await db.query(
+        "UPDATE tasks SET status = 'pending', submit_lease_until = NULL WHERE workflow_id = $1",
+        [wf],
+      );
+      h.scheduler.submitted.clear();
+      await a.submitPending();
+      const b = mk("instance-b");
+      await b.start();
+      await b.idle();
+      expect((await h.statuses(wf)).x).toBe("queued");
+      await b.stop();
+      // The same instance restarted with a backend that lost the task: now it is failed.
+      const a2 = mk("instance-a");
+      await a2.start();
+      await a2.idle();
+      expect((await h.statuses(wf)).x).toBe("infrastructure_fail");
+      await a2.stop();
+    } finally {
+      await h.engine.stop();
+      await db.close();
+    }
+  });
+});
+
 describe("context access before scheduling", () => {
   it("ends a job whose context is refused unauthorized without running it", async () => {
     const db = await openDatabase({});
