@@ -99,7 +99,15 @@ export class TaskService {
         "task token is unknown, used or expired",
       );
     }
-    const task = await this.buildSpec(claimed.id);
+    let task: TaskSpec;
+    try {
+      task = await this.buildSpec(claimed.id);
+    } catch (err) {
+      // The token is spent and no agent can run this task: end it now, saying why.
+      const why = err instanceof Error ? err.message : String(err);
+      await this.opts.engine.finishTask(claimed.id, "infrastructure_fail", `claim failed: ${why}`);
+      throw err;
+    }
     this.opts.engine.changed(task.workflow.id);
     this.log.info({ taskId: claimed.id, jobId: claimed.job_id }, "task claimed");
     return { task, session };

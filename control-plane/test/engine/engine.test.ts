@@ -415,6 +415,37 @@ describe.each(dbs)("workflow engine ($name)", ({ open, name: dbName }) => {
   });
 });
 
+describe("a claim whose task cannot be built", () => {
+  it("fails the task at once with the reason", async () => {
+    const db = await openDatabase({});
+    const h = await harness(db);
+    try {
+      const tasks = new TaskService({
+        db,
+        engine: h.engine,
+        logger,
+        urls: h.urls,
+        secrets: {
+          forTask: () => Promise.reject(new Error("vault is sealed")),
+        },
+      });
+      const { workflowIds } = await h.run(plan({ name: "w", jobs: [job("x")] }));
+      const wf = workflowIds[0] ?? "";
+      await h.engine.idle();
+      const [t] = h.submittedFor(wf, "x");
+      await expect(tasks.claim(t?.taskToken ?? "")).rejects.toThrow("vault is sealed");
+      expect(await h.statuses(wf)).toEqual({ x: "infrastructure_fail", "(workflow)": "error" });
+      const msg = await db.query<{ message: string }>("SELECT message FROM tasks WHERE id = $1", [
+        t?.taskId,
+      ]);
+      expect(msg.rows[0]?.message).toBe("claim failed: vault is sealed");
+    } finally {
+      await h.engine.stop();
+      await db.close();
+    }
+  });
+});
+
 describe("machine-local backends on several instances", () => {
   it("reconcile only the tasks this instance submitted", async () => {
     const db = await openDatabase({});
