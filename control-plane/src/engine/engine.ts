@@ -90,6 +90,8 @@ export interface RerunOptions {
 }
 
 const ACTIVE: TaskStatus[] = ["pending", "submitted", "running"];
+/** Tasks taken per submission pass. */
+const SUBMIT_BATCH = 500;
 
 /**
  * The workflow engine: stores workflows and jobs from a plan, queues jobs as their requirements
@@ -259,10 +261,12 @@ export class WorkflowEngine {
     this.track(
       (async () => {
         try {
+          let full = false;
           do {
             this.drainAgain = false;
-            await this.submitPending();
-          } while (this.drainAgain);
+            // A full batch may have left more behind; one taken by others ends the loop.
+            full = (await this.submitPending()) >= SUBMIT_BATCH;
+          } while (this.drainAgain || full);
         } finally {
           this.draining = false;
         }
@@ -434,17 +438,17 @@ export class WorkflowEngine {
   /**
    * Hands pending tasks to the backend (all, or those of some workflows). A task is taken under
    * a lease with a conditional UPDATE, so two instances never submit the same task; its token is
-   * minted at that moment and only its hash is stored.
+   * minted at that moment and only its hash is stored. Resolves to the number of tasks taken.
    */
-  async submitPending(workflowIds?: string[]): Promise<void> {
+  async submitPending(workflowIds?: string[]): Promise<number> {
     const { rows } = await this.db.query<{ id: string }>(
       `SELECT id FROM tasks WHERE status = 'pending'
           AND (submit_lease_until IS NULL OR submit_lease_until < now())
           AND ($1::uuid[] IS NULL OR workflow_id = ANY($1::uuid[]))
-        ORDER BY created_at LIMIT 500`,
-      [workflowIds ?? null],
+        ORDER BY created_at LIMIT $2`,
+      [workflowIds ?? null, SUBMIT_BATCH],
     );
-    if (rows.length === 0) return;
+    if (rows.length === 0) return 0;
     const tokens = new Map(rows.map((r) => [r.id, generateToken(TASK_TOKEN_PREFIX)]));
     // One conditional UPDATE takes the lease on every task still free: a task another instance
     // leased meanwhile fails the WHERE and is not returned.
@@ -541,6 +545,7 @@ export class WorkflowEngine {
       );
     }
     for (const [jobId, reason] of refused) await this.refuseJob(jobId, reason);
+    return leased.rows.length;
   }
 
   /**
