@@ -2,6 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    reporters: ["default", "./vitest.summary-reporter.ts"],
     projects: [
       "nomad-jobs",
       "output-processor",
