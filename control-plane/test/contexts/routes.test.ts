@@ -363,13 +363,19 @@ describe("contexts", () => {
       configSource: "version: 2.1",
     });
     await cp.engine.idle();
-    const t = [...scheduler.submitted.values()].find((p) => p.pipeline.id === pipeline.id)!;
-    const claim = await call("POST", "/internal/v1/tasks/claim", {
-      body: { token: t.taskToken },
-      claim: true,
+    // Refused before scheduling: the job ends `unauthorized` and no task reaches the backend.
+    const workflows = await call("GET", `/api/v2/pipeline/${pipeline.id}/workflow`, {
+      token: admin,
     });
-    expect(claim.status).toBeGreaterThanOrEqual(400);
-    expect(claim.text).not.toContain(CONTEXT_SECRET);
+    expect(workflows.status).toBe(200);
+    expect(workflows.body.items).toHaveLength(1);
+    const jobs = await call("GET", `/api/v2/workflow/${workflows.body.items[0].id}/job`, {
+      token: admin,
+    });
+    expect(jobs.body.items).toMatchObject([{ name: "ship", status: "unauthorized" }]);
+    expect([...scheduler.submitted.values()].some((p) => p.pipeline.id === pipeline.id)).toBe(
+      false,
+    );
   });
 
   it("releases project and context values only in the claim response, and audits the access", async () => {
