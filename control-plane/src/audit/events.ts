@@ -27,6 +27,15 @@ export const AUDIT_ACTIONS = [
   "user_group.create",
   "user_group.member.add",
   "user_group.member.remove",
+  // Drover's additions: mutating API endpoints CircleCI's list has no event for (see README.md).
+  "project.create",
+  "pipeline.trigger",
+  "workflow.cancel",
+  "workflow.rerun",
+  "job.cancel",
+  "user.api_token.create",
+  "user.ssh_key.create",
+  "user.ssh_key.delete",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
@@ -77,3 +86,9 @@ export interface AuditEvent {
 export const INSTANCE_SCOPE: AuditEntity = { id: "drover", type: "instance", name: "drover" };
 
 export const SYSTEM_ACTOR: AuditEntity = { id: "system", type: "system", name: "Drover" };
+
+/** Who asked for an action and through which HTTP request; passed down to where it commits. */
+export interface AuditContext {
+  actor: AuditEntity;
+  requestId?: string | null | undefined;
+}

@@ -4,6 +4,7 @@ export {
   SYSTEM_ACTOR,
   isAuditAction,
   type AuditAction,
+  type AuditContext,
   type AuditEntity,
   type AuditEvent,
   type AuditEventInput,
@@ -11,6 +12,7 @@ export {
 export {
   AuditError,
   recordAudit,
+  recordAuditBatch,
   queryAudit,
   streamAudit,
   type AuditFilter,

@@ -77,11 +77,8 @@ function toEvent(r: Row): AuditEvent {
   };
 }
 
-/**
- * Records one event with `tx`, the caller's transaction: it commits with the action it records
- * and vanishes if that action rolls back. The table refuses UPDATE, DELETE and TRUNCATE.
- */
-export async function recordAudit(tx: Queryable, event: AuditEventInput): Promise<AuditEvent> {
+/** Checks one event and returns its INSERT parameters (10 per event). */
+function paramsOf(event: AuditEventInput): unknown[] {
   if (!isAuditAction(event.action)) {
     throw new AuditError(
       "DROVER_ERR_AUDIT_INVALID",
@@ -101,25 +98,55 @@ export async function recordAudit(tx: Queryable, event: AuditEventInput): Promis
     }
   }
   checkNoSecrets(metadata, "metadata");
+  return [
+    randomUUID(),
+    event.action,
+    JSON.stringify(pick(event.actor)),
+    event.actor.id,
+    JSON.stringify(pick(event.target)),
+    JSON.stringify(pick(scope)),
+    JSON.stringify(payload),
+    JSON.stringify(metadata),
+    event.success ?? true,
+    event.requestId ?? null,
+  ];
+}
+
+const INSERT = `INSERT INTO audit_events
+  (id, action, actor, actor_id, target, scope, payload, metadata, success, request_id) VALUES`;
+
+const valuesAt = (b: number): string =>
+  `($${b + 1}, $${b + 2}, $${b + 3}::jsonb, $${b + 4}, $${b + 5}::jsonb, $${b + 6}::jsonb, ` +
+  `$${b + 7}::jsonb, $${b + 8}::jsonb, $${b + 9}, $${b + 10})`;
+
+/**
+ * Records one event with `tx`, the caller's transaction: it commits with the action it records
+ * and vanishes if that action rolls back. The table refuses UPDATE, DELETE and TRUNCATE.
+ */
+export async function recordAudit(tx: Queryable, event: AuditEventInput): Promise<AuditEvent> {
   const { rows } = await tx.query<Row>(
-    `INSERT INTO audit_events
-       (id, action, actor, actor_id, target, scope, payload, metadata, success, request_id)
-     VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10)
-     RETURNING ${COLUMNS}`,
-    [
-      randomUUID(),
-      event.action,
-      JSON.stringify(pick(event.actor)),
-      event.actor.id,
-      JSON.stringify(pick(event.target)),
-      JSON.stringify(pick(scope)),
-      JSON.stringify(payload),
-      JSON.stringify(metadata),
-      event.success ?? true,
-      event.requestId ?? null,
-    ],
+    `${INSERT} ${valuesAt(0)} RETURNING ${COLUMNS}`,
+    paramsOf(event),
   );
   return toEvent(rows[0]!);
+}
+
+/**
+ * Records several events with one INSERT in the caller's transaction (hot paths such as the
+ * engine queueing jobs). Same checks and guarantees as `recordAudit`; nothing when empty.
+ */
+export async function recordAuditBatch(
+  tx: Queryable,
+  events: readonly AuditEventInput[],
+): Promise<void> {
+  if (events.length === 0) return;
+  const params: unknown[] = [];
+  const values: string[] = [];
+  for (const e of events) {
+    values.push(valuesAt(params.length));
+    params.push(...paramsOf(e));
+  }
+  await tx.query(`${INSERT} ${values.join(", ")}`, params);
 }
 
 const pick = (e: AuditEntity): AuditEntity => ({ id: e.id, type: e.type, name: e.name });

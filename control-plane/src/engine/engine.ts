@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { PipelinePlan } from "../compiler/plan.js";
-import { recordAudit } from "../audit/log.js";
-import { SYSTEM_ACTOR, type AuditEntity } from "../audit/events.js";
+import { recordAudit, recordAuditBatch } from "../audit/log.js";
+import { SYSTEM_ACTOR, type AuditContext, type AuditEntity } from "../audit/events.js";
 import type { ServiceUrls } from "../config/urls.js";
 import type { TaskSecretsProvider } from "./task-service.js";
 import type { Database, Queryable } from "../db/types.js";
@@ -47,10 +47,12 @@ async function auditJob(
   action: "workflow.job.start" | "workflow.job.finish" | "workflow.job.approve",
   job: JobAuditRow,
   actor: AuditEntity,
+  requestId?: string | null,
 ): Promise<void> {
   await recordAudit(tx, {
     action,
     actor,
+    requestId: requestId ?? null,
     target: { id: job.id, type: "job", name: job.name },
     payload: {
       job_number: job.number,
@@ -216,6 +218,8 @@ export class WorkflowEngine {
       projectId: string;
       plan: PipelinePlan;
       startedBy: string | null;
+      /** The HTTP request that triggered the pipeline, for the audit of queued jobs. */
+      requestId?: string | null;
     },
   ): Promise<string[]> {
     const ids: string[] = [];
@@ -235,10 +239,15 @@ export class WorkflowEngine {
       );
       builds.push(...jobs.filter((j) => j.type === "build").map((j) => j.id));
       // Fresh rows: no need to read back what was just written.
-      await this.advanceLocked(tx, id, {
-        wf: { status: "running", carried: {}, canceledAt: null, stoppedAt: null },
-        jobs,
-      });
+      await this.advanceLocked(
+        tx,
+        id,
+        {
+          wf: { status: "running", carried: {}, canceledAt: null, stoppedAt: null },
+          jobs,
+        },
+        input.requestId,
+      );
       ids.push(id);
     }
     await this.numberJobs(tx, input.projectId, builds);
@@ -364,6 +373,7 @@ export class WorkflowEngine {
       wf: Pick<Workflow, "status" | "carried" | "canceledAt" | "stoppedAt">;
       jobs: FreshJob[];
     },
+    requestId?: string | null,
   ): Promise<void> {
     const wf =
       known?.wf ??
@@ -405,6 +415,20 @@ export class WorkflowEngine {
         [ids, to],
       );
     }
+    // workflow.job.scheduled: one INSERT for every job queued by this pass.
+    await recordAuditBatch(
+      tx,
+      moved.queued.map((jobId) => {
+        const job = jobs.find((j) => j.id === jobId)!;
+        return {
+          action: "workflow.job.scheduled" as const,
+          actor: SYSTEM_ACTOR,
+          target: { id: job.id, type: "job", name: job.name },
+          payload: { workflow_id: workflowId, parallelism: job.parallelism },
+          requestId: requestId ?? null,
+        };
+      }),
+    );
     if (taskValues.length > 0) {
       await tx.query(
         `INSERT INTO tasks (id, job_id, workflow_id, attempt, node_index, node_total, status, enable_ssh)
@@ -633,7 +657,12 @@ export class WorkflowEngine {
   }
 
   /** Approves an `on_hold` approval job (`approval_request_id` is the job id). */
-  async approve(workflowId: string, approvalRequestId: string, userId: string): Promise<void> {
+  async approve(
+    workflowId: string,
+    approvalRequestId: string,
+    userId: string,
+    audit?: AuditContext,
+  ): Promise<void> {
     await this.db.transaction(async (tx) => {
       await this.lockWorkflow(tx, workflowId);
       const { rows } = await tx.query(
@@ -657,20 +686,26 @@ export class WorkflowEngine {
         userId,
       ]);
       if (approved.rows[0]) {
-        await auditJob(tx, "workflow.job.approve", approved.rows[0], {
-          id: userId,
-          type: "user",
-          name: user.rows[0]?.login ?? userId,
-        });
+        await auditJob(
+          tx,
+          "workflow.job.approve",
+          approved.rows[0],
+          audit?.actor ?? { id: userId, type: "user", name: user.rows[0]?.login ?? userId },
+          audit?.requestId,
+        );
       }
-      await this.advanceLocked(tx, workflowId);
+      await this.advanceLocked(tx, workflowId, undefined, audit?.requestId);
     });
     this.changed(workflowId);
     await this.submitPending([workflowId]);
   }
 
   /** Cancels every unfinished job of the workflow and stops its tasks. No-op once final. */
-  async cancelWorkflow(workflowId: string, userId: string | null): Promise<void> {
+  async cancelWorkflow(
+    workflowId: string,
+    userId: string | null,
+    audit?: AuditContext,
+  ): Promise<void> {
     const stop = await this.db.transaction(async (tx) => {
       const wf = await this.lockWorkflow(tx, workflowId);
       if (wf.stoppedAt) return [];
@@ -689,6 +724,13 @@ export class WorkflowEngine {
         [workflowId, ACTIVE],
       );
       await this.advanceLocked(tx, workflowId);
+      await recordAudit(tx, {
+        action: "workflow.cancel",
+        actor: audit?.actor ?? SYSTEM_ACTOR,
+        target: { id: workflowId, type: "workflow", name: wf.name },
+        payload: { pipeline_id: wf.pipelineId, project_id: wf.projectId },
+        requestId: audit?.requestId ?? null,
+      });
       return tasks.rows.map((r) => r.id);
     });
     this.changed(workflowId);
@@ -720,7 +762,7 @@ export class WorkflowEngine {
   }
 
   /** Cancels one unfinished job; its dependants follow the usual rules. */
-  async cancelJob(jobId: string, userId: string | null): Promise<void> {
+  async cancelJob(jobId: string, userId: string | null, audit?: AuditContext): Promise<void> {
     const job = (await this.db.query("SELECT * FROM jobs WHERE id = $1", [jobId])).rows[0];
     if (!job) throw notFound("job");
     const workflowId = String(job.workflow_id);
@@ -738,6 +780,13 @@ export class WorkflowEngine {
         [jobId, ACTIVE],
       );
       await this.advanceLocked(tx, workflowId);
+      await recordAudit(tx, {
+        action: "job.cancel",
+        actor: audit?.actor ?? SYSTEM_ACTOR,
+        target: { id: jobId, type: "job", name: String(job.name) },
+        payload: { workflow_id: workflowId, job_number: job.number ?? null },
+        requestId: audit?.requestId ?? null,
+      });
       return tasks.rows.map((r) => r.id);
     });
     this.changed(workflowId);
@@ -760,7 +809,12 @@ export class WorkflowEngine {
    * those jobs with `sparseTree`). Jobs not rerun keep their statuses for the requirements of the
    * rerun ones. `enableSsh` (needs `jobs`) is stored on the chosen jobs.
    */
-  async rerun(workflowId: string, opts: RerunOptions, userId: string | null): Promise<string> {
+  async rerun(
+    workflowId: string,
+    opts: RerunOptions,
+    userId: string | null,
+    audit?: AuditContext,
+  ): Promise<string> {
     if (opts.enableSsh && !opts.jobs?.length) {
       throw invalid("enable_ssh needs jobs", [
         { field: "jobs", message: "required with enable_ssh" },
@@ -841,7 +895,21 @@ export class WorkflowEngine {
             rerunOf: j.id,
           })),
       );
-      await this.advanceLocked(tx, id);
+      await this.advanceLocked(tx, id, undefined, audit?.requestId);
+      await recordAudit(tx, {
+        action: "workflow.rerun",
+        actor: audit?.actor ?? SYSTEM_ACTOR,
+        target: { id, type: "workflow", name: wf.name },
+        payload: {
+          rerun_of: workflowId,
+          pipeline_id: wf.pipelineId,
+          jobs: inserted.map((j) => j.name),
+          from_failed: Boolean(opts.fromFailed),
+          enable_ssh: Boolean(opts.enableSsh),
+          sparse_tree: Boolean(opts.sparseTree),
+        },
+        requestId: audit?.requestId ?? null,
+      });
       await this.numberJobs(
         tx,
         wf.projectId,

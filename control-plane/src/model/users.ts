@@ -101,15 +101,15 @@ export async function addSshKey(
   return toSshKey(rows[0]);
 }
 
-/** Deletes by id or fingerprint; false if the user has no such key. */
+/** Deletes by id or fingerprint; the deleted key, or null if the user has no such key. */
 export async function deleteSshKey(
   q: Queryable,
   userId: string,
   idOrFingerprint: string,
-): Promise<boolean> {
-  const { rowCount } = await q.query(
-    "DELETE FROM ssh_keys WHERE user_id = $1 AND (id::text = $2 OR fingerprint = $2)",
+): Promise<SshKey | null> {
+  const { rows } = await q.query(
+    "DELETE FROM ssh_keys WHERE user_id = $1 AND (id::text = $2 OR fingerprint = $2) RETURNING *",
     [userId, idOrFingerprint],
   );
-  return rowCount > 0;
+  return rows[0] ? toSshKey(rows[0]) : null;
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import { SYSTEM_ACTOR, type AuditContext } from "../audit/events.js";
+import { recordAudit } from "../audit/log.js";
 import type { CompileOptions, CompileResult, PipelinePlan } from "../compiler/plan.js";
 import type { Database } from "../db/types.js";
 import type { WorkflowEngine } from "../engine/engine.js";
@@ -36,6 +38,8 @@ export interface TriggerRequest {
   /** Config text sent with the trigger (`drover run`); otherwise read from the repository. */
   configSource?: string;
   scheduleId?: string;
+  /** Who triggered and through which request; recorded as `pipeline.trigger` (default: system). */
+  audit?: AuditContext;
 }
 
 export interface TriggerServiceOptions {
@@ -178,8 +182,25 @@ export class TriggerService {
             projectId: project.id,
             plan,
             startedBy: req.actorId,
+            requestId: req.audit?.requestId ?? null,
           })
         : [];
+      await recordAudit(tx, {
+        action: "pipeline.trigger",
+        actor: req.audit?.actor ?? SYSTEM_ACTOR,
+        target: { id, type: "pipeline", name: `${project.slug}/${number}` },
+        payload: {
+          project_id: project.id,
+          number,
+          state,
+          trigger_type: req.triggerType,
+          ...(branch ? { branch } : {}),
+          ...(req.tag ? { tag: req.tag } : {}),
+          revision: vcs.revision,
+          ...(req.scheduleId ? { schedule_id: req.scheduleId } : {}),
+        },
+        requestId: req.audit?.requestId ?? null,
+      });
       return { pipeline, workflowIds };
     });
     this.opts.engine.kick(workflowIds);

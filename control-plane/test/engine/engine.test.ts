@@ -145,6 +145,7 @@ describe.each(dbs)("workflow engine ($name)", ({ open, name: dbName }) => {
     ]);
     const build = (await listJobs(db, wf)).find((j) => j.name === "build");
     expect((await audit(build?.id ?? "")).map((r) => r.action)).toEqual([
+      "workflow.job.scheduled",
       "workflow.job.start",
       "workflow.job.finish",
     ]);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import type { AuditContext } from "../../audit/events.js";
 import { ControlPlaneError, invalid, notFound } from "../../model/errors.js";
 import { findProjectsByRepo } from "../../model/projects.js";
 import type { Project } from "../../model/records.js";
@@ -9,6 +10,7 @@ import {
   verifyGitlabToken,
   type PushEvent,
 } from "../../webhooks/push.js";
+import { systemAuditOf } from "./audit-context.js";
 import type { CoreRouteDeps } from "./deps.js";
 
 const GITHUB_VCS = ["gh", "github"];
@@ -32,8 +34,9 @@ export async function registerHookRoutes(app: FastifyInstance, deps: CoreRouteDe
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 
-    const fire = (push: PushEvent, project: Project) =>
+    const fire = (push: PushEvent, project: Project, audit: AuditContext) =>
       deps.trigger.trigger({
+        audit,
         project,
         triggerType: "webhook",
         actorId: null,
@@ -72,7 +75,7 @@ export async function registerHookRoutes(app: FastifyInstance, deps: CoreRouteDe
         return reply.code(202).send({ message: `ignored event ${String(event)}` });
       const push = parseGithubPush(body);
       if (!push || push.deleted) return reply.code(202).send({ message: "nothing to build" });
-      const p = await fire(push, project);
+      const p = await fire(push, project, systemAuditOf(req, "github-webhook"));
       return reply.code(201).send({
         id: p.id,
         state: p.state,
@@ -108,7 +111,7 @@ export async function registerHookRoutes(app: FastifyInstance, deps: CoreRouteDe
       }
       const push = parseGitlabPush(body);
       if (!push || push.deleted) return reply.code(202).send({ message: "nothing to build" });
-      const p = await fire(push, project);
+      const p = await fire(push, project, systemAuditOf(req, "gitlab-webhook"));
       return reply.code(201).send({
         id: p.id,
         state: p.state,

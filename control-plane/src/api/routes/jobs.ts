@@ -11,6 +11,7 @@ import {
 import { slugOf, visibleProject, type SlugParams } from "../access.js";
 import { presentJobDetails } from "../present.js";
 import { principalOf } from "../server.js";
+import { auditOf } from "./audit-context.js";
 import type { CoreRouteDeps } from "./deps.js";
 
 type Params = SlugParams & { number: string };
@@ -43,7 +44,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: CoreRouteDeps): vo
     async (req, reply) => {
       const who = principalOf(req);
       const { job } = await load(who, req.params);
-      await deps.engine.cancelJob(job.id, who.userId);
+      await deps.engine.cancelJob(job.id, who.userId, auditOf(req));
       return reply.code(202).send({ message: "Accepted." });
     },
   );

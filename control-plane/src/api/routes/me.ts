@@ -1,10 +1,12 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { recordAudit } from "../../audit/log.js";
 import { parsePublicKey } from "../../auth/ssh-keys.js";
 import { notFound } from "../../model/errors.js";
 import type { SshKey } from "../../model/records.js";
 import { addSshKey, deleteSshKey, listSshKeys } from "../../model/users.js";
 import { parse, principalOf } from "../server.js";
+import { auditOf } from "./audit-context.js";
 import type { CoreRouteDeps } from "./deps.js";
 
 const keyBody = z
@@ -37,18 +39,38 @@ export function registerMeRoutes(app: FastifyInstance, deps: CoreRouteDeps): voi
     const who = principalOf(req);
     const body = parse(keyBody, req.body);
     const key = parsePublicKey(body.public_key);
-    const saved = await addSshKey(db, {
-      userId: who.userId,
-      title: body.title ?? key.comment,
-      publicKey: key.normalized,
-      fingerprint: key.fingerprint,
+    const audit = auditOf(req);
+    const saved = await db.transaction(async (tx) => {
+      const k = await addSshKey(tx, {
+        userId: who.userId,
+        title: body.title ?? key.comment,
+        publicKey: key.normalized,
+        fingerprint: key.fingerprint,
+      });
+      await recordAudit(tx, {
+        ...audit,
+        action: "user.ssh_key.create",
+        target: { id: k.id, type: "ssh_key", name: k.fingerprint },
+        payload: { user_id: who.userId, title: k.title },
+      });
+      return k;
     });
     return reply.code(201).send(presentKey(saved));
   });
 
   app.delete<{ Params: { key: string } }>("/api/v2/me/ssh-keys/:key", async (req, reply) => {
-    const ok = await deleteSshKey(db, principalOf(req).userId, decodeURIComponent(req.params.key));
-    if (!ok) throw notFound("SSH key");
+    const who = principalOf(req);
+    const audit = auditOf(req);
+    await db.transaction(async (tx) => {
+      const k = await deleteSshKey(tx, who.userId, decodeURIComponent(req.params.key));
+      if (!k) throw notFound("SSH key");
+      await recordAudit(tx, {
+        ...audit,
+        action: "user.ssh_key.delete",
+        target: { id: k.id, type: "ssh_key", name: k.fingerprint },
+        payload: { user_id: who.userId, title: k.title },
+      });
+    });
     return reply.code(204).send();
   });
 }

@@ -8,6 +8,7 @@ import { listWorkflowsOfPipeline } from "../../model/workflows.js";
 import { slugOf, userLookup, visiblePipeline, visibleProject, type SlugParams } from "../access.js";
 import { presentPipeline, presentWorkflow } from "../present.js";
 import { parse, principalOf } from "../server.js";
+import { auditOf } from "./audit-context.js";
 import type { CoreRouteDeps } from "./deps.js";
 
 const paramValue = z.union([z.string(), z.number(), z.boolean()]);
@@ -56,6 +57,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: CoreRouteDeps
         ...(body.revision ? { revision: body.revision } : {}),
         ...(body.parameters ? { parameters: body.parameters } : {}),
         ...(body.config !== undefined ? { configSource: body.config } : {}),
+        audit: auditOf(req),
       });
       return reply.code(201).send({
         id: p.id,

@@ -1,10 +1,13 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { orgScope, projectEntity } from "../../audit/entities.js";
+import { recordAudit } from "../../audit/log.js";
 import { listProjects, createProject } from "../../model/projects.js";
 import { addMembership } from "../../model/users.js";
 import { slugOf, visibleProject, type SlugParams } from "../access.js";
 import { presentProject } from "../present.js";
 import { parse, principalOf, requireAdmin } from "../server.js";
+import { auditOf } from "./audit-context.js";
 import type { CoreRouteDeps } from "./deps.js";
 
 export const projectBodySchema = z
@@ -30,13 +33,28 @@ export function registerProjectRoutes(app: FastifyInstance, deps: CoreRouteDeps)
   app.post("/api/v2/project", async (req, reply) => {
     const who = requireAdmin(req);
     const body = parse(projectBodySchema, req.body);
-    const project = await createProject(db, {
-      slug: body.slug,
-      repositoryUrl: body.repository_url,
-      ...(body.default_branch ? { defaultBranch: body.default_branch } : {}),
-      ...(body.settings ? { settings: body.settings } : {}),
+    const audit = auditOf(req);
+    const project = await db.transaction(async (tx) => {
+      const p = await createProject(tx, {
+        slug: body.slug,
+        repositoryUrl: body.repository_url,
+        ...(body.default_branch ? { defaultBranch: body.default_branch } : {}),
+        ...(body.settings ? { settings: body.settings } : {}),
+      });
+      await addMembership(tx, p.id, who.userId);
+      await recordAudit(tx, {
+        ...audit,
+        action: "project.create",
+        target: projectEntity(p),
+        scope: await orgScope(tx, p.orgId),
+        payload: {
+          repository_url: p.repositoryUrl.replace(/\/\/[^@/]*@/, "//"),
+          default_branch: p.defaultBranch,
+          settings: Object.keys(body.settings ?? {}),
+        },
+      });
+      return p;
     });
-    await addMembership(db, project.id, who.userId);
     return reply.code(201).send(presentProject(project, true));
   });
 

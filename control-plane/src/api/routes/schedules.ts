@@ -19,6 +19,7 @@ import { nextRun, timetableSchema } from "../../schedules/timetable.js";
 import { isUuid, slugOf, userLookup, visibleProject, type SlugParams } from "../access.js";
 import { presentSchedule } from "../present.js";
 import { parse, principalOf } from "../server.js";
+import type { Queryable } from "../../db/types.js";
 import type { CoreRouteDeps } from "./deps.js";
 
 const parameters = z
@@ -53,12 +54,13 @@ export function registerScheduleRoutes(
     nextRun(s.timetable, deps.schedules.now()) ?? NEVER;
 
   const audit = (
+    tx: Queryable,
     action: "schedule.create" | "schedule.update" | "schedule.delete",
     who: Principal,
     s: Schedule,
     requestId: string,
   ) =>
-    recordAudit(db, {
+    recordAudit(tx, {
       action,
       actor: { id: who.userId, type: "user", name: who.login },
       target: { id: s.id, type: "schedule", name: s.name },
@@ -81,18 +83,21 @@ export function registerScheduleRoutes(
       const project = await visibleProject(db, who, slugOf(req.params));
       const body = parse(createBody, req.body);
       const attribution = body["attribution-actor"];
-      const s = await insertSchedule(db, {
-        id: randomUUID(),
-        projectId: project.id,
-        name: body.name,
-        description: body.description ?? "",
-        timetable: body.timetable,
-        parameters: body.parameters,
-        attribution,
-        actorId: attribution === "current" ? who.userId : null,
-        nextRunAt: next(body),
+      const s = await db.transaction(async (tx) => {
+        const saved = await insertSchedule(tx, {
+          id: randomUUID(),
+          projectId: project.id,
+          name: body.name,
+          description: body.description ?? "",
+          timetable: body.timetable,
+          parameters: body.parameters,
+          attribution,
+          actorId: attribution === "current" ? who.userId : null,
+          nextRunAt: next(body),
+        });
+        await audit(tx, "schedule.create", who, saved, req.id);
+        return saved;
       });
-      await audit("schedule.create", who, s, req.id);
       return reply.code(201).send(presentSchedule(s, project, await userLookup(db)(s.actorId)));
     },
   );
@@ -139,16 +144,21 @@ export function registerScheduleRoutes(
         : s.actorId,
     };
     merged.nextRunAt = next(merged);
-    const saved = await updateSchedule(db, merged);
-    await audit("schedule.update", who, saved, req.id);
+    const saved = await db.transaction(async (tx) => {
+      const updated = await updateSchedule(tx, merged);
+      await audit(tx, "schedule.update", who, updated, req.id);
+      return updated;
+    });
     return presentSchedule(saved, project, await userLookup(db)(saved.actorId));
   });
 
   app.delete<{ Params: { id: string } }>("/api/v2/schedule/:id", async (req) => {
     const who = principalOf(req);
     const { s } = await load(who, req.params.id);
-    await deleteSchedule(db, s.id);
-    await audit("schedule.delete", who, s, req.id);
+    await db.transaction(async (tx) => {
+      if (!(await deleteSchedule(tx, s.id))) throw notFound("Schedule");
+      await audit(tx, "schedule.delete", who, s, req.id);
+    });
     return { message: "Schedule deleted." };
   });
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { actorOf } from "../../audit/entities.js";
 import { recordAudit } from "../../audit/log.js";
 import { API_TOKEN_PREFIX, generateToken, hashToken } from "../../auth/tokens.js";
 import { ControlPlaneError, invalid } from "../../model/errors.js";
@@ -68,6 +69,13 @@ export function registerTokenRoutes(app: FastifyInstance, deps: CoreRouteDeps): 
         projects.push(slug);
       }
       await insertApiToken(tx, userId, hashToken(token), body.label ?? "");
+      await recordAudit(tx, {
+        action: "user.api_token.create",
+        actor: actorOf(who),
+        target: user ? { id: user.id, type: "user", name: user.login } : actorOf(who),
+        payload: { label: body.label ?? "", projects },
+        requestId: req.id,
+      });
       return { user, projects };
     });
     return reply.code(201).send({

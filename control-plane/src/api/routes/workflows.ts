@@ -6,6 +6,7 @@ import { listJobs } from "../../model/workflows.js";
 import { visibleWorkflow } from "../access.js";
 import { presentWorkflow, presentWorkflowJob } from "../present.js";
 import { parse, principalOf } from "../server.js";
+import { auditOf } from "./audit-context.js";
 import type { CoreRouteDeps } from "./deps.js";
 
 export const rerunBodySchema = z
@@ -39,7 +40,7 @@ export function registerWorkflowRoutes(app: FastifyInstance, deps: CoreRouteDeps
   app.post<{ Params: { id: string } }>("/api/v2/workflow/:id/cancel", async (req, reply) => {
     const who = principalOf(req);
     const { workflow } = await visibleWorkflow(db, who, req.params.id);
-    await engine.cancelWorkflow(workflow.id, who.userId);
+    await engine.cancelWorkflow(workflow.id, who.userId, auditOf(req));
     return reply.code(202).send({ message: "Accepted." });
   });
 
@@ -48,7 +49,7 @@ export function registerWorkflowRoutes(app: FastifyInstance, deps: CoreRouteDeps
     async (req, reply) => {
       const who = principalOf(req);
       const { workflow } = await visibleWorkflow(db, who, req.params.id);
-      await engine.approve(workflow.id, req.params.requestId, who.userId);
+      await engine.approve(workflow.id, req.params.requestId, who.userId, auditOf(req));
       return reply.code(202).send({ message: "Accepted." });
     },
   );
@@ -72,6 +73,7 @@ export function registerWorkflowRoutes(app: FastifyInstance, deps: CoreRouteDeps
         ...(body.sparse_tree !== undefined ? { sparseTree: body.sparse_tree } : {}),
       },
       who.userId,
+      auditOf(req),
     );
     return reply.code(202).send({ workflow_id: id });
   });
