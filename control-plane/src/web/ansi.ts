@@ -80,7 +80,7 @@ export function createAnsiRenderer(): AnsiRenderer {
       else if (c >= 100 && c <= 107) bg = `c${c - 100 + 8}`;
       else if (c === 49) bg = null;
       else if (c === 38 || c === 48) {
-        let colour: string | null = null;
+        let colour: string | null;
         if (codes[i + 1] === 5) {
           colour = palette(codes[i + 2] as number);
           i += 2;
