@@ -1,12 +1,14 @@
 /**
  * YAML with positions: parses a source into a small tree of positioned nodes. Aliases share the
  * anchored node (no copy), `<<` merge keys are applied here, and the expanded size is budgeted so
- * an alias bomb is refused in time linear in the source.
+ * an alias bomb is refused in time linear in the source. Most configs are read by `FastYaml` (one
+ * pass, no document model); anything it does not cover, and every error, goes through `yaml`.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, parseDocument } from "yaml";
 import type { Node as YamlNode, ParsedNode } from "yaml";
 import { ConfigErrorCode } from "./errors.js";
 import type { Diagnostics } from "./errors.js";
+import { FastYaml, Unsupported } from "./yaml-fast.js";
 
 /** 5 MB: larger configs are refused before parsing. */
 export const MAX_SOURCE_BYTES = 5 * 1024 * 1024;
@@ -15,17 +17,30 @@ export const MAX_EXPANDED_NODES = 2_000_000;
 
 /** One parsed file; turns offsets into 1-based line/column on demand. */
 export class Source {
+  /** Offsets where lines start; computed on the first error (most compiles never need it). */
+  private starts: number[] | undefined;
+
   constructor(
     readonly file: string,
     readonly text: string,
-    private readonly lines: LineCounter,
   ) {}
 
   position(offset: number): { line: number; col: number } {
-    const p = this.lines.linePos(offset);
-    // Nothing parsed yet (the source was refused before parsing): the start of the file.
-    if (p.line === 0) return { line: 1, col: offset + 1 };
-    return { line: p.line, col: p.col };
+    if (!this.starts) {
+      const starts = [0];
+      const t = this.text;
+      for (let i = t.indexOf("\n"); i >= 0; i = t.indexOf("\n", i + 1)) starts.push(i + 1);
+      this.starts = starts;
+    }
+    const starts = this.starts;
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((starts[mid] as number) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return { line: lo + 1, col: offset - (starts[lo] as number) + 1 };
   }
 }
 
@@ -135,8 +150,7 @@ export interface ParsedSource {
 
 /** Parses `text`; every problem goes to `diag`. `root` is absent when nothing usable came out. */
 export function parseYaml(text: string, file: string, diag: Diagnostics): ParsedSource {
-  const lines = new LineCounter();
-  const src = new Source(file, text, lines);
+  const src = new Source(file, text);
   const at0: Pos = { src, offset: 0 };
   if (Buffer.byteLength(text, "utf8") > MAX_SOURCE_BYTES) {
     diag.add(
@@ -146,8 +160,27 @@ export function parseYaml(text: string, file: string, diag: Diagnostics): Parsed
     );
     return { src };
   }
+  if (!fullReaderOnly) {
+    try {
+      const root = new FastYaml(text, src).parse();
+      return { src, root: root ?? mkScalar(null, at0) };
+    } catch (e) {
+      // RangeError: nesting too deep for the recursive reader; the library decides.
+      if (!(e instanceof Unsupported || e instanceof RangeError)) throw e;
+    }
+  }
+  return parseWithLibrary(text, src, diag);
+}
+
+/** Forces the full `yaml` library path (tests compare the two readers). */
+let fullReaderOnly = false;
+export function useFullYamlReader(on: boolean): void {
+  fullReaderOnly = on;
+}
+
+function parseWithLibrary(text: string, src: Source, diag: Diagnostics): ParsedSource {
+  const at0: Pos = { src, offset: 0 };
   const doc = parseDocument(text, {
-    lineCounter: lines,
     prettyErrors: false,
     // Duplicate keys are checked in `Converter` with a set (yaml's own check is quadratic in the
     // number of keys, and several `<<` merge keys in one mapping are common in real configs).
