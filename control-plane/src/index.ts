@@ -35,7 +35,9 @@ export {
   type ControlPlane,
   type ControlPlaneDeps,
   type RouteModule,
+  type OutputInfo,
 } from "./server/compose.js";
+export { startDrover, type Drover, type DroverOptions } from "./server/drover.js";
 export * from "./contexts/index.js";
 export {
   compile,

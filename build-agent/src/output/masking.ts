@@ -1,4 +1,4 @@
-import type { Masker } from "@drover/output-processor";
+import type { Masker } from "@drover/output-processor/masking";
 import type { OutputSink, OutputStream } from "./sink.js";
 
 /** Masks output before it reaches the inner sink; one streaming masker per (step, stream). */

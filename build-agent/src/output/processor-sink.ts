@@ -4,6 +4,8 @@ import { withTimeout } from "../util/time.js";
 import type { OutputSink, OutputStream } from "./sink.js";
 
 const CONNECT_GRACE_MS = 2_000;
+/** How long `close` waits for the last acknowledgements before giving them up. */
+const CLOSE_TIMEOUT_MS = 4_000;
 
 /**
  * Adapts the output-processor's ingest client (which stamps and numbers frames) to `OutputSink`.
@@ -51,7 +53,8 @@ export class ProcessorSink implements OutputSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.connected) await this.client.close();
-    else void this.client.close().catch(() => undefined);
+    const done = this.client.close({ timeoutMs: CLOSE_TIMEOUT_MS });
+    if (this.connected) await done;
+    else void done.catch(() => undefined);
   }
 }

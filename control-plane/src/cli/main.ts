@@ -35,6 +35,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: "create an API token",
     load: () => import("./commands/token.js"),
   },
+  nomad: {
+    summary: "render the Nomad job bodies of a pipeline, or list Drover's Nomad jobs",
+    load: () => import("./commands/nomad.js"),
+  },
 };
 
 function usage(): string {

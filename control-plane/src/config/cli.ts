@@ -6,6 +6,8 @@ import { dirname, join, resolve } from "node:path";
 export interface CliSettings {
   url: string;
   token: string;
+  /** The output-processor (`DROVER_OUTPUT_URL`); else asked from the server's `/healthz`. */
+  outputUrl?: string;
 }
 
 /** Looks for `.drover/cli.json` in `from` and its parents. */
@@ -37,7 +39,8 @@ export function loadCliSettings(env: NodeJS.ProcessEnv, from: string): CliSettin
       "no Drover server configured: set DROVER_URL and DROVER_TOKEN, or run `drover up` here first",
     );
   }
-  return { url, token };
+  const outputUrl = env.DROVER_OUTPUT_URL || (env.DROVER_URL ? undefined : stored.outputUrl);
+  return { url, token, ...(outputUrl ? { outputUrl } : {}) };
 }
 
 /** Writes `cli.json` (mode 0600: it holds a token). */

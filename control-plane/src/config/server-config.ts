@@ -14,8 +14,28 @@ export const serverConfigSchema = z.object({
   publicUrl: z.string().url().optional(),
   /** URL agents use to reach this server (`DROVER_INTERNAL_URL`); default the listen URL. */
   internalUrl: z.string().url().optional(),
-  /** Output-processor ingest URL for agents (`DROVER_OUTPUT_URL`). */
-  outputUrl: z.string().url().default("http://127.0.0.1:8585"),
+  /**
+   * Output-processor URL handed to agents and the CLI (`DROVER_OUTPUT_URL`); default the
+   * in-process output-processor's listen URL (`http://127.0.0.1:8585`).
+   */
+  outputUrl: z.string().url().optional(),
+  /** Port of the in-process output-processor (`DROVER_OUTPUT_PORT`); 0 picks a free one. */
+  outputPort: z.coerce.number().int().min(0).max(65535).default(8585),
+  /** Interface the output-processor listens on (`DROVER_OUTPUT_HOST`). */
+  outputHost: z.string().default("127.0.0.1"),
+  /** Durable log store directory (`DROVER_OUTPUT_DIR`); default `<dataDir>/output`. */
+  outputDir: z.string().optional(),
+  /** Redis for output pub/sub and the live window (`REDIS_URL`); in-process when unset. */
+  redisUrl: z.string().optional(),
+  /**
+   * HMAC key of agents' output tokens (`DROVER_OUTPUT_TOKEN_SECRET`, at least 16 characters);
+   * default a random key kept in `<dataDir>/output-keys.json`. Instances sharing an
+   * output-processor must share it.
+   */
+  outputTokenSecret: z.string().min(16).optional(),
+  /** Pusher app key and secret for browsers (`DROVER_PUSHER_APP_KEY`/`_SECRET`); default random, kept like the token key. */
+  pusherAppKey: z.string().min(1).optional(),
+  pusherAppSecret: z.string().min(16).optional(),
   /** Agent command for the local scheduler, a JSON array (`DROVER_AGENT_COMMAND`). */
   agentCommand: z.array(z.string()).min(1).optional(),
   /** Directory of registry orbs for the compiler (`DROVER_ORBS_DIR`). */
@@ -45,7 +65,14 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
     databaseUrl: env.DATABASE_URL || undefined,
     publicUrl: env.DROVER_PUBLIC_URL,
     internalUrl: env.DROVER_INTERNAL_URL,
-    outputUrl: env.DROVER_OUTPUT_URL,
+    outputUrl: env.DROVER_OUTPUT_URL || undefined,
+    outputPort: env.DROVER_OUTPUT_PORT,
+    outputHost: env.DROVER_OUTPUT_HOST,
+    outputDir: env.DROVER_OUTPUT_DIR,
+    redisUrl: env.REDIS_URL || undefined,
+    outputTokenSecret: env.DROVER_OUTPUT_TOKEN_SECRET || undefined,
+    pusherAppKey: env.DROVER_PUSHER_APP_KEY || undefined,
+    pusherAppSecret: env.DROVER_PUSHER_APP_SECRET || undefined,
     agentCommand,
     orbsDir: env.DROVER_ORBS_DIR,
     tickIntervalMs: env.DROVER_TICK_MS,
@@ -60,6 +87,13 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
       publicUrl: "DROVER_PUBLIC_URL",
       internalUrl: "DROVER_INTERNAL_URL",
       outputUrl: "DROVER_OUTPUT_URL",
+      outputPort: "DROVER_OUTPUT_PORT",
+      outputHost: "DROVER_OUTPUT_HOST",
+      outputDir: "DROVER_OUTPUT_DIR",
+      redisUrl: "REDIS_URL",
+      outputTokenSecret: "DROVER_OUTPUT_TOKEN_SECRET",
+      pusherAppKey: "DROVER_PUSHER_APP_KEY",
+      pusherAppSecret: "DROVER_PUSHER_APP_SECRET",
       agentCommand: "DROVER_AGENT_COMMAND",
       orbsDir: "DROVER_ORBS_DIR",
       tickIntervalMs: "DROVER_TICK_MS",
@@ -82,5 +116,9 @@ export function dataPaths(config: ServerConfig) {
     git: join(root, "git"),
     agents: join(root, "agents"),
     cli: join(root, "cli.json"),
+    output: config.outputDir ? resolve(config.outputDir) : join(root, "output"),
+    outputKeys: join(root, "output-keys.json"),
+    serverLog: join(root, "server.log"),
+    snapshots: join(root, "snapshots"),
   };
 }

@@ -62,7 +62,10 @@ export interface TaskServiceOptions {
   urls: ServiceUrls;
   secrets?: TaskSecretsProvider;
   /** Mints the output token for a task (the output-processor verifies it); default random. */
-  mintOutputToken?: (taskId: string) => string | Promise<string>;
+  mintOutputToken?: (
+    taskId: string,
+    task: { jobId: string; projectId: string },
+  ) => string | Promise<string>;
 }
 
 /** Server side of the task API: claim, session check, events. */
@@ -151,7 +154,10 @@ export class TaskService {
       userId,
     });
     const outputToken = this.opts.mintOutputToken
-      ? await this.opts.mintOutputToken(taskId)
+      ? await this.opts.mintOutputToken(taskId, {
+          jobId: String(r.job_id),
+          projectId: String(r.project_id),
+        })
       : generateToken("dot_");
     const jobId = String(r.job_id);
     if (!plan.executor) {

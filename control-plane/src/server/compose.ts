@@ -54,6 +54,18 @@ export interface ControlPlaneDeps {
   schedules: ScheduleRunner;
   /** Artifacts, tests, caches and workspaces uploaded by tasks (`<dataDir>/blobs`). */
   storage: TaskStorage;
+  /** The output-processor serving live output, when one runs (`startDrover`). */
+  output?: OutputInfo;
+}
+
+/** Where the output-processor is and the Pusher keys its browsers' channels are signed with. */
+export interface OutputInfo {
+  /** Base URL of ingest, log reads and Pusher WebSockets (`/app/<pusherAppKey>`). */
+  url: string;
+  port: number;
+  pusherAppKey: string;
+  /** For `signChannelAuth` only; never sent to a browser. */
+  pusherAppSecret: string;
 }
 
 export type RouteModule = (app: FastifyInstance, deps: ControlPlaneDeps) => void | Promise<void>;
@@ -68,7 +80,12 @@ export interface ComposeOptions {
   /** Project/context environment and secrets for claimed tasks (the secrets engine). */
   secrets?: TaskSecretsProvider;
   /** HMAC output tokens (the output-processor); default random. */
-  mintOutputToken?: (taskId: string) => string | Promise<string>;
+  mintOutputToken?: (
+    taskId: string,
+    task: { jobId: string; projectId: string },
+  ) => string | Promise<string>;
+  /** The running output-processor, handed to route modules as `deps.output`. */
+  output?: OutputInfo;
   /** Clock of the schedule runner (tests control it). */
   now?: () => Date;
   /** Other ways to authenticate users (session cookies), tried when no API token is sent. */
@@ -135,7 +152,11 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
       return deps.urls.public;
     },
   });
-  app.get("/healthz", { config: { auth: "none" } }, async () => ({ status: "ok" }));
+  // The CLI learns where live output is read from here.
+  app.get("/healthz", { config: { auth: "none" } }, async () => ({
+    status: "ok",
+    ...(deps.output ? { output_url: deps.output.url } : {}),
+  }));
 }
 
 /** Opens state, builds the services, registers routes, listens, then starts the engine. */
@@ -159,7 +180,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
   const urls: ServiceUrls = {
     controlPlane: config.internalUrl ?? "",
     public: config.publicUrl ?? "",
-    output: config.outputUrl,
+    output: config.outputUrl ?? "http://127.0.0.1:8585",
   };
   const engine = new WorkflowEngine({
     db,
@@ -204,6 +225,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     trigger,
     schedules,
     storage,
+    ...(opts.output ? { output: opts.output } : {}),
   };
   const app = createApiServer({
     logger,

@@ -1,2 +1,7 @@
-export { LocalScheduler, defaultAgentCommand, type LocalSchedulerOptions } from "./local.js";
+export {
+  LocalScheduler,
+  agentEnv,
+  defaultAgentCommand,
+  type LocalSchedulerOptions,
+} from "./local.js";
 export { InstantScheduler } from "./instant.js";

@@ -4,6 +4,7 @@ import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
+import { withoutSecretStoreEnv } from "../../secrets/redact.js";
 import {
   SchedulerUnavailableError,
   type SchedulerBackend,
@@ -18,8 +19,19 @@ export interface LocalSchedulerOptions {
   stateDir: string;
   /** Agent command; default `node <@drover/build-agent>/bin/drover-agent.js`. */
   agentCommand?: string[];
+  /**
+   * The environment agents start from; default this process's, scrubbed by `agentEnv` (no
+   * database URL, master key, Vault or API credentials).
+   */
+  baseEnv?: Record<string, string | undefined>;
   /** Extra environment for agents. */
   env?: Record<string, string>;
+  /**
+   * Removes containers of dead agents (`<agent> sweep`) when the scheduler starts and after an
+   * agent exits without reporting (killed, or could not start). `true` runs the agent command
+   * with `sweep`; an array is the command itself. Default off.
+   */
+  sweep?: boolean | string[];
   /** Grace between SIGTERM and SIGKILL on cancel (default 10 s). */
   killGraceMs?: number;
   /** How often adopted processes (from before a restart) are polled (default 1 s). */
@@ -39,6 +51,36 @@ export function defaultAgentCommand(): string[] {
   const req = createRequire(import.meta.url);
   const pkg = req.resolve("@drover/build-agent/package.json");
   return [process.execPath, join(dirname(pkg), "bin", "drover-agent.js")];
+}
+
+/** Variables never handed to an agent: credentials of the control plane itself. */
+const AGENT_ENV_DENY = [
+  "DATABASE_URL",
+  "DROVER_MASTER_KEY",
+  "DROVER_TOKEN",
+  "DROVER_OUTPUT_TOKEN_SECRET",
+  "DROVER_OUTPUT_READ_TOKEN",
+  "DROVER_PUSHER_APP_SECRET",
+  "NOMAD_TOKEN",
+  "REDIS_URL",
+];
+
+/**
+ * The environment an agent starts from: `env` without the secret store's credentials, the
+ * database URL and any token of the control plane. The task's own token and URLs are added by
+ * `submit`; project and context secrets arrive only in the claim response.
+ */
+export function agentEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const copy = withoutSecretStoreEnv(env);
+  for (const name of AGENT_ENV_DENY) delete copy[name];
+  for (const name of Object.keys(copy)) {
+    if (/^(VAULT_|DROVER_VAULT_)/.test(name) || /_(TOKEN|SECRET|PASSWORD)$/.test(name)) {
+      delete copy[name];
+    }
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(copy)) if (v !== undefined) out[k] = v;
+  return out;
 }
 
 function alive(pid: number): boolean {
@@ -61,10 +103,67 @@ export class LocalScheduler implements SchedulerBackend {
   private readonly listeners = new Set<(e: TaskStatusEvent) => void>();
   private readonly log: Logger;
   private closed = false;
+  private sweeping: Promise<void> | undefined;
+  private sweepAgain = false;
 
   constructor(private readonly opts: LocalSchedulerOptions) {
     this.log = opts.logger.child({ unit: "scheduler-local" });
     mkdirSync(opts.stateDir, { recursive: true });
+    if (opts.sweep) this.sweep("scheduler start");
+  }
+
+  private agentBaseEnv(): Record<string, string> {
+    return agentEnv(this.opts.baseEnv ?? process.env);
+  }
+
+  /** Runs the sweeper once (coalescing requests that arrive while one runs). */
+  private sweep(why: string): void {
+    if (!this.opts.sweep || this.closed) return;
+    if (this.sweeping) {
+      this.sweepAgain = true;
+      return;
+    }
+    let command: string[];
+    try {
+      command = Array.isArray(this.opts.sweep)
+        ? this.opts.sweep
+        : [...(this.opts.agentCommand ?? defaultAgentCommand()), "sweep"];
+    } catch (err) {
+      this.log.warn({ err }, "cannot find the build agent to sweep with");
+      return;
+    }
+    const [file, ...args] = command;
+    if (!file) return;
+    this.sweeping = new Promise<void>((resolve) => {
+      let out = "";
+      const child = spawn(file, args, {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...this.agentBaseEnv(), ...this.opts.env },
+      });
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+      child.once("error", (err) => {
+        this.log.warn({ err, why }, "sweeper failed to start");
+        resolve();
+      });
+      child.once("close", (code) => {
+        const summary = out.trim().slice(-500);
+        if (code === 0) this.log.info({ why, result: summary }, "swept orphaned containers");
+        else this.log.warn({ why, code, output: summary }, "sweeper failed");
+        resolve();
+      });
+    }).finally(() => {
+      this.sweeping = undefined;
+      if (this.sweepAgain) {
+        this.sweepAgain = false;
+        this.sweep(why);
+      }
+    });
+  }
+
+  /** Resolves when no sweep is running (tests). */
+  async sweepIdle(): Promise<void> {
+    while (this.sweeping) await this.sweeping;
   }
 
   private emit(taskId: string, state: TaskState): void {
@@ -101,7 +200,7 @@ export class LocalScheduler implements SchedulerBackend {
         detached: true,
         stdio: ["ignore", logFd, logFd],
         env: {
-          ...process.env,
+          ...this.agentBaseEnv(),
           ...this.opts.env,
           DROVER_TASK_TOKEN: plan.taskToken,
           DROVER_URL: plan.controlPlaneUrl,
@@ -143,6 +242,9 @@ export class LocalScheduler implements SchedulerBackend {
     child.once("exit", (code, signal) => {
       if (tracked.kill) clearTimeout(tracked.kill);
       log.info({ code, signal }, "agent exited");
+      // 0 and 1 are the agent's reported success and failure; anything else means it died or
+      // never ran its task, and its containers may be left behind.
+      if (code !== 0 && code !== 1) this.sweep(`agent of ${plan.taskId} exited ${signal ?? code}`);
       this.emit(plan.taskId, { state: "finished", at: new Date().toISOString(), exitCode: code });
     });
   }

@@ -1,0 +1,243 @@
+/**
+ * Every service of `drover up` in one process: the secrets module, the output-processor, the
+ * scheduler (Nomad when `NOMAD_ADDR` is set, else local agents) and the control plane, wired
+ * together. `startControlPlane` alone is the bare core the unit tests use.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
+import type { Logger } from "pino";
+import { fromEnv, jobSpecConfigFromEnv } from "@drover/nomad-jobs";
+import {
+  HmacTaskTokenVerifier,
+  createOutputProcessor,
+  signOutputToken,
+  type OutputProcessor,
+} from "@drover/output-processor";
+import { canSeeProject, TokenAuthenticator, type Principal } from "../auth/principal.js";
+import { dataPaths, type ServerConfig } from "../config/server-config.js";
+import { createSecretsModule, type SecretsModule } from "../contexts/module.js";
+import { openDatabase } from "../db/open.js";
+import type { Database } from "../db/types.js";
+import type { TaskSecretsProvider } from "../engine/task-service.js";
+import { LocalScheduler } from "../scheduler/local/local.js";
+import { NomadScheduler } from "../scheduler/nomad/backend.js";
+import { registerNomadAdminRoutes } from "../scheduler/nomad/admin-routes.js";
+import type { SchedulerBackend } from "../scheduler/types.js";
+import { readSessionCookie } from "../users/sessions.js";
+import { startControlPlane, type ControlPlane, type RouteModule } from "./compose.js";
+
+/** How long an agent's output token stays valid (reconnects after that are refused). */
+const OUTPUT_TOKEN_TTL_MS = 24 * 3600_000;
+/** Secret values remembered per task for the output-processor's masking (oldest dropped first). */
+const MAX_REMEMBERED_TASKS = 10_000;
+
+export interface DroverOptions {
+  config: ServerConfig;
+  logger: Logger;
+  /** Secret store, Nomad and agent settings (`VAULT_*`, `NOMAD_*`, `DROVER_*`); default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Overrides the scheduler chosen from the environment (tests wrap the local one). */
+  scheduler?: SchedulerBackend;
+  /** More route modules (the web UI's), registered after the built-in ones. */
+  routes?: RouteModule[];
+}
+
+export interface Drover {
+  cp: ControlPlane;
+  output: OutputProcessor;
+  /** The URL agents and the CLI reach the output-processor at. */
+  outputUrl: string;
+  secrets: SecretsModule;
+  close(): Promise<void>;
+}
+
+interface OutputKeys {
+  tokenSecret: string;
+  pusherAppKey: string;
+  pusherAppSecret: string;
+}
+
+/** Output token and Pusher keys: from the config, else generated once and kept (0600). */
+async function outputKeys(config: ServerConfig, file: string): Promise<OutputKeys> {
+  let stored: Partial<OutputKeys> = {};
+  try {
+    stored = JSON.parse(await readFile(file, "utf8")) as Partial<OutputKeys>;
+  } catch {
+    // first start
+  }
+  const keys: OutputKeys = {
+    tokenSecret: stored.tokenSecret ?? randomBytes(32).toString("base64url"),
+    pusherAppKey: stored.pusherAppKey ?? `drover-${randomBytes(8).toString("hex")}`,
+    pusherAppSecret: stored.pusherAppSecret ?? randomBytes(32).toString("base64url"),
+  };
+  if (
+    keys.tokenSecret !== stored.tokenSecret ||
+    keys.pusherAppKey !== stored.pusherAppKey ||
+    keys.pusherAppSecret !== stored.pusherAppSecret
+  ) {
+    await writeFile(file, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+  }
+  return {
+    tokenSecret: config.outputTokenSecret ?? keys.tokenSecret,
+    pusherAppKey: config.pusherAppKey ?? keys.pusherAppKey,
+    pusherAppSecret: config.pusherAppSecret ?? keys.pusherAppSecret,
+  };
+}
+
+/** The API token of a request (`Circle-Token` or `Authorization: Bearer`). */
+function tokenOf(req: IncomingMessage): string | undefined {
+  const circle = req.headers["circle-token"];
+  if (typeof circle === "string" && circle) return circle;
+  const auth = req.headers.authorization;
+  const m = typeof auth === "string" ? /^Bearer\s+(\S+)$/i.exec(auth) : null;
+  return m?.[1];
+}
+
+/**
+ * Wraps the secrets provider so that the values released to a task at claim time are also known
+ * to the in-process output-processor, which masks them at ingest (defence in depth behind the
+ * agent). Only kept in memory; after a restart the agent's own masking remains.
+ */
+function rememberingProvider(inner: TaskSecretsProvider): {
+  provider: TaskSecretsProvider;
+  secretsFor: (taskId: string) => Promise<string[]>;
+} {
+  const byTask = new Map<string, string[]>();
+  const provider: TaskSecretsProvider = {
+    async forTask(input) {
+      const out = await inner.forTask(input);
+      byTask.set(input.taskId, out.secrets);
+      if (byTask.size > MAX_REMEMBERED_TASKS) {
+        const oldest = byTask.keys().next().value;
+        if (oldest !== undefined) byTask.delete(oldest);
+      }
+      return out;
+    },
+    ...(inner.checkAccess ? { checkAccess: inner.checkAccess.bind(inner) } : {}),
+  };
+  return { provider, secretsFor: async (taskId) => byTask.get(taskId) ?? [] };
+}
+
+function chooseScheduler(
+  opts: DroverOptions,
+  env: Record<string, string | undefined>,
+): SchedulerBackend {
+  if (opts.scheduler) return opts.scheduler;
+  const { config, logger } = opts;
+  if (env.NOMAD_ADDR) {
+    return NomadScheduler.fromConfig(fromEnv(env), jobSpecConfigFromEnv(env), logger);
+  }
+  return new LocalScheduler({
+    logger,
+    stateDir: dataPaths(config).agents,
+    ...(config.agentCommand ? { agentCommand: config.agentCommand } : {}),
+    baseEnv: env,
+    sweep: true,
+  });
+}
+
+/** Opens the state, starts every service and wires them; `close` stops them in order. */
+export async function startDrover(opts: DroverOptions): Promise<Drover> {
+  const { config, logger } = opts;
+  const env = opts.env ?? process.env;
+  const paths = dataPaths(config);
+  await mkdir(paths.root, { recursive: true });
+  const db: Database = await openDatabase(
+    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: paths.pglite },
+  );
+  const cleanups: Array<() => Promise<void>> = [() => db.close()];
+  const unwind = async () => {
+    for (const c of cleanups.splice(0).reverse()) {
+      await c().catch((err: unknown) => logger.error({ err }, "shutdown step failed"));
+    }
+  };
+  try {
+    const secrets = await createSecretsModule({ db, logger, env, dataDir: paths.root });
+    cleanups.push(() => secrets.close());
+    const keys = await outputKeys(config, paths.outputKeys);
+    const { provider, secretsFor } = rememberingProvider(secrets.provider);
+    const tokens = new TokenAuthenticator(db);
+    const principalOf = async (req: IncomingMessage): Promise<Principal | null> => {
+      const token = tokenOf(req);
+      if (token) return tokens.authenticate(token);
+      const session = readSessionCookie(req.headers.cookie);
+      return session ? secrets.sessions.authenticate(session) : null;
+    };
+
+    const output = createOutputProcessor(
+      {
+        port: config.outputPort,
+        host: config.outputHost,
+        ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+        dataDir: paths.output,
+        pusher: { appKey: keys.pusherAppKey, appSecret: keys.pusherAppSecret },
+      },
+      {
+        logger,
+        verifier: new HmacTaskTokenVerifier(keys.tokenSecret, secretsFor),
+        // Only users who may see the task's project read its log.
+        authorizeRead: async (req, task) => {
+          const who = await principalOf(req);
+          return who !== null && canSeeProject(who, task.projectId);
+        },
+      },
+    );
+    const port = await output.listen();
+    cleanups.push(() => output.close());
+    const host = /^(0\.0\.0\.0|::|)$/.test(config.outputHost) ? "127.0.0.1" : config.outputHost;
+    const outputUrl =
+      config.outputUrl ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+    const scheduler = chooseScheduler(opts, env);
+    const routes: RouteModule[] = [...secrets.routes];
+    if (scheduler instanceof NomadScheduler) {
+      const ui = env.DROVER_NOMAD_UI_ADDR ?? env.NOMAD_ADDR;
+      routes.push((app, deps) => registerNomadAdminRoutes(app, deps, ui ? { uiAddress: ui } : {}));
+    }
+    routes.push(...(opts.routes ?? []));
+    const cp = await startControlPlane({
+      config: { ...config, outputUrl },
+      logger,
+      db,
+      scheduler,
+      secrets: provider,
+      mintOutputToken: (taskId, task) =>
+        signOutputToken(keys.tokenSecret, {
+          taskId,
+          jobId: task.jobId,
+          projectId: task.projectId,
+          expiresAt: Date.now() + OUTPUT_TOKEN_TTL_MS,
+        }),
+      authenticators: [
+        async (req) => {
+          const session = readSessionCookie(req.headers.cookie);
+          return session ? secrets.sessions.authenticate(session) : null;
+        },
+      ],
+      routes,
+      output: {
+        url: outputUrl,
+        port,
+        pusherAppKey: keys.pusherAppKey,
+        pusherAppSecret: keys.pusherAppSecret,
+      },
+    });
+    cleanups.push(() => cp.close());
+    let closed = false;
+    return {
+      cp,
+      output,
+      outputUrl,
+      secrets,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await unwind();
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}
