@@ -56,6 +56,37 @@ export async function createProject(q: Queryable, input: NewProject): Promise<Pr
   return toProject(row);
 }
 
+/**
+ * Changes a project's default branch, merges `settings` into its settings (a null value removes
+ * a key), and with `rotateWebhookSecret` draws a new webhook secret. Returns the updated project.
+ */
+export async function updateProjectSettings(
+  q: Queryable,
+  projectId: string,
+  change: {
+    defaultBranch?: string;
+    settings?: Record<string, unknown>;
+    rotateWebhookSecret?: boolean;
+  },
+): Promise<Project | null> {
+  const entries = Object.entries(change.settings ?? {});
+  const { rows } = await q.query(
+    `UPDATE projects SET
+        default_branch = COALESCE($2, default_branch),
+        settings = (settings || $3::jsonb) - $5::text[],
+        webhook_secret = COALESCE($4, webhook_secret)
+      WHERE id = $1 RETURNING *`,
+    [
+      projectId,
+      change.defaultBranch ?? null,
+      JSON.stringify(Object.fromEntries(entries.filter(([, v]) => v !== null))),
+      change.rotateWebhookSecret ? randomBytes(32).toString("hex") : null,
+      entries.filter(([, v]) => v === null).map(([k]) => k),
+    ],
+  );
+  return rows[0] ? toProject(rows[0]) : null;
+}
+
 export async function getProjectBySlug(q: Queryable, slug: string): Promise<Project | null> {
   const { rows } = await q.query("SELECT * FROM projects WHERE slug = $1", [slug]);
   return rows[0] ? toProject(rows[0]) : null;

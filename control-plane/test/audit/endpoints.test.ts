@@ -169,6 +169,19 @@ const CASES: Case[] = [
       }),
   },
   {
+    route: "PATCH /api/v2/project/:vcs/:org/:repo/settings",
+    action: "project.settings.update",
+    call: async () => {
+      const before = await call("GET", `/api/v2/project/${slug}`);
+      const r = await call("PATCH", `/api/v2/project/${slug}/settings`, {
+        body: { settings: { autocancel_builds: true }, rotate_webhook_secret: true },
+      });
+      expect(r.body?.webhook_secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(r.body?.webhook_secret).not.toBe(before.body?.webhook_secret);
+      return r;
+    },
+  },
+  {
     route: "POST /api/v2/tokens",
     action: "user.api_token.create",
     also: ["user.create"],
@@ -500,6 +513,34 @@ describe("audit of mutating endpoints", () => {
     expect(rows.map((r) => r.action).filter((a) => !a.startsWith("workflow.job."))).toEqual([]);
   });
 
+  it("merges project settings (null removes a key) and audits which keys changed", async () => {
+    await call("PATCH", `/api/v2/project/${slug}/settings`, { body: { settings: { a: 1, b: 2 } } });
+    const r = await call("PATCH", `/api/v2/project/${slug}/settings`, {
+      body: { settings: { a: null }, default_branch: "trunk" },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.vcs_info.default_branch).toBe("trunk");
+    const { rows } = await db.query<{ settings: unknown }>(
+      "SELECT settings FROM projects WHERE slug = $1",
+      [slug],
+    );
+    const settings = rows[0]?.settings;
+    expect(typeof settings === "string" ? JSON.parse(settings) : settings).toEqual({
+      autocancel_builds: true,
+      b: 2,
+    });
+    const { rows: events } = await db.query<{ payload: unknown }>(
+      "SELECT payload FROM audit_events WHERE request_id = $1",
+      [r.requestId],
+    );
+    const payload = events[0]?.payload;
+    expect(typeof payload === "string" ? JSON.parse(payload) : payload).toEqual({
+      default_branch: "trunk",
+      settings: ["a"],
+      webhook_secret_rotated: false,
+    });
+  });
+
   it("records nothing for a refused or failed action, except a failed login (success: false)", async () => {
     const missing = randomUUID();
     const refused = [
@@ -508,6 +549,11 @@ describe("audit of mutating endpoints", () => {
         body: { slug, repository_url: repo.url },
       }),
       await call("DELETE", `/api/v2/schedule/${missing}`),
+      await call("PATCH", `/api/v2/project/${slug}/settings`, { body: {} }),
+      await call("PATCH", `/api/v2/project/${slug}/settings`, {
+        token: state.member?.token ?? null,
+        body: { default_branch: "dev" },
+      }),
       await call("PATCH", `/api/v2/schedule/${missing}`, { body: { name: "x" } }),
       await call("POST", `/api/v2/workflow/${missing}/cancel`),
       await call("POST", `/api/v2/workflow/${state.workflowId}/approve/${missing}`),

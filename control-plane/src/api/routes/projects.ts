@@ -2,7 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { orgScope, projectEntity } from "../../audit/entities.js";
 import { recordAudit } from "../../audit/log.js";
-import { listProjects, createProject } from "../../model/projects.js";
+import { notFound } from "../../model/errors.js";
+import { listProjects, createProject, updateProjectSettings } from "../../model/projects.js";
 import { addMembership } from "../../model/users.js";
 import { slugOf, visibleProject, type SlugParams } from "../access.js";
 import { presentProject } from "../present.js";
@@ -25,6 +26,17 @@ export const projectBodySchema = z
     settings: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
+
+const settingsBody = z
+  .object({
+    default_branch: z.string().min(1).max(255).optional(),
+    /** Merged into the project's settings; a null value removes the key. */
+    settings: z.record(z.string(), z.unknown()).optional(),
+    /** Draw a new webhook secret (returned once in the response). */
+    rotate_webhook_secret: z.boolean().optional(),
+  })
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, "nothing to update");
 
 /** Drover's project administration (CircleCI has no API for this) and `GET /project/{slug}`. */
 export function registerProjectRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
@@ -56,6 +68,35 @@ export function registerProjectRoutes(app: FastifyInstance, deps: CoreRouteDeps)
       return p;
     });
     return reply.code(201).send(presentProject(project, true));
+  });
+
+  app.patch<{ Params: SlugParams }>("/api/v2/project/:vcs/:org/:repo/settings", async (req) => {
+    const who = requireAdmin(req);
+    const project = await visibleProject(db, who, slugOf(req.params));
+    const body = parse(settingsBody, req.body);
+    const audit = auditOf(req);
+    const updated = await db.transaction(async (tx) => {
+      const p = await updateProjectSettings(tx, project.id, {
+        ...(body.default_branch ? { defaultBranch: body.default_branch } : {}),
+        ...(body.settings ? { settings: body.settings } : {}),
+        ...(body.rotate_webhook_secret ? { rotateWebhookSecret: true } : {}),
+      });
+      if (!p) throw notFound("Project");
+      await recordAudit(tx, {
+        ...audit,
+        action: "project.settings.update",
+        target: projectEntity(p),
+        scope: await orgScope(tx, p.orgId),
+        // Which settings changed, never their values (a setting may hold a credential).
+        payload: {
+          ...(body.default_branch ? { default_branch: p.defaultBranch } : {}),
+          settings: Object.keys(body.settings ?? {}),
+          webhook_secret_rotated: Boolean(body.rotate_webhook_secret),
+        },
+      });
+      return p;
+    });
+    return presentProject(updated, true);
   });
 
   app.get("/api/v2/project", async (req) => {
