@@ -22,6 +22,7 @@ export function renderJobPage(jobId: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>Job · Drover</title>
 <link rel="stylesheet" href="${JOB_PAGE_CSS_PATH}">
 </head>
@@ -276,23 +277,26 @@ function newLine(s, cls) {
   s.line = div;
   return div;
 }
+// A line is created by its first character or its newline, so output ending in "\n" leaves no
+// empty last line; "\r" alone redraws the line (progress bars).
+function endLine(s, stream) {
+  if (!s.line) newLine(s, stream === "err" ? "err" : "");
+  s.line = null;
+}
 function appendText(s, stream, data) {
   let text = data;
   if (s.cr) {
     s.cr = false;
-    if (text.startsWith("\n")) text = text.slice(1), newLine(s, stream === "err" ? "err" : "");
+    if (text.startsWith("\n")) { text = text.slice(1); endLine(s, stream); }
     else if (s.line) s.line.textContent = "";
   }
   const parts = text.split(/(\r\n|\n|\r)/);
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i];
     if (i % 2 === 1) {
-      if (p === "\r") {
-        if (i === parts.length - 2 && parts[i + 1] === "") s.cr = true; // maybe CRLF split across frames
-        else if (s.line) s.line.textContent = ""; // progress bars redraw the line
-      } else {
-        newLine(s, stream === "err" ? "err" : "");
-      }
+      if (p !== "\r") endLine(s, stream);
+      else if (i === parts.length - 2 && parts[i + 1] === "") s.cr = true; // maybe a CRLF split across frames
+      else if (s.line) s.line.textContent = "";
       continue;
     }
     if (!p) continue;

@@ -1,0 +1,280 @@
+/**
+ * The job page in a real browser: headless Chromium (Debian's) loads `/jobs/{id}` from a control
+ * plane during a running job and sees lines appear live, then a second load after the job shows
+ * the history. Output goes through the real output-processor, pushed with the real `OutputClient`
+ * for a task the engine created and the test claimed (the agent path is tested elsewhere).
+ */
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  DroverClient,
+  InstantScheduler,
+  serverConfigSchema,
+  startControlPlane,
+  type ControlPlane,
+} from "@drover/control-plane";
+import { openDatabase } from "@drover/control-plane/db";
+import { webRoutes } from "@drover/control-plane/web";
+import {
+  HmacTaskTokenVerifier,
+  createOutputProcessor,
+  signOutputToken,
+  type OutputProcessor,
+} from "@drover/output-processor";
+import { OutputClient } from "@drover/output-processor/client";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI === "true") {
+  throw new Error(`${CHROMIUM} is missing (CI=true: failing, not skipping); .ci/run installs it`);
+}
+
+const CONFIG = `version: 2.1
+jobs:
+  build:
+    docker: [{image: drover/debian:bookworm}]
+    steps:
+      - run: {name: Compile, command: make}
+      - run: {name: Unit tests, command: make test}
+workflows:
+  main:
+    jobs: [build]
+`;
+
+const logger = pino({ level: process.env.DROVER_TEST_LOG ?? "silent" });
+const OUTPUT_SECRET = `out-${randomUUID()}`;
+const APP_KEY = `key-${randomUUID().slice(0, 8)}`;
+const APP_SECRET = `secret-${randomUUID()}`;
+
+function makeRepo(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "drover-page-repo-"));
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: "t",
+    GIT_AUTHOR_EMAIL: "t@example.invalid",
+    GIT_COMMITTER_NAME: "t",
+    GIT_COMMITTER_EMAIL: "t@example.invalid",
+  };
+  execFileSync("git", ["init", "-q", "-b", "main"], { cwd: dir, env });
+  for (const [p, text] of Object.entries(files)) {
+    execFileSync("mkdir", ["-p", join(dir, p, "..")]);
+    writeFileSync(join(dir, p), text);
+  }
+  execFileSync("git", ["add", "-A"], { cwd: dir, env });
+  execFileSync("git", ["commit", "-q", "-m", "init"], { cwd: dir, env });
+  return `file://${dir}`;
+}
+
+/** Text of each rendered log line of a step (by step name), in order. */
+async function stepLines(page: Page, name: string): Promise<string[]> {
+  return page.evaluate((stepName) => {
+    const step = [...document.querySelectorAll("details.step")].find(
+      (d) => d.querySelector(".name")?.textContent === stepName,
+    );
+    return step ? [...step.querySelectorAll(".log .line")].map((l) => l.textContent ?? "") : [];
+  }, name);
+}
+
+describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
+  const dirs: string[] = [];
+  let op: OutputProcessor;
+  let cp: ControlPlane;
+  let browser: Browser;
+  let adminToken: string;
+  let jobId: string;
+  let client: OutputClient;
+  let taskId: string;
+  const scheduler = new InstantScheduler();
+  let projectId = "";
+
+  beforeAll(async () => {
+    const tmp = (p: string) => {
+      const d = mkdtempSync(join(tmpdir(), p));
+      dirs.push(d);
+      return d;
+    };
+    op = createOutputProcessor(
+      {
+        port: 0,
+        host: "127.0.0.1",
+        dataDir: tmp("drover-page-out-"),
+        channelPrefix: `test-${randomUUID()}:`,
+        pusher: { appKey: APP_KEY, appSecret: APP_SECRET },
+      },
+      {
+        logger,
+        verifier: new HmacTaskTokenVerifier(OUTPUT_SECRET),
+        authorizeRead: async () => false,
+      },
+    );
+    const opPort = await op.listen();
+    const db = await openDatabase({});
+    cp = await startControlPlane({
+      config: serverConfigSchema.parse({
+        port: 0,
+        dataDir: tmp("drover-page-cp-"),
+        tickIntervalMs: 0,
+        scheduleTickMs: 0,
+        outputUrl: `http://127.0.0.1:${opPort}`,
+      }),
+      logger,
+      db,
+      scheduler,
+      mintOutputToken: (taskId: string) => {
+        const plan = scheduler.submitted.get(taskId);
+        if (!plan) throw new Error(`no plan for ${taskId}`);
+        return signOutputToken(OUTPUT_SECRET, {
+          taskId,
+          jobId: plan.job.id,
+          projectId,
+          expiresAt: Date.now() + 3_600_000,
+        });
+      },
+      routes: [webRoutes({ appKey: APP_KEY, appSecret: APP_SECRET, wsPort: opPort })],
+    });
+    adminToken = cp.bootstrapToken ?? "";
+    const admin = new DroverClient(cp.url, adminToken);
+    const slug = `gh/acme/page-${randomUUID().slice(0, 8)}`;
+    projectId = (
+      await admin.addProject({ slug, repository_url: makeRepo({ ".circleci/config.yml": CONFIG }) })
+    ).id;
+    await admin.trigger(slug, { branch: "main" });
+    await cp.engine.idle();
+    const plan = [...scheduler.submitted.values()].find((p) => p.project.slug === slug);
+    if (!plan) throw new Error("the engine submitted no task");
+    jobId = plan.job.id;
+    taskId = plan.taskId;
+    const { task } = await cp.tasks.claim(plan.taskToken);
+    client = new OutputClient({
+      url: task.output.url,
+      token: task.output.token,
+      taskId: plan.taskId,
+    });
+    await client.connect();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await client?.close({ timeoutMs: 2000 }).catch(() => {});
+    await cp?.close();
+    await op?.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("shows lines live while the job runs, then the whole history on a later load", async () => {
+    // Some output before the page opens: it comes as history.
+    client.stepStarted(0, "Compile");
+    for (let i = 1; i <= 20; i++) client.write(0, "out", `compile ${i}\n`);
+    await client.flush();
+
+    const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
+    await page.goto(`${cp.url}/jobs/${jobId}?token=${adminToken}`);
+    // The token leaves the address bar at once.
+    expect(page.url()).not.toContain("token");
+    await page.waitForFunction(() => document.querySelectorAll(".log .line").length >= 20);
+    await page.waitForFunction(() => document.getElementById("conn-state")?.textContent === "live");
+    expect(await page.textContent("#job-name")).toContain("build");
+
+    // Live: lines printed now appear, in order, once each; colours are rendered.
+    for (let i = 21; i <= 60; i++) {
+      client.write(0, i % 2 ? "out" : "err", `compile \x1b[32m${i}\x1b[0m\n`);
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 30));
+    }
+    client.write(0, "out", "progress 10%\rprogress 100%\n");
+    client.stepFinished(0, 0, "success");
+    client.stepStarted(1, "Unit tests");
+    client.write(1, "out", "\x1b[1;31mFAIL\x1b[0m <b>not bold</b>\n");
+    await page.waitForFunction(() => document.body.innerText.includes("FAIL <b>not bold</b>"));
+    const live = await stepLines(page, "Compile");
+    expect(live).toEqual([
+      ...Array.from({ length: 60 }, (_, i) => `compile ${i + 1}`),
+      "progress 100%",
+    ]);
+    expect(await page.locator(".ansi-fg-2", { hasText: "42" }).count()).toBe(1);
+    expect(await page.locator(".ansi-fg-1.ansi-bold", { hasText: "FAIL" }).count()).toBe(1);
+    expect(await page.locator("details.step.success .name").textContent()).toBe("Compile");
+    expect(await page.locator("details.step.running .name").textContent()).toBe("Unit tests");
+
+    // Follow-tail: the page keeps the newest line in view.
+    for (let i = 1; i <= 80; i++) client.write(1, "out", `test ${i}\n`);
+    await page.waitForFunction(() => document.body.innerText.includes("test 80"));
+    await page.waitForFunction(
+      () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40,
+    );
+    // Scrolling up stops following.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.waitForFunction(
+      () => !(document.getElementById("follow") as HTMLButtonElement).hidden,
+    );
+    client.write(1, "out", "test 81\n");
+    await page.waitForFunction(() => document.body.innerText.includes("test 81"));
+    expect(await page.evaluate(() => window.scrollY)).toBe(0);
+
+    // For a look by eye: DROVER_JOB_PAGE_SCREENSHOT=/tmp/page writes /tmp/page-{live,history}.png.
+    const shots = process.env.DROVER_JOB_PAGE_SCREENSHOT;
+    if (shots) await page.screenshot({ path: `${shots}-live.png` });
+
+    client.write(1, "err", "make: *** [test] Error 2\n");
+    client.stepFinished(1, 2, "failed");
+    // The agent reports the end to the control plane too; the page then shows the job's status.
+    const at = new Date().toISOString();
+    await cp.tasks.events(taskId, [{ type: "task_finished", result: "failed", at }]);
+    await cp.engine.idle();
+    client.taskFinished("failed");
+    await client.flush();
+    await page.waitForFunction(() =>
+      document.querySelector("details.step.failed .exit")?.textContent?.includes("exit 2"),
+    );
+    await page.waitForFunction(
+      () => document.getElementById("job-status")?.textContent === "failed",
+    );
+    expect(errors).toEqual([]);
+    await page.close();
+
+    // History: a later load shows everything once, in order; the passed step starts collapsed.
+    const later = await browser.newPage();
+    await later.goto(`${cp.url}/jobs/${jobId}?token=${adminToken}`);
+    await later.waitForFunction(() => document.body.innerText.includes("Error 2"));
+    expect(await stepLines(later, "Compile")).toEqual(live);
+    const tests = await stepLines(later, "Unit tests");
+    expect(tests).toEqual([
+      "FAIL <b>not bold</b>",
+      ...Array.from({ length: 81 }, (_, i) => `test ${i + 1}`),
+      "make: *** [test] Error 2",
+    ]);
+    expect(await later.locator("details.step.success").getAttribute("open")).toBeNull();
+    expect(await later.locator("details.step.failed").getAttribute("open")).not.toBeNull();
+    expect(await later.locator("details.step.success .duration").textContent()).toMatch(/\d/);
+    if (shots) await later.screenshot({ path: `${shots}-history.png`, fullPage: true });
+    await later.close();
+
+    // Without a token (and no session) the page says how to sign in.
+    const anon = await browser.newPage();
+    await anon.goto(`${cp.url}/jobs/${jobId}`);
+    await anon.waitForFunction(() => !(document.getElementById("notice") as HTMLElement).hidden);
+    expect(await anon.textContent("#notice")).toContain("?token=");
+    await anon.close();
+  });
+});
