@@ -37,7 +37,12 @@ export {
   type RouteModule,
   type OutputInfo,
 } from "./server/compose.js";
-export { startDrover, type Drover, type DroverOptions } from "./server/drover.js";
+export {
+  ROOT_LOG_REDACT_PATHS,
+  startDrover,
+  type Drover,
+  type DroverOptions,
+} from "./server/drover.js";
 export * from "./contexts/index.js";
 export {
   compile,

@@ -24,8 +24,19 @@ import { LocalScheduler } from "../scheduler/local/local.js";
 import { NomadScheduler } from "../scheduler/nomad/backend.js";
 import { registerNomadAdminRoutes } from "../scheduler/nomad/admin-routes.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
+import { SECRET_LOG_REDACT_PATHS } from "../secrets/redact.js";
 import { readSessionCookie } from "../users/sessions.js";
 import { startControlPlane, type ControlPlane, type RouteModule } from "./compose.js";
+
+/** pino `redact.paths` of the root logger: tokens, sessions and every path that may hold a secret. */
+export const ROOT_LOG_REDACT_PATHS: readonly string[] = [
+  "*.token",
+  "*.taskToken",
+  "*.session",
+  "req.headers.authorization",
+  'req.headers["circle-token"]',
+  ...SECRET_LOG_REDACT_PATHS,
+];
 
 /** How long an agent's output token stays valid (reconnects after that are refused). */
 const OUTPUT_TOKEN_TTL_MS = 24 * 3600_000;

@@ -8,8 +8,7 @@ import { API_TOKEN_PREFIX, generateToken, hashToken } from "../../auth/tokens.js
 import { saveCliSettings, type CliSettings } from "../../config/cli.js";
 import { dataPaths, serverConfigFromEnv } from "../../config/server-config.js";
 import { getUserByLogin, insertApiToken } from "../../model/users.js";
-import { SECRET_LOG_REDACT_PATHS } from "../../secrets/redact.js";
-import { startDrover, type Drover } from "../../server/drover.js";
+import { ROOT_LOG_REDACT_PATHS, startDrover, type Drover } from "../../server/drover.js";
 import { runPipeline } from "./run.js";
 
 const USAGE =
@@ -78,14 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     {
       level: env.DROVER_LOG_LEVEL ?? "info",
       redact: {
-        paths: [
-          "*.token",
-          "*.taskToken",
-          "*.session",
-          "req.headers.authorization",
-          'req.headers["circle-token"]',
-          ...SECRET_LOG_REDACT_PATHS,
-        ],
+        paths: [...ROOT_LOG_REDACT_PATHS],
         censor: "[redacted]",
       },
     },
