@@ -177,7 +177,7 @@ describe("secrets end to end", () => {
     await call("GET", `/api/v2/context/${ctx.id}/environment-variable`);
 
     const pipeline = await call("POST", `/api/v2/project/${slug}/pipeline`, { branch: "main" });
-    let workflows: Array<{ id: string; status: string; stopped_at: string | null }> = [];
+    let workflows: Array<{ id: string; status: string; stopped_at: string | null }>;
     const deadline = Date.now() + 180_000;
     for (;;) {
       workflows = (await call("GET", `/api/v2/pipeline/${pipeline.id}/workflow`)).items;
