@@ -197,6 +197,18 @@ describe("secrets end to end", () => {
       expect(res.status).toBe(200);
       return res.text();
     };
+    // Only users who may see the project read its logs (same 404 as for an unknown task).
+    const outsider = await call("POST", "/api/v2/tokens", {
+      login: `outsider-${randomUUID().slice(0, 8)}`,
+      role: "member",
+    });
+    const denied = await fetch(new URL(`/output/v1/tasks/${taskId}/log`, drover.outputUrl), {
+      headers: { "circle-token": outsider.token },
+    });
+    expect(denied.status).toBe(404);
+    const anonymous = await fetch(new URL(`/output/v1/tasks/${taskId}/log`, drover.outputUrl));
+    expect(anonymous.status).toBe(404);
+
     const text = await read("log");
     const jsonl = await read("log?from=1&format=jsonl");
     const raw = await read("raw");
