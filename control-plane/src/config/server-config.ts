@@ -19,8 +19,11 @@ export const serverConfigSchema = z.object({
    * in-process output-processor's listen URL (`http://127.0.0.1:8585`).
    */
   outputUrl: z.string().url().optional(),
-  /** Port of the in-process output-processor (`DROVER_OUTPUT_PORT`); 0 picks a free one. */
-  outputPort: z.coerce.number().int().min(0).max(65535).default(8585),
+  /**
+   * Port of the in-process output-processor (`DROVER_OUTPUT_PORT`); 0 picks a free one. Unset:
+   * 8585, or a free port when 8585 is taken (another instance on this machine).
+   */
+  outputPort: z.coerce.number().int().min(0).max(65535).optional(),
   /** Interface the output-processor listens on (`DROVER_OUTPUT_HOST`). */
   outputHost: z.string().default("127.0.0.1"),
   /** Durable log store directory (`DROVER_OUTPUT_DIR`); default `<dataDir>/output`. */
@@ -66,7 +69,7 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
     publicUrl: env.DROVER_PUBLIC_URL,
     internalUrl: env.DROVER_INTERNAL_URL,
     outputUrl: env.DROVER_OUTPUT_URL || undefined,
-    outputPort: env.DROVER_OUTPUT_PORT,
+    outputPort: env.DROVER_OUTPUT_PORT || undefined,
     outputHost: env.DROVER_OUTPUT_HOST,
     outputDir: env.DROVER_OUTPUT_DIR,
     redisUrl: env.REDIS_URL || undefined,

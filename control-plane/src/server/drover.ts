@@ -38,6 +38,8 @@ export const ROOT_LOG_REDACT_PATHS: readonly string[] = [
   ...SECRET_LOG_REDACT_PATHS,
 ];
 
+const DEFAULT_OUTPUT_PORT = 8585;
+
 /** How long an agent's output token stays valid (reconnects after that are refused). */
 const OUTPUT_TOKEN_TTL_MS = 24 * 3600_000;
 /** Secret values remembered per task for the output-processor's masking (oldest dropped first). */
@@ -176,26 +178,45 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       return session ? secrets.sessions.authenticate(session) : null;
     };
 
-    const output = createOutputProcessor(
-      {
-        port: config.outputPort,
-        host: config.outputHost,
-        ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
-        dataDir: paths.output,
-        pusher: { appKey: keys.pusherAppKey, appSecret: keys.pusherAppSecret },
-      },
-      {
-        logger,
-        verifier: new HmacTaskTokenVerifier(keys.tokenSecret, secretsFor),
-        // Only users who may see the task's project read its log.
-        authorizeRead: async (req, task) => {
-          const who = await principalOf(req);
-          return who !== null && canSeeProject(who, task.projectId);
+    const makeOutput = (port: number) =>
+      createOutputProcessor(
+        {
+          port,
+          host: config.outputHost,
+          ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+          dataDir: paths.output,
+          pusher: { appKey: keys.pusherAppKey, appSecret: keys.pusherAppSecret },
         },
-      },
-    );
-    const port = await output.listen();
-    cleanups.push(() => output.close());
+        {
+          logger,
+          verifier: new HmacTaskTokenVerifier(keys.tokenSecret, secretsFor),
+          // Only users who may see the task's project read its log.
+          authorizeRead: async (req, task) => {
+            const who = await principalOf(req);
+            return who !== null && canSeeProject(who, task.projectId);
+          },
+        },
+      );
+    let output = makeOutput(config.outputPort ?? DEFAULT_OUTPUT_PORT);
+    let port: number;
+    try {
+      port = await output.listen();
+    } catch (err) {
+      // The default port is taken (another instance here): any free port will do.
+      if (config.outputPort !== undefined || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
+        await output.close().catch(() => undefined);
+        throw err;
+      }
+      await output.close().catch(() => undefined);
+      output = makeOutput(0);
+      port = await output.listen();
+      logger.warn(
+        { port },
+        `port ${DEFAULT_OUTPUT_PORT} is taken; the output-processor uses ${port}`,
+      );
+    }
+    const running = output;
+    cleanups.push(() => running.close());
     const host = /^(0\.0\.0\.0|::|)$/.test(config.outputHost) ? "127.0.0.1" : config.outputHost;
     const outputUrl =
       config.outputUrl ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
