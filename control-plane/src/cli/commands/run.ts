@@ -222,7 +222,14 @@ export async function run(argv: string[]): Promise<number> {
     parameters[p.slice(0, eq)] =
       v === "true" ? true : v === "false" ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
   }
-  const settings = loadCliSettings(process.env, dir);
+  // The server of the directory's tree (its `.drover/cli.json`), else of the current directory's.
+  let settings: CliSettings;
+  try {
+    settings = loadCliSettings(process.env, findCliFile(dir) ? dir : process.cwd());
+  } catch (err) {
+    process.stderr.write(`drover run: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
   return runPipeline({
     dir,
     settings,
