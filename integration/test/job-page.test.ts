@@ -91,6 +91,22 @@ async function stepLines(page: Page, name: string): Promise<string[]> {
   }, name);
 }
 
+/** Waits for `text` on the page; on timeout says what the page showed instead. */
+async function waitText(page: Page, text: string): Promise<void> {
+  try {
+    await page.waitForFunction((t) => document.body.innerText.includes(t), text, {
+      timeout: 20_000,
+    });
+  } catch (err) {
+    const state = await page.evaluate(() => ({
+      conn: document.getElementById("conn-state")?.textContent,
+      notice: document.getElementById("notice")?.textContent,
+      tail: [...document.querySelectorAll(".log .line")].slice(-3).map((l) => l.textContent),
+    }));
+    throw new Error(`"${text}" did not appear; page: ${JSON.stringify(state)}`, { cause: err });
+  }
+}
+
 describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
   const dirs: string[] = [];
   let op: OutputProcessor;
@@ -206,7 +222,7 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
     client.stepFinished(0, 0, "success");
     client.stepStarted(1, "Unit tests");
     client.write(1, "out", "\x1b[1;31mFAIL\x1b[0m <b>not bold</b>\n");
-    await page.waitForFunction(() => document.body.innerText.includes("FAIL <b>not bold</b>"));
+    await waitText(page, "FAIL <b>not bold</b>");
     const live = await stepLines(page, "Compile");
     expect(live).toEqual([
       ...Array.from({ length: 60 }, (_, i) => `compile ${i + 1}`),
@@ -219,7 +235,7 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
 
     // Follow-tail: the page keeps the newest line in view.
     for (let i = 1; i <= 80; i++) client.write(1, "out", `test ${i}\n`);
-    await page.waitForFunction(() => document.body.innerText.includes("test 80"));
+    await waitText(page, "test 80");
     await page.waitForFunction(
       () => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40,
     );
@@ -229,8 +245,27 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
       () => !(document.getElementById("follow") as HTMLButtonElement).hidden,
     );
     client.write(1, "out", "test 81\n");
-    await page.waitForFunction(() => document.body.innerText.includes("test 81"));
+    await waitText(page, "test 81");
     expect(await page.evaluate(() => window.scrollY)).toBe(0);
+
+    // A reconnect resumes from the last seq shown: lines printed meanwhile arrive once, in order.
+    await page.evaluate(() =>
+      (
+        window as unknown as { droverPage: { pusher: { disconnect(): void } } }
+      ).droverPage.pusher.disconnect(),
+    );
+    for (let i = 82; i <= 90; i++) client.write(1, "out", `test ${i}\n`);
+    await client.flush();
+    await page.evaluate(() =>
+      (
+        window as unknown as { droverPage: { pusher: { connect(): void } } }
+      ).droverPage.pusher.connect(),
+    );
+    await waitText(page, "test 90");
+    expect(await stepLines(page, "Unit tests")).toEqual([
+      "FAIL <b>not bold</b>",
+      ...Array.from({ length: 90 }, (_, i) => `test ${i + 1}`),
+    ]);
 
     // For a look by eye: DROVER_JOB_PAGE_SCREENSHOT=/tmp/page writes /tmp/page-{live,history}.png.
     const shots = process.env.DROVER_JOB_PAGE_SCREENSHOT;
@@ -256,12 +291,12 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
     // History: a later load shows everything once, in order; the passed step starts collapsed.
     const later = await browser.newPage();
     await later.goto(`${cp.url}/jobs/${jobId}?token=${adminToken}`);
-    await later.waitForFunction(() => document.body.innerText.includes("Error 2"));
+    await waitText(later, "Error 2");
     expect(await stepLines(later, "Compile")).toEqual(live);
     const tests = await stepLines(later, "Unit tests");
     expect(tests).toEqual([
       "FAIL <b>not bold</b>",
-      ...Array.from({ length: 81 }, (_, i) => `test ${i + 1}`),
+      ...Array.from({ length: 90 }, (_, i) => `test ${i + 1}`),
       "make: *** [test] Error 2",
     ]);
     expect(await later.locator("details.step.success").getAttribute("open")).toBeNull();
