@@ -219,6 +219,12 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
       if (i % 10 === 0) await new Promise((r) => setTimeout(r, 30));
     }
     client.write(0, "out", "progress 10%\rprogress 100%\n");
+    // A CRLF split across two frames is one line end, not a redraw.
+    client.write(0, "out", "windows line\r");
+    await client.flush();
+    client.write(0, "out", "\n\x1b[33mcolour split\x1b[");
+    await client.flush();
+    client.write(0, "out", "0m across frames\r\n");
     client.stepFinished(0, 0, "success");
     client.stepStarted(1, "Unit tests");
     client.write(1, "out", "\x1b[1;31mFAIL\x1b[0m <b>not bold</b>\n");
@@ -227,8 +233,11 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
     expect(live).toEqual([
       ...Array.from({ length: 60 }, (_, i) => `compile ${i + 1}`),
       "progress 100%",
+      "windows line",
+      "colour split across frames",
     ]);
     expect(await page.locator(".ansi-fg-2", { hasText: "42" }).count()).toBe(1);
+    expect(await page.locator(".ansi-fg-3").allTextContents()).toEqual(["colour split"]);
     expect(await page.locator(".ansi-fg-1.ansi-bold", { hasText: "FAIL" }).count()).toBe(1);
     expect(await page.locator("details.step.success .name").textContent()).toBe("Compile");
     expect(await page.locator("details.step.running .name").textContent()).toBe("Unit tests");
