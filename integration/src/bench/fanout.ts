@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- fanout [--jobs 100] [--subs 10] [--seconds 8] [--batch 100]`: live output
+ * `npm run bench -- fanout [--jobs 100] [--subs 10] [--seconds 6] [--batch 100] [--consumers N]`: live output
  * fan-out. `jobs` agents print lines as fast as their stack lets them (each keeps one batch in
  * flight), `jobs * subs` subscribers on loopback receive them. Measured: delivered lines/s and
  * agent-to-subscriber latency (p50/p99, from the time the agent wrote the line). The same topology
@@ -9,8 +9,10 @@
  *   - socket.io 4 with `@socket.io/redis-adapter`, a room per job (the stack most teams pick);
  *   - bare: agents' batches published with ioredis and written straight to `ws.send` (no protocol,
  *     no storage: the limit).
- * Each server runs in its own child process; agents and subscribers share this process. Drover is
- * then measured again at half its maximum rate for its latency goal (p99 < 50 ms).
+ * Each server runs in its own child process, agents in this one, and subscribers are spread over
+ * `--consumers` processes (default: one per core, at least 2) so the client side is not what is
+ * measured. Every round warms up for 2 s first. Drover is then measured again at half its maximum
+ * rate for its latency goal (p99 < 50 ms).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -214,6 +216,8 @@ interface Run {
 interface Opts {
   jobs: number;
   subs: number;
+  /** Processes the subscribers are spread over (jobs round-robin). */
+  consumers: number;
   seconds: number;
   batch: number;
   /** Lines per second over all agents; 0 = as fast as possible. */
@@ -259,9 +263,17 @@ async function connectSubscriber(
   await new Promise<void>((resolve, reject) => {
     ws.once("error", reject);
     ws.on("message", (d: Buffer) => {
-      const msg = JSON.parse(d.toString()) as { event: string; data: string };
+      // As pusher-js decodes a message: the frame, then `data` again if it is a JSON string.
+      const msg = JSON.parse(d.toString()) as { event: string; data: unknown };
+      if (typeof msg.data === "string") {
+        try {
+          msg.data = JSON.parse(msg.data);
+        } catch {
+          // stays a string
+        }
+      }
       if (msg.event === "log") {
-        const body = JSON.parse(msg.data) as {
+        const body = msg.data as {
           entries: Array<{ kind: string; ts: number; data?: string }>;
         };
         for (const e of body.entries) {
@@ -271,7 +283,7 @@ async function connectSubscriber(
           stats.record(n, e.ts);
         }
       } else if (msg.event === "pusher:connection_established") {
-        const socketId = (JSON.parse(msg.data) as { socket_id: string }).socket_id;
+        const socketId = (msg.data as { socket_id: string }).socket_id;
         ws.send(
           JSON.stringify({
             event: "pusher:subscribe",
@@ -435,33 +447,49 @@ function ask<T>(child: ChildProcess, cmd: ConsumerCommand): Promise<T> {
 async function measure(kind: Kind, opts: Opts): Promise<Run> {
   const prefix = `bench-${randomUUID()}:`;
   const { child, port } = await startServer(kind, prefix);
-  const consumer = startConsumer();
+  const consumers = [...Array(opts.consumers).keys()].map(() => startConsumer());
   const stats = new Stats();
   try {
     const jobs = [...Array(opts.jobs).keys()].map((j) => `job-${j}-${randomUUID().slice(0, 8)}`);
-    await ask(consumer, { cmd: "connect", kind, port, jobs, subs: opts.subs });
+    await Promise.all(
+      consumers.map((c, k) =>
+        ask(c, {
+          cmd: "connect",
+          kind,
+          port,
+          jobs: jobs.filter((_, j) => j % consumers.length === k),
+          subs: opts.subs,
+        }),
+      ),
+    );
     const state = { running: true, produced: 0 };
     const stops = await Promise.all(
       jobs.map((job, j) => runAgent(kind, port, job, j, opts, state)),
     );
-    await new Promise((r) => setTimeout(r, 1000)); // warm-up, not counted
+    await new Promise((r) => setTimeout(r, 2000)); // warm-up (JIT, buffers), not counted
     const produced0 = state.produced;
-    consumer.send({ cmd: "start" });
+    for (const c of consumers) c.send({ cmd: "start" });
     const cpu0 = cpuSeconds(child.pid as number);
     const t0 = now();
     await new Promise((r) => setTimeout(r, opts.seconds * 1000));
-    const report = await ask<{
-      lines: number;
-      closedSlow: number;
-      buckets: Array<[number, number]>;
-    }>(consumer, { cmd: "stop" });
+    const reports = await Promise.all(
+      consumers.map((c) =>
+        ask<{
+          lines: number;
+          closedSlow: number;
+          buckets: Array<[number, number]>;
+        }>(c, { cmd: "stop" }),
+      ),
+    );
     const elapsed = (now() - t0) / 1000;
     const cpu = cpuSeconds(child.pid as number) - cpu0;
     const produced = state.produced - produced0;
     state.running = false;
-    stats.lines = report.lines;
-    stats.closedSlow = report.closedSlow;
-    for (const [i, v] of report.buckets) stats.buckets[i] = v;
+    for (const report of reports) {
+      stats.lines += report.lines;
+      stats.closedSlow += report.closedSlow;
+      for (const [i, v] of report.buckets) stats.buckets[i] = (stats.buckets[i] as number) + v;
+    }
     await Promise.race([
       Promise.all(stops.map((s) => s())),
       new Promise((r) => setTimeout(r, 5000)),
@@ -473,12 +501,12 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
       p99: stats.percentile(0.99),
       producedPerSec: produced / elapsed,
       serverRssMiB: peakRssMiB(child.pid as number),
-      serverCpuPerMLines: report.lines > 0 ? cpu / (report.lines / 1e6) : NaN,
+      serverCpuPerMLines: stats.lines > 0 ? cpu / (stats.lines / 1e6) : NaN,
       closedSlow: stats.closedSlow,
     };
   } finally {
     child.kill(process.env.DROVER_BENCH_SERVER_ARGS ? "SIGTERM" : "SIGKILL");
-    if (consumer.exitCode === null) consumer.kill("SIGKILL");
+    for (const c of consumers) if (c.exitCode === null) c.kill("SIGKILL");
     await dropKeys(prefix);
   }
 }
@@ -524,6 +552,7 @@ export async function run(args: string[]): Promise<void> {
       seconds: { type: "string", default: "6" },
       rounds: { type: "string", default: "2" },
       batch: { type: "string", default: "100" },
+      consumers: { type: "string" },
       rate: { type: "string" },
       only: { type: "string" },
     },
@@ -544,12 +573,14 @@ export async function run(args: string[]): Promise<void> {
     subs: Number(values.subs),
     seconds: Number(values.seconds),
     batch: Number(values.batch),
+    consumers: Number(values.consumers ?? Math.max(2, availableParallelism())),
     rate: 0,
   };
   process.stdout.write(
     `${opts.jobs} jobs x ${opts.subs} subscribers on loopback, ${opts.seconds} s each, ` +
       `agents write ${opts.batch}-line batches with one in flight; ` +
-      `servers, subscribers and agents in three processes; Redis at ${REDIS_URL}; ` +
+      `server, agents and subscribers in separate processes (subscribers over ${opts.consumers}); ` +
+      `Redis at ${REDIS_URL}; ` +
       `${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(1)} at start ` +
       `(latency includes CPU contention from anything else running)\n`,
   );
