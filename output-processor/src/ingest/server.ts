@@ -3,7 +3,12 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { TaskGrant, TaskTokenVerifier } from "../auth/token.js";
-import { jobChannel, projectChannel, type StatusMessage } from "../fanout/messages.js";
+import {
+  encodeJobMessage,
+  jobChannel,
+  projectChannel,
+  type StatusMessage,
+} from "../fanout/messages.js";
 import { createMasker, type Masker, type StreamMasker } from "../masking/index.js";
 import {
   AUTH_TIMEOUT_MS,
@@ -224,7 +229,12 @@ class IngestSession {
       const json = accepted.map((e) => JSON.stringify(e));
       await writer.append(accepted, json);
       // Window before publish: whoever sees the message can read its entries back.
-      const msg = `{"task":${JSON.stringify(grant.taskId)},"entries":[${json.join(",")}]}`;
+      const msg = encodeJobMessage(
+        grant.taskId,
+        (accepted[0] as StoredFrame).seq,
+        (accepted[accepted.length - 1] as StoredFrame).seq,
+        json,
+      );
       const channel = jobChannel(this.deps.channelPrefix, grant.jobId);
       if (this.deps.window.appendAndPublish) {
         await this.deps.window.appendAndPublish(grant.taskId, accepted, json, channel, msg);

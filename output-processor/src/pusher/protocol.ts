@@ -5,7 +5,8 @@
  * (`socket_id`, `activity_timeout` in seconds). Either side may send `pusher:ping`, answered by
  * `pusher:pong`. Channels: `private-job-<jobId>` (event `log`, `caught-up`) and
  * `private-project-<projectId>` (event `status`), subscribed with `pusher:subscribe`
- * `{channel, auth, channel_data?}`.
+ * `{channel, auth, channel_data?}`. A `log` event's data is `{task, entries}`; live ones also carry
+ * `from` and `to`, the first and last seq they cover.
  *
  * History: on a job channel, `channel_data` may be a JSON string `{"since": {"<taskId>": <seq>}}`;
  * the server then sends every stored entry of each task of the job after that seq (from the start

@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { WebSocketServer, type WebSocket } from "ws";
-import { jobChannel, projectChannel, type JobMessage } from "../fanout/messages.js";
+import { LiveJobMessage, jobChannel, projectChannel } from "../fanout/messages.js";
 import type { PubSub } from "../pubsub/types.js";
 import type { LiveWindow } from "../store/live-window.js";
 import type { LogEntry, LogStore } from "../store/types.js";
@@ -44,7 +44,7 @@ interface Hub {
 interface ChannelSub {
   conn: PusherConnection;
   channelName(): string;
-  onMessage(raw: string, parsed: JobMessage | null, shared: Buffer): void;
+  onMessage(parsed: LiveJobMessage | null, shared: Buffer): void;
   resync(): void;
   stop(): void;
 }
@@ -140,10 +140,12 @@ export class PusherServer {
   private dispatch(channel: string, hub: Hub, raw: string): void {
     if (hub.subs.size === 0) return;
     const isJob = channel.startsWith(jobChannel(this.deps.channelPrefix, ""));
-    let parsed: JobMessage | null = null;
+    let parsed: LiveJobMessage | null = null;
     if (isJob) {
       try {
-        parsed = JSON.parse(raw) as JobMessage;
+        // The header only: entries are parsed if a subscriber needs part of them.
+        parsed = LiveJobMessage.read(raw);
+        if (!parsed) return;
       } catch (err) {
         this.deps.logger.error({ err, channel }, "dropping an unreadable backbone message");
         return;
@@ -155,7 +157,7 @@ export class PusherServer {
       if (shared === null) {
         shared = Buffer.from(encodeEvent(isJob ? "log" : "status", raw, s.channelName()));
       }
-      s.onMessage(raw, parsed, shared);
+      s.onMessage(parsed, shared);
     }
   }
 
@@ -377,7 +379,7 @@ class ProjectSub implements ChannelSub {
       this.conn.send(encodeEvent("pusher_internal:subscription_succeeded", {}, this.name));
   }
 
-  onMessage(_raw: string, _parsed: JobMessage | null, shared: Buffer): void {
+  onMessage(_parsed: LiveJobMessage | null, shared: Buffer): void {
     this.conn.send(shared);
   }
 
@@ -395,7 +397,7 @@ interface TaskCursor {
   next: number;
   replaying: boolean;
   /** Live messages that arrived during a replay (bounded; on overflow the replay rereads). */
-  buffer: JobMessage[];
+  buffer: LiveJobMessage[];
   overflowed: boolean;
   /** A replay loop is running for this task. */
   running: boolean;
@@ -439,7 +441,7 @@ class JobSub implements ChannelSub {
     return c;
   }
 
-  onMessage(_raw: string, msg: JobMessage | null, shared: Buffer): void {
+  onMessage(msg: LiveJobMessage | null, shared: Buffer): void {
     if (this.stopped || !msg) return;
     let c = this.tasks.get(msg.task);
     if (!c) c = this.cursor(msg.task, 1, false);
@@ -452,19 +454,16 @@ class JobSub implements ChannelSub {
   }
 
   /** Sends the part of `msg` at or after the cursor; a gap starts a replay. */
-  private deliver(task: string, c: TaskCursor, msg: JobMessage, shared: Buffer | null): void {
-    const first = msg.entries[0];
-    const last = msg.entries[msg.entries.length - 1];
-    if (!first || !last) return;
-    const lastSeq = last.kind === "dropped" ? last.toSeq : last.seq;
+  private deliver(task: string, c: TaskCursor, msg: LiveJobMessage, shared: Buffer | null): void {
+    const lastSeq = msg.to;
     if (lastSeq < c.next) return;
-    if (first.seq > c.next) {
+    if (msg.from > c.next) {
       c.replaying = true;
       c.buffer.push(msg);
       void this.replay(task);
       return;
     }
-    if (first.seq === c.next && shared) {
+    if (msg.from === c.next && shared) {
       this.conn.send(shared);
     } else {
       const entries = msg.entries.filter((e) => e.seq >= c.next);
@@ -493,7 +492,8 @@ class JobSub implements ChannelSub {
         }
         if (this.stopped) return;
         if (entries.length > 0) {
-          if (!this.conn.send(encodeEvent("log", { task, entries }, this.name))) return;
+          const ev = encodeEvent("log", { task, entries }, this.name);
+          if (!this.conn.send(ev)) return;
           const last = entries[entries.length - 1] as LogEntry;
           c.next = (last.kind === "dropped" ? last.toSeq : last.seq) + 1;
           continue;
