@@ -41,6 +41,8 @@ export const outputConfigSchema = z.object({
       .int()
       .positive()
       .default(8 * 1024 * 1024),
+    /** Drover's events with `data` as a JSON string (strict Pusher clients) instead of an object. */
+    stringData: z.boolean().default(false),
   }),
 });
 export type OutputConfig = z.infer<typeof outputConfigSchema>;
@@ -70,6 +72,7 @@ export function outputConfigFromEnv(env: NodeJS.ProcessEnv): OutputConfig {
       appKey: env.DROVER_PUSHER_APP_KEY,
       appSecret: env.DROVER_PUSHER_APP_SECRET,
       maxBufferedBytes: num(env.DROVER_PUSHER_MAX_BUFFERED_BYTES),
+      stringData: env.DROVER_PUSHER_STRING_DATA === "true" || undefined,
     },
   });
 }

@@ -121,6 +121,49 @@ describe("pusher protocol for browsers", () => {
     expect(w.closeCodes).toContain(PUSHER_CLOSE.unauthorized);
   });
 
+  it.each([
+    ["as a JSON object by default (pusher-js parses the frame once)", false],
+    ["as a JSON string with stringData (strict Pusher clients)", true],
+  ])("sends log events' data %s", async (_name, stringData) => {
+    const s = await start({ pusher: { appKey: APP_KEY, appSecret: APP_SECRET, stringData } });
+    const jobId = `job-${randomUUID()}`;
+    const taskId = `t-${randomUUID()}`;
+    const channel = `private-job-${jobId}`;
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/app/${APP_KEY}?protocol=7`);
+    const msgs: Array<{ event: string; channel?: string; data: unknown }> = [];
+    ws.on("message", (d) => msgs.push(JSON.parse(d.toString())));
+    await waitFor(() => msgs.length === 1, 5_000, "connected");
+    // Pusher's own events keep the string form either way.
+    expect(typeof msgs[0]?.data).toBe("string");
+    const { socket_id } = JSON.parse(msgs[0]?.data as string) as { socket_id: string };
+    const auth = signChannelAuth(APP_KEY, APP_SECRET, socket_id, channel);
+    ws.send(JSON.stringify({ event: "pusher:subscribe", data: { channel, auth } }));
+    await waitFor(
+      () => msgs.some((m) => m.event === "pusher_internal:subscription_succeeded"),
+      5_000,
+      "subscribed",
+    );
+    const c = new OutputClient({ url: s.url, token: tokenFor(taskId, jobId), taskId });
+    await c.connect();
+    c.write(0, "out", 'one "quoted" line\n');
+    await c.flush();
+    await waitFor(() => msgs.some((m) => m.event === "log"), 5_000, "log event");
+    const log = msgs.find((m) => m.event === "log")!;
+    expect(log.channel).toBe(channel);
+    expect(typeof log.data).toBe(stringData ? "string" : "object");
+    const data = (stringData ? JSON.parse(log.data as string) : log.data) as {
+      task: string;
+      from: number;
+      to: number;
+      entries: Array<{ seq: number; data: string }>;
+    };
+    expect(data.task).toBe(taskId);
+    expect(data.entries.map((e) => e.data)).toEqual(['one "quoted" line\n']);
+    expect([data.from, data.to]).toEqual([1, 1]);
+    await c.close();
+    ws.close();
+  });
+
   it("answers pings and rejects a wrong app key with 4001", async () => {
     const s = await start();
     const ws = new WebSocket(`ws://127.0.0.1:${s.port}/app/${APP_KEY}?protocol=7`);

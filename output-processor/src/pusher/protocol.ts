@@ -8,6 +8,11 @@
  * `{channel, auth, channel_data?}`. A `log` event's data is `{task, entries}`; live ones also carry
  * `from` and `to`, the first and last seq they cover.
  *
+ * Drover's own events (`log`, `caught-up`, `status`) carry `data` as a JSON object rather than a
+ * JSON-encoded string: pusher-js accepts both and so skips a second parse of every log batch (the
+ * server also skips escaping it). `pusher:*` events keep the string form. A client that insists on
+ * strings is served by the `stringData` server option.
+ *
  * History: on a job channel, `channel_data` may be a JSON string `{"since": {"<taskId>": <seq>}}`;
  * the server then sends every stored entry of each task of the job after that seq (from the start
  * for tasks not named), then live ones, with no gap and no duplicate, and a `caught-up` event per
@@ -39,4 +44,9 @@ export function encodeEvent(event: string, data: unknown, channel?: string): str
   return channel === undefined
     ? JSON.stringify({ event, data: d })
     : JSON.stringify({ event, channel, data: d });
+}
+
+/** An event whose `data` is already JSON text, embedded as a value (see the note above). */
+export function encodeJsonEvent(event: string, json: string, channel: string): string {
+  return `{"event":${JSON.stringify(event)},"channel":${JSON.stringify(channel)},"data":${json}}`;
 }

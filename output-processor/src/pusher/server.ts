@@ -14,6 +14,7 @@ import {
   PUSHER_CLOSE,
   PUSHER_PROTOCOL_VERSION,
   encodeEvent,
+  encodeJsonEvent,
 } from "./protocol.js";
 
 export interface PusherServerOptions {
@@ -25,6 +26,8 @@ export interface PusherServerOptions {
   maxBufferedBytes?: number;
   /** History pages are sent while less than this is queued (default 1 MiB). */
   historyHighWater?: number;
+  /** Send Drover's events with `data` as a JSON-encoded string, as strict Pusher clients expect. */
+  stringData?: boolean;
 }
 
 export interface PusherDeps {
@@ -74,6 +77,7 @@ export class PusherServer {
       activityTimeoutSec: 120,
       maxBufferedBytes: 8 * 1024 * 1024,
       historyHighWater: 1024 * 1024,
+      stringData: false,
       ...opts,
     };
     this.historyHighWater = Math.min(this.opts.historyHighWater, this.opts.maxBufferedBytes / 4);
@@ -137,6 +141,13 @@ export class PusherServer {
     if (off) await off();
   }
 
+  /** One of Drover's events on `channel`, `json` being its data as JSON text. */
+  event(event: string, json: string, channel: string): string {
+    return this.opts.stringData
+      ? encodeEvent(event, json, channel)
+      : encodeJsonEvent(event, json, channel);
+  }
+
   private dispatch(channel: string, hub: Hub, raw: string): void {
     if (hub.subs.size === 0) return;
     const isJob = channel.startsWith(jobChannel(this.deps.channelPrefix, ""));
@@ -155,7 +166,7 @@ export class PusherServer {
     let shared: Buffer | null = null;
     for (const s of hub.subs) {
       if (shared === null) {
-        shared = Buffer.from(encodeEvent(isJob ? "log" : "status", raw, s.channelName()));
+        shared = Buffer.from(this.event(isJob ? "log" : "status", raw, s.channelName()));
       }
       s.onMessage(parsed, shared);
     }
@@ -467,7 +478,7 @@ class JobSub implements ChannelSub {
       this.conn.send(shared);
     } else {
       const entries = msg.entries.filter((e) => e.seq >= c.next);
-      this.conn.send(encodeEvent("log", { task, entries }, this.name));
+      this.conn.send(this.conn.server.event("log", JSON.stringify({ task, entries }), this.name));
     }
     c.next = lastSeq + 1;
   }
@@ -492,7 +503,7 @@ class JobSub implements ChannelSub {
         }
         if (this.stopped) return;
         if (entries.length > 0) {
-          const ev = encodeEvent("log", { task, entries }, this.name);
+          const ev = this.conn.server.event("log", JSON.stringify({ task, entries }), this.name);
           if (!this.conn.send(ev)) return;
           const last = entries[entries.length - 1] as LogEntry;
           c.next = (last.kind === "dropped" ? last.toSeq : last.seq) + 1;
@@ -508,7 +519,9 @@ class JobSub implements ChannelSub {
         c.buffer = [];
         c.replaying = false;
         c.running = false;
-        this.conn.send(encodeEvent("caught-up", { task, seq: c.next - 1 }, this.name));
+        this.conn.send(
+          this.conn.server.event("caught-up", JSON.stringify({ task, seq: c.next - 1 }), this.name),
+        );
         for (const m of buffered) {
           if (c.replaying) {
             c.buffer.push(m);
