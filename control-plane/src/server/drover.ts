@@ -146,7 +146,8 @@ function chooseScheduler(
     stateDir: dataPaths(config).agents,
     ...(config.agentCommand ? { agentCommand: config.agentCommand } : {}),
     baseEnv: env,
-    sweep: true,
+    // The sweeper is the real agent's `sweep`; a custom agent command may not have one.
+    sweep: !config.agentCommand,
   });
 }
 

@@ -53,6 +53,8 @@ export function defaultAgentCommand(): string[] {
   return [process.execPath, join(dirname(pkg), "bin", "drover-agent.js")];
 }
 
+const SWEEP_TIMEOUT_MS = 120_000;
+
 /** Variables never handed to an agent: credentials of the control plane itself. */
 const AGENT_ENV_DENY = [
   "DATABASE_URL",
@@ -105,6 +107,7 @@ export class LocalScheduler implements SchedulerBackend {
   private closed = false;
   private sweeping: Promise<void> | undefined;
   private sweepAgain = false;
+  private sweeper: ChildProcess | undefined;
 
   constructor(private readonly opts: LocalSchedulerOptions) {
     this.log = opts.logger.child({ unit: "scheduler-local" });
@@ -140,6 +143,13 @@ export class LocalScheduler implements SchedulerBackend {
         stdio: ["ignore", "pipe", "pipe"],
         env: { ...this.agentBaseEnv(), ...this.opts.env },
       });
+      this.sweeper = child;
+      // Never keeps the process alive, and never runs forever.
+      child.unref();
+      for (const s of [child.stdout, child.stderr] as Array<{ unref?: () => void }>) s.unref?.();
+      const limit = setTimeout(() => child.kill("SIGKILL"), SWEEP_TIMEOUT_MS);
+      limit.unref();
+      child.once("exit", () => clearTimeout(limit));
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       child.stderr.on("data", (d: Buffer) => (out += d.toString()));
       child.once("error", (err) => {
@@ -154,6 +164,7 @@ export class LocalScheduler implements SchedulerBackend {
       });
     }).finally(() => {
       this.sweeping = undefined;
+      this.sweeper = undefined;
       if (this.sweepAgain) {
         this.sweepAgain = false;
         this.sweep(why);
@@ -345,6 +356,8 @@ export class LocalScheduler implements SchedulerBackend {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.sweepAgain = false;
+    this.sweeper?.kill("SIGTERM");
     this.listeners.clear();
     for (const t of this.tasks.values()) {
       if (t.poll) clearInterval(t.poll);
