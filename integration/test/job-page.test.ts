@@ -94,7 +94,7 @@ async function stepLines(page: Page, name: string): Promise<string[]> {
 /** Waits for `text` on the page; on timeout says what the page showed instead. */
 async function waitText(page: Page, text: string): Promise<void> {
   try {
-    await page.waitForFunction((t) => document.body.innerText.includes(t), text, {
+    await page.waitForFunction((t) => (document.body.textContent ?? "").includes(t), text, {
       timeout: 20_000,
     });
   } catch (err) {
@@ -117,7 +117,32 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
   let client: OutputClient;
   let taskId: string;
   const scheduler = new InstantScheduler();
-  let projectId = "";
+  const projectIds = new Map<string, string>();
+  let admin: DroverClient;
+
+  /** A new project running `config`; returns the tasks the engine submitted for it. */
+  async function startPipeline(config: string) {
+    const slug = `gh/acme/page-${randomUUID().slice(0, 8)}`;
+    const repo = makeRepo({ ".circleci/config.yml": config });
+    projectIds.set(slug, (await admin.addProject({ slug, repository_url: repo })).id);
+    await admin.trigger(slug, { branch: "main" });
+    await cp.engine.idle();
+    const plans = [...scheduler.submitted.values()].filter((p) => p.project.slug === slug);
+    if (plans.length === 0) throw new Error("the engine submitted no task");
+    return plans.sort((a, b) => a.node.index - b.node.index);
+  }
+
+  /** Claims a task as its agent would and connects an output client with its token. */
+  async function outputFor(plan: { taskId: string; taskToken: string }): Promise<OutputClient> {
+    const { task } = await cp.tasks.claim(plan.taskToken);
+    const c = new OutputClient({
+      url: task.output.url,
+      token: task.output.token,
+      taskId: plan.taskId,
+    });
+    await c.connect();
+    return c;
+  }
 
   beforeAll(async () => {
     const tmp = (p: string) => {
@@ -131,6 +156,11 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
         host: "127.0.0.1",
         dataDir: tmp("drover-page-out-"),
         channelPrefix: `test-${randomUUID()}:`,
+        // Small, so the parallel test's big node passes it and the page shows the cut.
+        maxTaskBytes: 64 * 1024,
+        chunkBytes: 4 * 1024,
+        // And a short live window, so late pages read history from the store.
+        windowEntries: 8,
         pusher: { appKey: APP_KEY, appSecret: APP_SECRET },
       },
       {
@@ -158,31 +188,19 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
         return signOutputToken(OUTPUT_SECRET, {
           taskId,
           jobId: plan.job.id,
-          projectId,
+          projectId: projectIds.get(plan.project.slug) ?? "",
           expiresAt: Date.now() + 3_600_000,
         });
       },
       routes: [webRoutes({ appKey: APP_KEY, appSecret: APP_SECRET, wsPort: opPort })],
     });
     adminToken = cp.bootstrapToken ?? "";
-    const admin = new DroverClient(cp.url, adminToken);
-    const slug = `gh/acme/page-${randomUUID().slice(0, 8)}`;
-    projectId = (
-      await admin.addProject({ slug, repository_url: makeRepo({ ".circleci/config.yml": CONFIG }) })
-    ).id;
-    await admin.trigger(slug, { branch: "main" });
-    await cp.engine.idle();
-    const plan = [...scheduler.submitted.values()].find((p) => p.project.slug === slug);
-    if (!plan) throw new Error("the engine submitted no task");
+    admin = new DroverClient(cp.url, adminToken);
+    const [plan] = await startPipeline(CONFIG);
+    if (!plan) throw new Error("no task");
     jobId = plan.job.id;
     taskId = plan.taskId;
-    const { task } = await cp.tasks.claim(plan.taskToken);
-    client = new OutputClient({
-      url: task.output.url,
-      token: task.output.token,
-      taskId: plan.taskId,
-    });
-    await client.connect();
+    client = await outputFor(plan);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   });
 
@@ -320,5 +338,68 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
     await anon.waitForFunction(() => !(document.getElementById("notice") as HTMLElement).hidden);
     expect(await anon.textContent("#notice")).toContain("?token=");
     await anon.close();
+  });
+  it("shows parallel runs in order and where a big log was cut", async () => {
+    const plans = await startPipeline(`version: 2.1
+jobs:
+  spread:
+    docker: [{image: drover/debian:bookworm}]
+    parallelism: 2
+    steps:
+      - run: {name: Shard, command: ./shard}
+workflows:
+  main:
+    jobs: [spread]
+`);
+    expect(plans.map((p) => p.node.index)).toEqual([0, 1]);
+    const [n0, n1] = await Promise.all(plans.map((p) => outputFor(p)));
+    if (!n0 || !n1) throw new Error("no clients");
+    n1.stepStarted(0, "Shard");
+    const pad = "x".repeat(90);
+    for (let i = 1; i <= 3000; i++) {
+      n1.write(0, "out", `big ${i} ${pad}\n`);
+      if (i % 50 === 0) await n1.flush(); // frames of ~5 KB, as a chatty job sends
+    }
+    n1.stepFinished(0, 0, "success");
+    n1.taskFinished("success");
+    n0.stepStarted(0, "Shard");
+    n0.write(0, "out", "node zero\n");
+    n0.stepFinished(0, 1, "failed");
+    n0.taskFinished("failed");
+    await Promise.all([n0.close({ timeoutMs: 5000 }), n1.close({ timeoutMs: 5000 })]);
+
+    const page = await browser.newPage();
+    await page.goto(`${cp.url}/jobs/${plans[0]?.job.id}?token=${adminToken}`);
+    await waitText(page, "big 3000");
+    await waitText(page, "node zero");
+    const runs = await page.evaluate(() =>
+      [...document.querySelectorAll(".task")].map((t) => ({
+        title: t.querySelector("h2")?.textContent,
+        lines: [...t.querySelectorAll(".log .line")].map((l) => l.textContent ?? ""),
+        cut: [...t.querySelectorAll(".log .line.dropped")].map((l) => l.textContent ?? ""),
+      })),
+    );
+    expect(runs.map((r) => r.title)).toEqual(["Parallel run 0", "Parallel run 1"]);
+    expect(runs[0]?.lines).toEqual(["node zero"]);
+    const big = runs[1];
+    expect(big?.cut).toEqual([expect.stringMatching(/^… \d+ KiB of output dropped/)]);
+    expect(big?.lines[0]).toBe(`big 1 ${pad}`);
+    expect(big?.lines.at(-1)).toBe(`big 3000 ${pad}`);
+    // Head and tail around the cut, each line once and in order.
+    const nums = (big?.lines ?? [])
+      .filter((l) => l.startsWith("big "))
+      .map((l) => Number(l.split(" ")[1]));
+    expect(nums.length).toBeLessThan(3000);
+    expect(nums).toEqual([...nums].sort((a, b) => a - b));
+    expect(new Set(nums).size).toBe(nums.length);
+    const shots = process.env.DROVER_JOB_PAGE_SCREENSHOT;
+    if (shots) {
+      await page.evaluate(() => {
+        for (const d of document.querySelectorAll("details")) d.open = true;
+        document.querySelector(".line.dropped")?.scrollIntoView({ block: "center" });
+      });
+      await page.screenshot({ path: `${shots}-parallel.png` });
+    }
+    await page.close();
   });
 });

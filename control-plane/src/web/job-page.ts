@@ -173,6 +173,14 @@ function fmtDuration(ms) {
   return Math.floor(m / 60) + "h " + (m % 60) + "m";
 }
 
+function fmtBytes(n) {
+  if (n < 1024) return n + " bytes";
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024, u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return v.toFixed(v < 10 ? 1 : 0) + " " + units[u];
+}
+
 function renderHeader() {
   if (!job) return;
   document.title = job.name + " #" + (job.number ?? "") + " · Drover";
@@ -345,7 +353,7 @@ function render(taskId, e) {
     case "dropped": {
       const s = t.current || stepView(t, 0, "Output", e.ts);
       newLine(s, "dropped").textContent =
-        "… " + e.textBytes + " bytes of output dropped here (the log passed its size limit; the tail is kept) …";
+        "… " + fmtBytes(e.textBytes) + " of output dropped here (the log passed its size limit; the tail is kept) …";
       s.line = null;
       break;
     }
