@@ -197,6 +197,16 @@ describe("secrets end to end", () => {
       expect(res.status).toBe(200);
       return res.text();
     };
+    // The live job page is mounted, and its channel authorization signs for this user.
+    const page = await fetch(new URL(`/jobs/${job.id}`, drover.cp.url));
+    expect(page.status).toBe(200);
+    responses.push(await page.text());
+    const auth = await call("POST", "/api/pusher/auth", {
+      socket_id: "123.456",
+      channel_name: `private-job-${job.id}`,
+    });
+    expect(auth.auth).toMatch(/^[^:]+:[0-9a-f]{64}$/);
+
     // Only users who may see the project read its logs (same 404 as for an unknown task).
     const outsider = await call("POST", "/api/v2/tokens", {
       login: `outsider-${randomUUID().slice(0, 8)}`,

@@ -26,6 +26,7 @@ import { registerNomadAdminRoutes } from "../scheduler/nomad/admin-routes.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
 import { SECRET_LOG_REDACT_PATHS } from "../secrets/redact.js";
 import { readSessionCookie } from "../users/sessions.js";
+import { registerWebRoutes } from "../web/index.js";
 import { startControlPlane, type ControlPlane, type RouteModule } from "./compose.js";
 
 /** pino `redact.paths` of the root logger: tokens, sessions and every path that may hold a secret. */
@@ -228,6 +229,12 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       const ui = env.DROVER_NOMAD_UI_ADDR ?? env.NOMAD_ADDR;
       routes.push((app, deps) => registerNomadAdminRoutes(app, deps, ui ? { uiAddress: ui } : {}));
     }
+    // The live job page (`/jobs/{id}`) and `POST /api/pusher/auth` for its channels.
+    routes.push((app, deps) =>
+      registerWebRoutes(app, deps, {
+        pusher: { appKey: keys.pusherAppKey, appSecret: keys.pusherAppSecret, wsPort: port },
+      }),
+    );
     routes.push(...(opts.routes ?? []));
     const cp = await startControlPlane({
       config: { ...config, outputUrl },
