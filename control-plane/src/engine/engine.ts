@@ -2,7 +2,12 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { PipelinePlan } from "../compiler/plan.js";
 import { recordAudit, recordAuditBatch } from "../audit/log.js";
-import { SYSTEM_ACTOR, type AuditContext, type AuditEntity } from "../audit/events.js";
+import {
+  SYSTEM_ACTOR,
+  type AuditContext,
+  type AuditEntity,
+  type AuditEventInput,
+} from "../audit/events.js";
 import type { ServiceUrls } from "../config/urls.js";
 import type { TaskSecretsProvider } from "./task-service.js";
 import type { Database, Queryable } from "../db/types.js";
@@ -390,12 +395,20 @@ export class WorkflowEngine {
     const taskValues: string[] = [];
     const taskParams: unknown[] = [];
     const moved: Record<Transition["to"], string[]> = { queued: [], on_hold: [], not_run: [] };
+    const scheduled: AuditEventInput[] = [];
     for (const t of transitions) {
       const job = byName.get(t.name);
       if (!job) continue;
       job.status = t.to;
       moved[t.to].push(job.id);
       if (t.to === "queued") {
+        scheduled.push({
+          action: "workflow.job.scheduled",
+          actor: SYSTEM_ACTOR,
+          target: { id: job.id, type: "job", name: job.name },
+          payload: { workflow_id: workflowId, parallelism: job.parallelism },
+          requestId: requestId ?? null,
+        });
         for (let node = 0; node < job.parallelism; node++) {
           const b = taskParams.length;
           taskValues.push(
@@ -416,19 +429,7 @@ export class WorkflowEngine {
       );
     }
     // workflow.job.scheduled: one INSERT for every job queued by this pass.
-    await recordAuditBatch(
-      tx,
-      moved.queued.map((jobId) => {
-        const job = jobs.find((j) => j.id === jobId)!;
-        return {
-          action: "workflow.job.scheduled" as const,
-          actor: SYSTEM_ACTOR,
-          target: { id: job.id, type: "job", name: job.name },
-          payload: { workflow_id: workflowId, parallelism: job.parallelism },
-          requestId: requestId ?? null,
-        };
-      }),
-    );
+    await recordAuditBatch(tx, scheduled);
     if (taskValues.length > 0) {
       await tx.query(
         `INSERT INTO tasks (id, job_id, workflow_id, attempt, node_index, node_total, status, enable_ssh)
