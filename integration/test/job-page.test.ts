@@ -401,5 +401,28 @@ workflows:
       await page.screenshot({ path: `${shots}-parallel.png` });
     }
     await page.close();
+
+    // The page keeps a bounded number of lines per step, newest first, numbered as printed.
+    const bounded = await browser.newPage();
+    await bounded.addInitScript(() => {
+      (window as unknown as { droverMaxLines: number }).droverMaxLines = 500;
+    });
+    await bounded.goto(`${cp.url}/jobs/${plans[0]?.job.id}?token=${adminToken}`);
+    await waitText(bounded, "big 3000");
+    const shown = await bounded.evaluate(() => {
+      const log = document.querySelectorAll(".task")[1]?.querySelector(".log");
+      const lines = [...(log?.querySelectorAll(".line") ?? [])];
+      return {
+        count: lines.length,
+        first: lines[0]?.textContent,
+        last: lines.at(-1)?.textContent,
+        lastN: (lines.at(-1) as HTMLElement | undefined)?.dataset.n,
+      };
+    });
+    expect(shown.count).toBeLessThanOrEqual(502);
+    expect(shown.first).toMatch(/^… \d+ earlier lines of this step are not shown here/);
+    expect(shown.last).toBe(`big 3000 ${pad}`);
+    expect(Number(shown.lastN)).toBe(nums.length);
+    await bounded.close();
   });
 });

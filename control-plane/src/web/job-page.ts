@@ -102,9 +102,9 @@ details.step[open] > summary::before { content: "▾"; }
 .step .name { flex: 1; font-weight: 500; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .step .duration, .step .exit { color: var(--muted); font-size: 12px; font-variant-numeric: tabular-nums; }
 .log { margin: 0; padding: 6px 0 8px; border-top: 1px solid var(--line); overflow-x: auto;
-  font: 12.5px/1.5 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; counter-reset: line; }
+  font: 12.5px/1.5 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;  }
 .log .line { white-space: pre-wrap; word-break: break-all; padding: 0 12px 0 56px; position: relative; min-height: 1.5em; }
-.log .line::before { counter-increment: line; content: counter(line); position: absolute; left: 0;
+.log .line::before { content: attr(data-n); position: absolute; left: 0;
   width: 44px; text-align: right; color: #555c69; user-select: none; }
 .log .line:hover { background: #23272f; }
 .log .line.err { background: rgba(248, 81, 73, 0.06); }
@@ -270,7 +270,7 @@ function stepView(t, step, name, ts) {
   sum.append(icon, nameEl, exit, dur);
   const log = document.createElement("div"); log.className = "log";
   d.append(sum, log);
-  s = { step, name, el: d, icon, nameEl, exit, dur, log, line: null, cr: false, started: ts ?? null, finished: null,
+  s = { step, name, el: d, icon, nameEl, exit, dur, log, line: null, cr: false, n: 0, count: 0, hidden: 0, hiddenEl: null, started: ts ?? null, finished: null,
     status: "running", ansi: createAnsiRenderer() };
   t.steps.set(step, s);
   // Keep steps in order even when history starts mid-job.
@@ -278,12 +278,31 @@ function stepView(t, step, name, ts) {
   t.el.insertBefore(d, after ? after.el : null);
   return s;
 }
+// Lines kept per step in the page (the store keeps them all): past it the oldest go, in tenths.
+const MAX_LINES = window.droverMaxLines || 20000;
 function newLine(s, cls) {
   const div = document.createElement("div");
   div.className = "line" + (cls ? " " + cls : "");
+  if (cls !== "dropped") div.dataset.n = String(++s.n);
   s.log.appendChild(div);
   s.line = div;
+  if (++s.count > MAX_LINES) trimLines(s);
   return div;
+}
+function trimLines(s) {
+  if (!s.hiddenEl) {
+    s.hiddenEl = document.createElement("div");
+    s.hiddenEl.className = "line dropped";
+    s.log.insertBefore(s.hiddenEl, s.log.firstChild);
+  }
+  for (let i = Math.ceil(MAX_LINES / 10); i > 0; i--) {
+    const first = s.hiddenEl.nextSibling;
+    if (!first || first === s.line) break;
+    first.remove();
+    s.hidden++;
+    s.count--;
+  }
+  s.hiddenEl.textContent = "… " + s.hidden + " earlier lines of this step are not shown here …";
 }
 // A line is created by its first character or its newline, so output ending in "\n" leaves no
 // empty last line; "\r" alone redraws the line (progress bars).
