@@ -210,6 +210,9 @@ interface Run {
   serverRssMiB: number;
   /** Server CPU seconds per million delivered lines. */
   serverCpuPerMLines: number;
+  /** The same for the subscribers' processes and for the agents' (this) process. */
+  subsCpuPerMLines: number;
+  agentsCpuPerMLines: number;
   closedSlow: number;
 }
 
@@ -470,6 +473,8 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
     const produced0 = state.produced;
     for (const c of consumers) c.send({ cmd: "start" });
     const cpu0 = cpuSeconds(child.pid as number);
+    const subsCpu0 = consumers.reduce((a, c) => a + cpuSeconds(c.pid as number), 0);
+    const agentsCpu0 = process.cpuUsage();
     const t0 = now();
     await new Promise((r) => setTimeout(r, opts.seconds * 1000));
     const reports = await Promise.all(
@@ -483,6 +488,9 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
     );
     const elapsed = (now() - t0) / 1000;
     const cpu = cpuSeconds(child.pid as number) - cpu0;
+    const subsCpu = consumers.reduce((a, c) => a + cpuSeconds(c.pid as number), 0) - subsCpu0;
+    const agentsUsage = process.cpuUsage(agentsCpu0);
+    const agentsCpu = (agentsUsage.user + agentsUsage.system) / 1e6;
     const produced = state.produced - produced0;
     state.running = false;
     for (const report of reports) {
@@ -502,6 +510,8 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
       producedPerSec: produced / elapsed,
       serverRssMiB: peakRssMiB(child.pid as number),
       serverCpuPerMLines: stats.lines > 0 ? cpu / (stats.lines / 1e6) : NaN,
+      subsCpuPerMLines: stats.lines > 0 ? subsCpu / (stats.lines / 1e6) : NaN,
+      agentsCpuPerMLines: stats.lines > 0 ? agentsCpu / (stats.lines / 1e6) : NaN,
       closedSlow: stats.closedSlow,
     };
   } finally {
@@ -534,7 +544,8 @@ function show(r: Run, label: string = r.kind): void {
   process.stdout.write(
     `${label.padEnd(22)} ${fmt(r.linesPerSec).padStart(12)} lines/s delivered  ` +
       `p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  ` +
-      `(agents wrote ${fmt(r.producedPerSec)} lines/s; server ${r.serverCpuPerMLines.toFixed(2)} CPU s per M lines, ` +
+      `(agents wrote ${fmt(r.producedPerSec)} lines/s; CPU s per M lines: server ${r.serverCpuPerMLines.toFixed(2)}, ` +
+      `subscribers ${r.subsCpuPerMLines.toFixed(2)}, agents ${r.agentsCpuPerMLines.toFixed(2)}; ` +
       `peak RSS ${r.serverRssMiB.toFixed(0)} MiB` +
       `${r.closedSlow ? `; ${r.closedSlow} slow subscribers closed` : ""})\n`,
   );
@@ -550,7 +561,7 @@ export async function run(args: string[]): Promise<void> {
       jobs: { type: "string", default: "100" },
       subs: { type: "string", default: "10" },
       seconds: { type: "string", default: "6" },
-      rounds: { type: "string", default: "2" },
+      rounds: { type: "string", default: "3" },
       batch: { type: "string", default: "100" },
       consumers: { type: "string" },
       rate: { type: "string" },
@@ -599,15 +610,23 @@ export async function run(args: string[]): Promise<void> {
   };
   const best = new Map<Kind, Run>();
   let droverLowest = Number.POSITIVE_INFINITY;
+  // drover / socket.io within each round: paired, so less exposed to load drifting between rounds.
+  const paired: number[] = [];
   for (let round = 1; round <= Number(values.rounds); round++) {
+    const inRound = new Map<Kind, Run>();
     for (const kind of ["drover", "socketio", "bare"] as const) {
       const r = await measure(kind, opts);
+      inRound.set(kind, r);
       show(r, `${labels[kind]} #${round}`);
       const prev = best.get(kind);
       if (!prev || r.linesPerSec > prev.linesPerSec) best.set(kind, r);
       if (kind === "drover") droverLowest = Math.min(droverLowest, r.producedPerSec);
     }
+    const io = (inRound.get("socketio") as Run).linesPerSec;
+    if (io > 0) paired.push((inRound.get("drover") as Run).linesPerSec / io);
   }
+  const sortedPairs = [...paired].sort((a, b) => a - b);
+  const pairedMedian = sortedPairs[sortedPairs.length >> 1] ?? NaN;
   const drover = best.get("drover") as Run;
   const socketio = best.get("socketio") as Run;
   const bare = best.get("bare") as Run;
@@ -620,7 +639,8 @@ export async function run(args: string[]): Promise<void> {
   show(bare, labels.bare);
   const ratio = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : "n/a");
   process.stdout.write(
-    `\ndrover / socket.io delivered lines/s: ${ratio(drover.linesPerSec, socketio.linesPerSec)} (goal >= 2x)\n` +
+    `\ndrover / socket.io delivered lines/s: ${ratio(drover.linesPerSec, socketio.linesPerSec)} best rounds, ` +
+      `${pairedMedian.toFixed(2)}x median of rounds (${paired.map((x) => x.toFixed(2)).join(", ")}) (goal >= 2x)\n` +
       `socket.io / drover server CPU per delivered line: ` +
       `${ratio(socketio.serverCpuPerMLines, drover.serverCpuPerMLines)} (drover also stores every line)\n` +
       `drover / bare limit delivered lines/s: ${ratio(drover.linesPerSec, bare.linesPerSec)} (goal >= 0.5x)\n` +
