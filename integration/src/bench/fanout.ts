@@ -420,8 +420,14 @@ function consume(): void {
         stats.counting = false;
         const nonZero: Array<[number, number]> = [];
         stats.buckets.forEach((v, i) => v > 0 && nonZero.push([i, v]));
+        const usage = process.cpuUsage();
         process.send?.(
-          { lines: stats.lines, closedSlow: stats.closedSlow, buckets: nonZero },
+          {
+            lines: stats.lines,
+            closedSlow: stats.closedSlow,
+            buckets: nonZero,
+            cpuSeconds: (usage.user + usage.system) / 1e6,
+          },
           () => {
             for (const u of unsubs) u();
             process.exit(0);
@@ -483,12 +489,14 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
           lines: number;
           closedSlow: number;
           buckets: Array<[number, number]>;
+          cpuSeconds: number;
         }>(c, { cmd: "stop" }),
       ),
     );
     const elapsed = (now() - t0) / 1000;
     const cpu = cpuSeconds(child.pid as number) - cpu0;
-    const subsCpu = consumers.reduce((a, c) => a + cpuSeconds(c.pid as number), 0) - subsCpu0;
+    // Each consumer reports its own CPU time: it exits right after replying to "stop".
+    const subsCpu = reports.reduce((a, r) => a + r.cpuSeconds, 0) - subsCpu0;
     const agentsUsage = process.cpuUsage(agentsCpu0);
     const agentsCpu = (agentsUsage.user + agentsUsage.system) / 1e6;
     const produced = state.produced - produced0;
