@@ -5,25 +5,9 @@ import { SYSTEM_ACTOR, type AuditEntity } from "../audit/events.js";
 import type { SecretStore } from "../secrets/types.js";
 import { restrictionDenial } from "./access.js";
 import { ContextsError } from "./errors.js";
+import type { TaskSecrets, TaskSecretsInput, TaskSecretsProvider } from "../engine/task-service.js";
 
-/** What the claim endpoint passes (the engine's `TaskSecretsProvider.forTask` input). */
-export interface TaskSecretsInput {
-  taskId: string;
-  projectId: string;
-  projectSlug: string;
-  orgId: string;
-  /** Context names from the job's `context:` key, in config order. */
-  contexts: string[];
-  /** The user the job runs as; null for system triggers. */
-  userId: string | null;
-}
-
-export interface TaskSecrets {
-  project: Record<string, string>;
-  contexts: Record<string, string>;
-  /** Every value the agent must mask (it ignores values under 4 characters itself). */
-  secrets: string[];
-}
+export type { TaskSecrets, TaskSecretsInput };
 
 export type ContextAccess =
   | { allowed: true }
@@ -43,7 +27,7 @@ interface ContextRow {
  * record cannot be written, nothing is returned. When two contexts define a name, the one listed
  * later wins.
  */
-export class ContextSecretsProvider {
+export class ContextSecretsProvider implements TaskSecretsProvider {
   private readonly log: Logger | undefined;
 
   constructor(private readonly deps: { db: Database; store: SecretStore; logger?: Logger }) {

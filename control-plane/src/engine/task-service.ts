@@ -13,30 +13,35 @@ import type { WorkflowEngine } from "./engine.js";
  * the claim (the task then ends as `infrastructure_fail` when its token expires or the agent
  * exits). The default returns nothing; the secrets engine plugs in a real one.
  */
+/** What the claim endpoint passes to `TaskSecretsProvider.forTask`. */
+export interface TaskSecretsInput {
+  taskId: string;
+  projectId: string;
+  projectSlug: string;
+  orgId: string;
+  /** Context names from the job's `context:` key, in config order. */
+  contexts: string[];
+  /** The user the job runs as (the trigger's or the rerun's actor); null for system triggers. */
+  userId: string | null;
+}
+
+/** A claimed task's environment layers and the values its agent must mask. */
+export interface TaskSecrets {
+  project: Record<string, string>;
+  contexts: Record<string, string>;
+  secrets: string[];
+}
+
+export type TaskAccessResult =
+  { allowed: true } | { allowed: false; context: string; reason: string };
+
 export interface TaskSecretsProvider {
-  forTask(input: {
-    taskId: string;
-    projectId: string;
-    projectSlug: string;
-    orgId: string;
-    contexts: string[];
-    /** The user the job runs as (the trigger's or the rerun's actor); null for system triggers. */
-    userId: string | null;
-  }): Promise<{
-    project: Record<string, string>;
-    contexts: Record<string, string>;
-    secrets: string[];
-  }>;
+  forTask(input: TaskSecretsInput): Promise<TaskSecrets>;
   /**
    * Optional: whether a job may use its contexts, asked before its tasks are handed to the
    * scheduler. A refusal ends the job `unauthorized` without running it.
    */
-  checkAccess?(input: {
-    projectId: string;
-    orgId: string;
-    contexts: string[];
-    userId: string | null;
-  }): Promise<{ allowed: true } | { allowed: false; context: string; reason: string }>;
+  checkAccess?(input: Omit<TaskSecretsInput, "taskId" | "projectSlug">): Promise<TaskAccessResult>;
 }
 
 export const emptySecretsProvider: TaskSecretsProvider = {
