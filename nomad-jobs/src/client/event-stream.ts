@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { NomadError } from "../errors.js";
 import type { NomadClient } from "./client.js";
 import { NdjsonDecoder } from "./decode.js";
+import { jitteredBackoffMs } from "./retry.js";
 import type { EventBatch, NomadEvent } from "./types.js";
 
 export interface EventStreamOptions {
@@ -102,9 +103,8 @@ export class EventSubscription implements AsyncIterable<EventBatch> {
       if (failures > maxAttempts) throw error;
       this.#reconnects++;
       this.opts.onReconnect?.({ attempt: failures, index: this.#lastIndex, error });
-      const backoff = Math.min(minDelay * 2 ** (failures - 1), maxDelay);
       try {
-        await sleep(backoff / 2 + Math.random() * (backoff / 2), undefined, { signal });
+        await sleep(jitteredBackoffMs(failures, minDelay, maxDelay), undefined, { signal });
       } catch {
         return;
       }

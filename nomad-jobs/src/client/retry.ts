@@ -41,14 +41,20 @@ export function nomadRetry(policy: RetryPolicy): RetryHandler.RetryCallback {
         ? e.headers["retry-after"][0]
         : e.headers?.["retry-after"],
     );
-    const backoff = Math.min(
-      policy.minDelayMs * 2 ** Math.max(0, state.counter - 1),
-      policy.maxDelayMs,
-    );
     const delay =
       Number.isFinite(retryAfter) && retryAfter > 0
         ? Math.min(retryAfter * 1000, policy.maxDelayMs)
-        : backoff / 2 + Math.random() * (backoff / 2);
+        : jitteredBackoffMs(state.counter, policy.minDelayMs, policy.maxDelayMs);
     setTimeout(() => cb(null), delay).unref();
   };
+}
+
+/**
+ * Exponential backoff for the `attempt`-th retry (1-based): `minMs * 2^(attempt-1)` capped at
+ * `maxMs`, then jittered uniformly into its upper half. Shared by request retries and the event
+ * stream's reconnects.
+ */
+export function jitteredBackoffMs(attempt: number, minMs: number, maxMs: number): number {
+  const backoff = Math.min(minMs * 2 ** Math.max(0, attempt - 1), maxMs);
+  return backoff / 2 + Math.random() * (backoff / 2);
 }
