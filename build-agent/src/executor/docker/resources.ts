@@ -20,7 +20,3 @@ export function resourcesFor(resourceClass: string, hostCpus: number): Container
   const cpus = Math.max(0.5, Math.min(c.cpus, hostCpus));
   return { nanoCpus: Math.round(cpus * 1e9), memoryBytes: c.memGiB * 1024 ** 3 };
 }
-
-export function isKnownResourceClass(rc: string): boolean {
-  return rc in CLASSES;
-}
