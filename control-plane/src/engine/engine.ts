@@ -13,7 +13,13 @@ import type { TaskSecretsProvider } from "./task-service.js";
 import type { Database, Queryable } from "../db/types.js";
 import { generateToken, hashToken, TASK_TOKEN_PREFIX } from "../auth/tokens.js";
 import { ControlPlaneError, invalid, notFound } from "../model/errors.js";
-import type { Job, JobStatus, TaskStatus, Workflow } from "../model/records.js";
+import {
+  ACTIVE_TASK_STATUSES,
+  type Job,
+  type JobStatus,
+  type TaskStatus,
+  type Workflow,
+} from "../model/records.js";
 import { toJob, toWorkflow } from "../model/rows.js";
 import {
   SchedulerUnavailableError,
@@ -96,7 +102,6 @@ export interface RerunOptions {
   sparseTree?: boolean;
 }
 
-const ACTIVE: TaskStatus[] = ["pending", "submitted", "running"];
 /** Tasks taken per submission pass. */
 const SUBMIT_BATCH = 500;
 
@@ -593,7 +598,7 @@ export class WorkflowEngine {
       const upd = await tx.query<{ job_id: string }>(
         `UPDATE tasks SET status = $2, message = COALESCE($3, message), finished_at = now()
           WHERE id = $1 AND status = ANY($4::text[]) RETURNING job_id`,
-        [taskId, result, message ?? null, ACTIVE],
+        [taskId, result, message ?? null, ACTIVE_TASK_STATUSES],
       );
       const jobId = upd.rows[0]?.job_id;
       if (!jobId) return false;
@@ -722,7 +727,7 @@ export class WorkflowEngine {
       const tasks = await tx.query<{ id: string }>(
         `UPDATE tasks SET status = 'canceled', finished_at = now()
           WHERE workflow_id = $1 AND status = ANY($2::text[]) RETURNING id`,
-        [workflowId, ACTIVE],
+        [workflowId, ACTIVE_TASK_STATUSES],
       );
       await this.advanceLocked(tx, workflowId);
       await recordAudit(tx, {
@@ -749,7 +754,7 @@ export class WorkflowEngine {
       await tx.query(
         `UPDATE tasks SET status = 'canceled', message = $2, finished_at = now(), token_hash = NULL
           WHERE job_id = $1 AND status = ANY($3::text[])`,
-        [jobId, `unauthorized: ${reason}`, ACTIVE],
+        [jobId, `unauthorized: ${reason}`, ACTIVE_TASK_STATUSES],
       );
       await tx.query(
         "UPDATE jobs SET status = 'unauthorized', stopped_at = now() WHERE id = $1 AND status = 'queued'",
@@ -778,7 +783,7 @@ export class WorkflowEngine {
       const tasks = await tx.query<{ id: string }>(
         `UPDATE tasks SET status = 'canceled', finished_at = now()
           WHERE job_id = $1 AND status = ANY($2::text[]) RETURNING id`,
-        [jobId, ACTIVE],
+        [jobId, ACTIVE_TASK_STATUSES],
       );
       await this.advanceLocked(tx, workflowId);
       await recordAudit(tx, {

@@ -4,6 +4,7 @@
  */
 import type { JobRequirement } from "../compiler/plan.js";
 import {
+  ACTIVE_TASK_STATUSES,
   FINAL_JOB_STATUSES,
   type JobStatus,
   type TaskStatus,
@@ -70,11 +71,7 @@ export function jobStatusFromTasks(
   anyStepTimedOut = false,
 ): JobStatus | null {
   if (tasks.length === 0) return null;
-  if (
-    tasks.some((t) => t.status === "pending" || t.status === "submitted" || t.status === "running")
-  ) {
-    return null;
-  }
+  if (tasks.some((t) => ACTIVE_TASK_STATUSES.includes(t.status))) return null;
   if (tasks.some((t) => t.status === "failed")) return anyStepTimedOut ? "timedout" : "failed";
   if (tasks.some((t) => t.status === "infrastructure_fail")) return "infrastructure_fail";
   if (tasks.some((t) => t.status === "canceled")) return "canceled";
