@@ -44,39 +44,6 @@ export async function insertPipeline(q: Queryable, p: NewPipeline): Promise<Pipe
   return toPipeline(rows[0] ?? {});
 }
 
-export async function updatePipeline(
-  q: Queryable,
-  id: string,
-  fields: {
-    state: PipelineState;
-    vcs?: PipelineVcs;
-    parameters?: Record<string, unknown>;
-    configSource?: string | null;
-    configCompiled?: string | null;
-    errors?: PipelineError[];
-  },
-): Promise<void> {
-  await q.query(
-    `UPDATE pipelines SET state = $2,
-        vcs = COALESCE($3::jsonb, vcs),
-        parameters = COALESCE($4::jsonb, parameters),
-        config_source = COALESCE($5, config_source),
-        config_compiled = COALESCE($6, config_compiled),
-        errors = COALESCE($7::jsonb, errors),
-        updated_at = now()
-      WHERE id = $1`,
-    [
-      id,
-      fields.state,
-      fields.vcs ? JSON.stringify(fields.vcs) : null,
-      fields.parameters ? JSON.stringify(fields.parameters) : null,
-      fields.configSource ?? null,
-      fields.configCompiled ?? null,
-      fields.errors ? JSON.stringify(fields.errors) : null,
-    ],
-  );
-}
-
 export async function getPipeline(q: Queryable, id: string): Promise<Pipeline | null> {
   const { rows } = await q.query("SELECT * FROM pipelines WHERE id = $1", [id]);
   return rows[0] ? toPipeline(rows[0]) : null;

@@ -57,11 +57,6 @@ export async function listTasksOfJob(q: Queryable, jobId: string): Promise<Task[
   return rows.map(toTask);
 }
 
-export async function getTask(q: Queryable, id: string): Promise<Task | null> {
-  const { rows } = await q.query("SELECT * FROM tasks WHERE id = $1", [id]);
-  return rows[0] ? toTask(rows[0]) : null;
-}
-
 export async function listTaskSteps(q: Queryable, taskId: string): Promise<TaskStep[]> {
   const { rows } = await q.query(
     "SELECT * FROM task_steps WHERE task_id = $1 ORDER BY started_at NULLS LAST, step",
