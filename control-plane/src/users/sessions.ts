@@ -1,7 +1,8 @@
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Database, Queryable } from "../db/types.js";
 import { recordAudit } from "../audit/log.js";
+import { hashToken } from "../auth/tokens.js";
 import type { AuditEntity } from "../audit/events.js";
 import {
   DEFAULT_SCRYPT,
@@ -47,8 +48,6 @@ export interface RequestMeta {
   ip?: string | undefined;
   userAgent?: string | undefined;
 }
-
-const hashToken = (t: string): string => createHash("sha256").update(t, "utf8").digest("hex");
 
 /**
  * Local users' passwords and browser sessions. A session token is 256 random bits, stored only as
