@@ -11,16 +11,11 @@
  * verb; node-vault needs `noCustomHTTPVerbs` for it). State lives in memory and dies with the
  * server.
  */
-import {
-  createCipheriv,
-  createDecipheriv,
-  randomBytes,
-  randomUUID,
-  timingSafeEqual,
-} from "node:crypto";
+import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { safeEqual } from "../auth/tokens.js";
 
 export interface VaultTransitServerOptions {
   /** The root token (default: random). */
@@ -575,10 +570,4 @@ function trim(path: string): string {
 
 function isBase64(s: string): boolean {
   return s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s);
-}
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
