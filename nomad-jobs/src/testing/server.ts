@@ -1436,7 +1436,7 @@ function specKey(job: NomadJob): string {
 }
 
 /** Go time.Duration strings as Nomad's `wait` accepts: "100ms", "10s", "5m", "1m30s". */
-export function parseDuration(s: string | null): number | undefined {
+function parseDuration(s: string | null): number | undefined {
   if (!s) return undefined;
   const units: Record<string, number> = {
     ns: 1e-6,
