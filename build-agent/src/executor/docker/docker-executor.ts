@@ -68,6 +68,19 @@ function killHostTree(pid: number): void {
   signal(pid, "SIGKILL");
 }
 
+/**
+ * An exec's output stream can end a moment before the engine marks the exec finished: polls its
+ * inspection (every 20ms, up to about a second) until it is no longer running.
+ */
+async function inspectExited(exec: Docker.Exec): Promise<Docker.ExecInspectInfo> {
+  let info = await exec.inspect();
+  for (let i = 0; info.Running && i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    info = await exec.inspect();
+  }
+  return info;
+}
+
 /** nsenter works when we are root on the engine's host (local socket) and have nsenter and ip. */
 function canNsenter(config: ExecutorConfig): boolean {
   return (
@@ -265,11 +278,7 @@ export class DockerExecutor implements Executor {
         stream.on("error", reject);
       });
       if (timer) clearTimeout(timer);
-      let info = await exec.inspect();
-      for (let i = 0; info.Running && i < 50; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        info = await exec.inspect();
-      }
+      const info = await inspectExited(exec);
       if (killing) await killing;
       return { exitCode: info.ExitCode ?? null, timedOut, killed };
     })();
@@ -420,11 +429,7 @@ export class DockerExecutor implements Executor {
       stream.on("close", resolve);
       stream.on("error", reject);
     });
-    let info = await exec.inspect();
-    for (let i = 0; info.Running && i < 50; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      info = await exec.inspect();
-    }
+    const info = await inspectExited(exec);
     return { exitCode: info.ExitCode ?? null, output };
   }
 
