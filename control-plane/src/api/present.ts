@@ -12,6 +12,11 @@ import type {
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 
+/** The body of a 201 for a pipeline just triggered (API trigger and push webhooks). */
+export function presentTriggeredPipeline(p: Pipeline) {
+  return { id: p.id, state: p.state, number: p.number, created_at: p.createdAt.toISOString() };
+}
+
 export function presentPipeline(p: Pipeline, project: Project, actor: User | null) {
   return {
     id: p.id,

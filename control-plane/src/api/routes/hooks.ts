@@ -10,6 +10,7 @@ import {
   verifyGitlabToken,
   type PushEvent,
 } from "../../webhooks/push.js";
+import { presentTriggeredPipeline } from "../present.js";
 import { systemAuditOf } from "./audit-context.js";
 import type { CoreRouteDeps } from "./deps.js";
 
@@ -76,12 +77,7 @@ export async function registerHookRoutes(app: FastifyInstance, deps: CoreRouteDe
       const push = parseGithubPush(body);
       if (!push || push.deleted) return reply.code(202).send({ message: "nothing to build" });
       const p = await fire(push, project, systemAuditOf(req, "github-webhook"));
-      return reply.code(201).send({
-        id: p.id,
-        state: p.state,
-        number: p.number,
-        created_at: p.createdAt.toISOString(),
-      });
+      return reply.code(201).send(presentTriggeredPipeline(p));
     });
 
     scope.post("/hooks/gitlab", { config: { auth: "none" } }, async (req, reply) => {
@@ -112,12 +108,7 @@ export async function registerHookRoutes(app: FastifyInstance, deps: CoreRouteDe
       const push = parseGitlabPush(body);
       if (!push || push.deleted) return reply.code(202).send({ message: "nothing to build" });
       const p = await fire(push, project, systemAuditOf(req, "gitlab-webhook"));
-      return reply.code(201).send({
-        id: p.id,
-        state: p.state,
-        number: p.number,
-        created_at: p.createdAt.toISOString(),
-      });
+      return reply.code(201).send(presentTriggeredPipeline(p));
     });
   });
 }

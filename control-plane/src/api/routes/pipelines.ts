@@ -6,7 +6,7 @@ import { getProject } from "../../model/projects.js";
 import type { Project } from "../../model/records.js";
 import { listWorkflowsOfPipeline } from "../../model/workflows.js";
 import { slugOf, userLookup, visiblePipeline, visibleProject, type SlugParams } from "../access.js";
-import { presentPipeline, presentWorkflow } from "../present.js";
+import { presentPipeline, presentTriggeredPipeline, presentWorkflow } from "../present.js";
 import { parse, principalOf } from "../server.js";
 import { auditOf } from "./audit-context.js";
 import type { CoreRouteDeps } from "./deps.js";
@@ -59,12 +59,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: CoreRouteDeps
         ...(body.config !== undefined ? { configSource: body.config } : {}),
         audit: auditOf(req),
       });
-      return reply.code(201).send({
-        id: p.id,
-        state: p.state,
-        number: p.number,
-        created_at: p.createdAt.toISOString(),
-      });
+      return reply.code(201).send(presentTriggeredPipeline(p));
     },
   );
 
