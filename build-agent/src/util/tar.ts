@@ -10,7 +10,7 @@ export interface TarSource {
 }
 
 /** `base/name` made relative to `root`; undefined when outside `root` or equal to it. */
-export function relativeTo(root: string, base: string, name: string): string | undefined {
+function relativeTo(root: string, base: string, name: string): string | undefined {
   const abs = posix.normalize(`${base}/${name}`);
   const rel = posix.relative(root, abs);
   if (!rel || rel.startsWith("..")) return undefined;
