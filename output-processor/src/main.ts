@@ -3,10 +3,9 @@
  * environment (`outputConfigFromEnv`); agents' tokens are HMAC tokens keyed by
  * `DROVER_OUTPUT_TOKEN_SECRET`; log reads need `Authorization: Bearer $DROVER_OUTPUT_READ_TOKEN`.
  */
-import { timingSafeEqual } from "node:crypto";
 import process from "node:process";
 import { pino } from "pino";
-import { HmacTaskTokenVerifier } from "./auth/token.js";
+import { constantTimeEqual, HmacTaskTokenVerifier } from "./auth/token.js";
 import { outputConfigFromEnv } from "./config.js";
 import { createOutputProcessor } from "./server.js";
 
@@ -25,8 +24,7 @@ async function main(): Promise<void> {
     logger,
     verifier: new HmacTaskTokenVerifier(tokenSecret),
     authorizeRead: async (req) => {
-      const given = Buffer.from(req.headers.authorization ?? "");
-      return given.length === expected.length && timingSafeEqual(given, expected);
+      return constantTimeEqual(Buffer.from(req.headers.authorization ?? ""), expected);
     },
   });
   const port = await op.listen();

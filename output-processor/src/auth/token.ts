@@ -35,6 +35,11 @@ const claimsSchema = z.object({
   e: z.number().int(),
 });
 
+/** Constant-time comparison of a presented credential with the expected one (lengths are not secret). */
+export function constantTimeEqual(given: Buffer, expected: Buffer): boolean {
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
 function mac(secret: string, body: string): Buffer {
   return createHmac("sha256", secret).update(`${PREFIX}.${body}`).digest();
 }
@@ -59,7 +64,7 @@ export function verifyOutputToken(
   const [, body, sig] = parts as [string, string, string];
   const expected = mac(secret, body);
   const given = Buffer.from(sig, "base64url");
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  if (!constantTimeEqual(given, expected)) return null;
   let raw: unknown;
   try {
     raw = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
+import { constantTimeEqual } from "../auth/token.js";
 
 /**
  * The `auth` value that lets socket `socketId` subscribe to private `channel`, as Pusher defines
@@ -24,6 +25,5 @@ export function verifyChannelAuth(
   auth: string,
 ): boolean {
   const expected = Buffer.from(signChannelAuth(appKey, appSecret, socketId, channel));
-  const given = Buffer.from(auth);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return constantTimeEqual(Buffer.from(auth), expected);
 }
