@@ -21,6 +21,7 @@ import {
   type Workflow,
 } from "../model/records.js";
 import { toJob, toWorkflow } from "../model/rows.js";
+import { listJobs } from "../model/workflows.js";
 import {
   SchedulerUnavailableError,
   type SchedulerBackend,
@@ -390,11 +391,7 @@ export class WorkflowEngine {
       toWorkflow(
         (await tx.query("SELECT * FROM workflows WHERE id = $1", [workflowId])).rows[0] ?? {},
       );
-    const jobs: FreshJob[] =
-      known?.jobs ??
-      (
-        await tx.query("SELECT * FROM jobs WHERE workflow_id = $1 ORDER BY position", [workflowId])
-      ).rows.map(toJob);
+    const jobs: FreshJob[] = known?.jobs ?? (await listJobs(tx, workflowId));
     const transitions = wf.canceledAt ? [] : evaluate(jobs, wf.carried);
     const byName = new Map(jobs.map((j) => [j.name, j]));
     const taskValues: string[] = [];
@@ -850,9 +847,7 @@ export class WorkflowEngine {
           "the workflow has not finished yet",
         );
       }
-      const jobs = (
-        await tx.query("SELECT * FROM jobs WHERE workflow_id = $1 ORDER BY position", [workflowId])
-      ).rows.map(toJob);
+      const jobs = await listJobs(tx, workflowId);
       let selected = new Set<string>();
       let rerunSet: Set<string>;
       if (opts.jobs?.length) {
