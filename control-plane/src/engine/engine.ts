@@ -21,7 +21,7 @@ import {
   type Workflow,
 } from "../model/records.js";
 import { toJob, toWorkflow } from "../model/rows.js";
-import { listJobs } from "../model/workflows.js";
+import { getJob, listJobs } from "../model/workflows.js";
 import {
   SchedulerUnavailableError,
   type SchedulerBackend,
@@ -766,9 +766,9 @@ export class WorkflowEngine {
 
   /** Cancels one unfinished job; its dependants follow the usual rules. */
   async cancelJob(jobId: string, userId: string | null, audit?: AuditContext): Promise<void> {
-    const job = (await this.db.query("SELECT * FROM jobs WHERE id = $1", [jobId])).rows[0];
+    const job = await getJob(this.db, jobId);
     if (!job) throw notFound("job");
-    const workflowId = String(job.workflow_id);
+    const workflowId = job.workflowId;
     const stop = await this.db.transaction(async (tx) => {
       await this.lockWorkflow(tx, workflowId);
       const upd = await tx.query(
@@ -786,7 +786,7 @@ export class WorkflowEngine {
       await recordAudit(tx, {
         action: "job.cancel",
         actor: audit?.actor ?? SYSTEM_ACTOR,
-        target: { id: jobId, type: "job", name: String(job.name) },
+        target: { id: jobId, type: "job", name: job.name },
         payload: { workflow_id: workflowId, job_number: job.number ?? null },
         requestId: audit?.requestId ?? null,
       });
