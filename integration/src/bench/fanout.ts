@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -169,6 +169,18 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** redis-server's pid when it runs on this machine, else null (its CPU is then not reported). */
+async function redisPidOf(): Promise<number | null> {
+  const r = new Redis(REDIS_URL);
+  try {
+    const info = await r.info("server");
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    return pid > 0 && existsSync(`/proc/${pid}/stat`) ? pid : null;
+  } finally {
+    r.disconnect();
+  }
+}
+
 function peakRssMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -212,6 +224,8 @@ interface Run {
   serverCpuPerMLines: number;
   /** The same for the subscribers' processes and for the agents' (this) process. */
   subsCpuPerMLines: number;
+  /** The same for redis-server, when it runs on this machine (NaN otherwise). */
+  redisCpuPerMLines: number;
   agentsCpuPerMLines: number;
   closedSlow: number;
 }
@@ -266,6 +280,8 @@ async function connectSubscriber(
   await new Promise<void>((resolve, reject) => {
     ws.once("error", reject);
     ws.on("message", (d: Buffer) => {
+      if (process.env.DROVER_BENCH_PEEK && Math.random() < 0.001)
+        process.stderr.write(`msg ${d.length} B: ${d.toString().slice(0, 400)}\n`);
       // As pusher-js decodes a message: the frame, then `data` again if it is a JSON string.
       const msg = JSON.parse(d.toString()) as { event: string; data: unknown };
       if (typeof msg.data === "string") {
@@ -440,7 +456,8 @@ function consume(): void {
 
 function startConsumer(): ChildProcess {
   const main = fileURLToPath(new URL("./main.js", import.meta.url));
-  return spawn(process.execPath, [main, "fanout", "--consume"], {
+  const extra = process.env.DROVER_BENCH_CONSUMER_ARGS?.split(" ").filter(Boolean) ?? [];
+  return spawn(process.execPath, [...extra, main, "fanout", "--consume"], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
     env: process.env,
   });
@@ -481,6 +498,8 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
     const cpu0 = cpuSeconds(child.pid as number);
     const subsCpu0 = consumers.reduce((a, c) => a + cpuSeconds(c.pid as number), 0);
     const agentsCpu0 = process.cpuUsage();
+    const redisPid = await redisPidOf();
+    const redisCpu0 = redisPid ? cpuSeconds(redisPid) : 0;
     const t0 = now();
     await new Promise((r) => setTimeout(r, opts.seconds * 1000));
     const reports = await Promise.all(
@@ -498,6 +517,7 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
     // Each consumer reports its own CPU time: it exits right after replying to "stop".
     const subsCpu = reports.reduce((a, r) => a + r.cpuSeconds, 0) - subsCpu0;
     const agentsUsage = process.cpuUsage(agentsCpu0);
+    const redisCpu = redisPid ? cpuSeconds(redisPid) - redisCpu0 : NaN;
     const agentsCpu = (agentsUsage.user + agentsUsage.system) / 1e6;
     const produced = state.produced - produced0;
     state.running = false;
@@ -519,6 +539,7 @@ async function measure(kind: Kind, opts: Opts): Promise<Run> {
       serverRssMiB: peakRssMiB(child.pid as number),
       serverCpuPerMLines: stats.lines > 0 ? cpu / (stats.lines / 1e6) : NaN,
       subsCpuPerMLines: stats.lines > 0 ? subsCpu / (stats.lines / 1e6) : NaN,
+      redisCpuPerMLines: stats.lines > 0 ? redisCpu / (stats.lines / 1e6) : NaN,
       agentsCpuPerMLines: stats.lines > 0 ? agentsCpu / (stats.lines / 1e6) : NaN,
       closedSlow: stats.closedSlow,
     };
@@ -553,7 +574,8 @@ function show(r: Run, label: string = r.kind): void {
     `${label.padEnd(22)} ${fmt(r.linesPerSec).padStart(12)} lines/s delivered  ` +
       `p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  ` +
       `(agents wrote ${fmt(r.producedPerSec)} lines/s; CPU s per M lines: server ${r.serverCpuPerMLines.toFixed(2)}, ` +
-      `subscribers ${r.subsCpuPerMLines.toFixed(2)}, agents ${r.agentsCpuPerMLines.toFixed(2)}; ` +
+      `subscribers ${r.subsCpuPerMLines.toFixed(2)}, agents ${r.agentsCpuPerMLines.toFixed(2)}, ` +
+      `redis ${r.redisCpuPerMLines.toFixed(2)}; ` +
       `peak RSS ${r.serverRssMiB.toFixed(0)} MiB` +
       `${r.closedSlow ? `; ${r.closedSlow} slow subscribers closed` : ""})\n`,
   );

@@ -8,6 +8,11 @@
  * (at most `maxUnacked` frames in flight) and kept until acknowledged; after a reconnect every
  * unacknowledged frame is resent in order, and the server stores each exactly once.
  *
+ * Batching adapts to load: at most `maxInflightMessages` messages are unacknowledged, so while the
+ * server is busy, writes queue up and leave as one bigger message (up to `MESSAGE_TARGET_CHARS`);
+ * on an idle connection every write leaves at once. A producer that must bound its memory waits on
+ * `whenBacklogBelow` (see `backlog`).
+ *
  * Kept free of server dependencies (no Redis, no store): only `ws`, `zod` and `pino`.
  */
 import { TextDecoder } from "node:util";
@@ -18,6 +23,7 @@ import {
   INGEST_PATH,
   INGEST_PROTOCOL_VERSION,
   MAX_FRAME_DATA,
+  MESSAGE_TARGET_CHARS,
   isFatalIngestClose,
   serverMessageSchema,
   type Frame,
@@ -33,12 +39,16 @@ export interface OutputClientOptions {
   logger?: Logger;
   /** Frames sent but not yet acknowledged before sending pauses (default 8192). */
   maxUnacked?: number;
+  /** Messages sent but not yet acknowledged before sending pauses (default 4). */
+  maxInflightMessages?: number;
 }
 
 /** Frames merged from consecutive writes stay under this many characters. */
 const MERGE_LIMIT = 64 * 1024;
-/** One WebSocket message carries at most this many characters of frame data. */
-const MESSAGE_BUDGET = 512 * 1024;
+/** One WebSocket message carries about this many characters of frame data (one frame at least). */
+const MESSAGE_BUDGET = MESSAGE_TARGET_CHARS;
+/** Bytes queued in the socket beyond which sending waits. */
+const MAX_SOCKET_BUFFER = 2 * 1024 * 1024;
 const MAX_BACKOFF_MS = 5_000;
 /** Characters of frame data sent but not yet acknowledged before sending pauses. */
 const MAX_UNACKED_CHARS = 4 * 1024 * 1024;
@@ -66,6 +76,16 @@ export class OutputClient {
   private sentCount = 0;
   /** Characters of frame data in `queue[0..sentCount)`. */
   private inflightChars = 0;
+  /** Characters of frame data in `queue`. */
+  private queuedChars = 0;
+  /** Last seq of each unacknowledged message on the current connection, oldest first. */
+  private inflightMessages: number[] = [];
+  private readonly maxInflightMessages: number;
+  private backlogWaiters: Array<{
+    below: number;
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }> = [];
   /** Highest seq ever put on a wire: such a frame is never changed again. */
   private sealedSeq = 0;
   private nextSeq = 1;
@@ -86,6 +106,7 @@ export class OutputClient {
     this.url = ingestUrl(opts.url);
     this.log = (opts.logger ?? pino({ level: "silent" })).child({ taskId: opts.taskId });
     this.maxUnacked = opts.maxUnacked ?? 8192;
+    this.maxInflightMessages = Math.max(1, opts.maxInflightMessages ?? 4);
   }
 
   /** Opens the connection; resolves when the server accepted the token. */
@@ -160,6 +181,7 @@ export class OutputClient {
       }
     }
     this.closing = true;
+    for (const w of this.backlogWaiters.splice(0)) w.resolve();
     if (this.silenceTimer) clearTimeout(this.silenceTimer);
     for (const w of [...this.waiters.splice(0), ...this.connectWaiters.splice(0)]) {
       w.reject(
@@ -176,6 +198,23 @@ export class OutputClient {
         ws.close(1000, "done");
       });
     }
+  }
+
+  /** Characters of output written but not yet acknowledged by the server (queued or in flight). */
+  get backlog(): number {
+    return this.queuedChars;
+  }
+
+  /**
+   * Resolves once `backlog` is under `chars` (at once if it is); rejects if the client fails for
+   * good. A producer awaits it between writes to bound the memory its output may hold.
+   */
+  whenBacklogBelow(chars: number): Promise<void> {
+    if (this.fatal) return Promise.reject(this.fatal);
+    if (this.queuedChars < chars || this.closing) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      this.backlogWaiters.push({ below: chars, resolve, reject }),
+    );
   }
 
   /** Highest sequence number the server acknowledged. */
@@ -197,6 +236,7 @@ export class OutputClient {
       ) {
         const room = cutPoint(rest, MERGE_LIMIT - last.data.length);
         last.data += rest.slice(0, room);
+        this.queuedChars += room;
         rest = rest.slice(room);
         if (rest.length === 0) break;
       }
@@ -212,6 +252,7 @@ export class OutputClient {
     if (this.fatal) return;
     frame.seq = this.nextSeq++;
     this.queue.push(frame);
+    this.queuedChars += frameChars(frame);
     this.schedulePump();
   }
 
@@ -229,8 +270,14 @@ export class OutputClient {
     if (!ws || !this.authed || ws.readyState !== WebSocket.OPEN) return;
     while (this.sentCount < this.queue.length) {
       // Resumed by the next ack.
-      if (this.sentCount >= this.maxUnacked || this.inflightChars >= MAX_UNACKED_CHARS) return;
-      if (ws.bufferedAmount > 4 * MESSAGE_BUDGET) {
+      if (
+        this.sentCount >= this.maxUnacked ||
+        this.inflightChars >= MAX_UNACKED_CHARS ||
+        this.inflightMessages.length >= this.maxInflightMessages
+      ) {
+        return;
+      }
+      if (ws.bufferedAmount > MAX_SOCKET_BUFFER) {
         setTimeout(() => this.schedulePump(), 5);
         return;
       }
@@ -239,15 +286,16 @@ export class OutputClient {
       while (
         this.sentCount + frames.length < this.queue.length &&
         this.sentCount + frames.length < this.maxUnacked &&
-        frames.length < 4096 &&
-        size < MESSAGE_BUDGET
+        frames.length < 4096
       ) {
         const f = this.queue[this.sentCount + frames.length] as Frame;
+        if (frames.length > 0 && size + frameChars(f) > MESSAGE_BUDGET) break;
         frames.push(f);
         size += frameChars(f);
       }
       this.sentCount += frames.length;
       this.inflightChars += size;
+      this.inflightMessages.push((frames[frames.length - 1] as Frame).seq);
       this.sealedSeq = Math.max(this.sealedSeq, (frames[frames.length - 1] as Frame).seq);
       ws.send(JSON.stringify({ type: "frames", task: this.opts.taskId, frames }));
     }
@@ -260,6 +308,7 @@ export class OutputClient {
     this.authed = false;
     this.sentCount = 0;
     this.inflightChars = 0;
+    this.inflightMessages = [];
     ws.on("open", () => {
       ws.send(
         JSON.stringify({
@@ -321,11 +370,23 @@ export class OutputClient {
     let n = 0;
     while (n < this.queue.length && (this.queue[n] as Frame).seq <= seq) n++;
     if (n > 0) {
-      for (let i = 0; i < Math.min(n, this.sentCount); i++) {
-        this.inflightChars -= frameChars(this.queue[i] as Frame);
+      for (let i = 0; i < n; i++) {
+        const chars = frameChars(this.queue[i] as Frame);
+        if (i < this.sentCount) this.inflightChars -= chars;
+        this.queuedChars -= chars;
       }
       this.queue = this.queue.slice(n);
       this.sentCount = Math.max(0, this.sentCount - n);
+    }
+    while ((this.inflightMessages[0] ?? Number.POSITIVE_INFINITY) <= seq) {
+      this.inflightMessages.shift();
+    }
+    if (this.backlogWaiters.length > 0) {
+      this.backlogWaiters = this.backlogWaiters.filter((w) => {
+        if (this.queuedChars >= w.below) return true;
+        w.resolve();
+        return false;
+      });
     }
     if (this.waiters.length > 0) {
       const still: Waiter[] = [];
@@ -343,6 +404,7 @@ export class OutputClient {
     this.authed = false;
     this.sentCount = 0;
     this.inflightChars = 0;
+    this.inflightMessages = [];
     if (this.closing) return;
     if (isFatalIngestClose(code)) {
       this.fatal = new OutputError(
@@ -352,6 +414,7 @@ export class OutputClient {
       this.log.error({ code, reason }, "output-processor refused the connection");
       for (const w of this.connectWaiters.splice(0)) w.reject(this.fatal);
       for (const w of this.waiters.splice(0)) w.reject(this.fatal);
+      for (const w of this.backlogWaiters.splice(0)) w.reject(this.fatal);
       return;
     }
     const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** this.attempt) * (0.5 + Math.random() / 2);

@@ -15,6 +15,7 @@ import {
   HEARTBEAT_MS,
   INGEST_CLOSE,
   MAX_MESSAGE_BYTES,
+  MESSAGE_TARGET_CHARS,
   parseClientMessage,
   type Frame,
 } from "../protocol/ingest.js";
@@ -228,20 +229,26 @@ class IngestSession {
       // Serialize each entry once for the store, the window and the backbone.
       const json = accepted.map((e) => JSON.stringify(e));
       await writer.append(accepted, json);
-      // Window before publish: whoever sees the message can read its entries back.
-      const msg = encodeJobMessage(
-        grant.taskId,
-        (accepted[0] as StoredFrame).seq,
-        (accepted[accepted.length - 1] as StoredFrame).seq,
-        json,
-      );
+      // Window before publish: whoever sees the message can read its entries back. Published in
+      // messages of about `MESSAGE_TARGET_CHARS`, sent back to back in order.
       const channel = jobChannel(this.deps.channelPrefix, grant.jobId);
-      if (this.deps.window.appendAndPublish) {
-        await this.deps.window.appendAndPublish(grant.taskId, accepted, json, channel, msg);
-      } else {
-        await this.deps.window.append(grant.taskId, accepted, json);
-        await this.deps.pubsub.publish(channel, msg);
-      }
+      await Promise.all(
+        groupBySize(json).map(([from, to]) => {
+          const entries = accepted.slice(from, to);
+          const parts = json.slice(from, to);
+          const msg = encodeJobMessage(
+            grant.taskId,
+            (entries[0] as StoredFrame).seq,
+            (entries[entries.length - 1] as StoredFrame).seq,
+            parts,
+          );
+          return this.deps.window.appendAndPublish
+            ? this.deps.window.appendAndPublish(grant.taskId, entries, parts, channel, msg)
+            : this.deps.window
+                .append(grant.taskId, entries, parts)
+                .then(() => this.deps.pubsub.publish(channel, msg));
+        }),
+      );
       for (const f of accepted) {
         if (f.kind === "output") continue;
         const status: StatusMessage = {
@@ -319,4 +326,21 @@ class IngestSession {
     if (w) await w.close().catch((err: unknown) => this.log.warn({ err }, "closing log failed"));
     if (this.grant) this.server.release(this.grant.taskId, this);
   }
+}
+
+/** Index ranges `[from, to)` of `json` whose texts add up to about `MESSAGE_TARGET_CHARS` each. */
+export function groupBySize(json: string[]): Array<[number, number]> {
+  const groups: Array<[number, number]> = [];
+  let from = 0;
+  let size = 0;
+  json.forEach((j, i) => {
+    if (i > from && size + j.length > MESSAGE_TARGET_CHARS) {
+      groups.push([from, i]);
+      from = i;
+      size = 0;
+    }
+    size += j.length;
+  });
+  if (json.length > from) groups.push([from, json.length]);
+  return groups;
 }

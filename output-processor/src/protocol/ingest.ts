@@ -22,6 +22,13 @@ export const INGEST_PATH = "/output/v1/ingest";
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** Largest `data` of one output frame (UTF-16 code units); the client splits larger writes. */
 export const MAX_FRAME_DATA = 256 * 1024;
+/**
+ * Characters a message (ingest, backbone or Pusher event) is kept under when it is assembled. V8
+ * allocates strings over 128 KiB outside its young generation, where creating one costs tens of
+ * times more per byte (measured: 0.3 GB/s against 15 GB/s below the line), so every process on the
+ * path stays under it.
+ */
+export const MESSAGE_TARGET_CHARS = 96 * 1024;
 /** Frames in one `frames` message. */
 export const MAX_FRAMES_PER_MESSAGE = 4096;
 export const AUTH_TIMEOUT_MS = 10_000;

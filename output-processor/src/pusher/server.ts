@@ -7,6 +7,7 @@ import { LiveJobMessage, jobChannel, projectChannel } from "../fanout/messages.j
 import type { PubSub } from "../pubsub/types.js";
 import type { LiveWindow } from "../store/live-window.js";
 import type { LogEntry, LogStore } from "../store/types.js";
+import { MESSAGE_TARGET_CHARS } from "../protocol/ingest.js";
 import { verifyChannelAuth } from "./auth.js";
 import {
   JOB_CHANNEL_PREFIX,
@@ -81,7 +82,10 @@ export class PusherServer {
       ...opts,
     };
     this.historyHighWater = Math.min(this.opts.historyHighWater, this.opts.maxBufferedBytes / 4);
-    this.historyPageBytes = Math.min(256 * 1024, Math.floor(this.opts.maxBufferedBytes / 4));
+    this.historyPageBytes = Math.min(
+      MESSAGE_TARGET_CHARS,
+      Math.floor(this.opts.maxBufferedBytes / 4),
+    );
     deps.pubsub.onResync(() => {
       for (const hub of this.hubs.values()) for (const s of hub.subs) s.resync();
     });
@@ -494,6 +498,7 @@ class JobSub implements ChannelSub {
         await this.conn.drained();
         if (this.stopped) return;
         let entries: LogEntry[] | null = await window.read(task, c.next, WINDOW_PAGE);
+        if (entries !== null) entries = firstPage(entries, this.conn.server.historyPageBytes);
         if (entries === null) {
           entries = (
             await store.readEntries(task, c.next, {
@@ -555,4 +560,15 @@ class JobSub implements ChannelSub {
     this.stopped = true;
     void this.conn.server.leave(this.backbone, this);
   }
+}
+
+/** The leading entries whose text fits `maxChars` (one at least). */
+function firstPage(entries: LogEntry[], maxChars: number): LogEntry[] {
+  let size = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as LogEntry;
+    size += e.kind === "output" ? e.data.length + 64 : 96;
+    if (i > 0 && size > maxChars) return entries.slice(0, i);
+  }
+  return entries;
 }

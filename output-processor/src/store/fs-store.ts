@@ -432,19 +432,21 @@ class FsTaskWriter implements TaskLogWriter {
       active = await this.startChunk(entries[0] as StoredFrame);
     }
     let text = 0;
-    let lines = "";
-    entries.forEach((e, i) => {
-      lines += `${json?.[i] ?? JSON.stringify(e)}\n`;
+    let bytes = 0;
+    // A buffer per entry: one string of them all could cross V8's large-string line.
+    const bufs = entries.map((e, i) => {
       text += Buffer.byteLength(entryText(e));
+      const b = Buffer.from(`${json?.[i] ?? JSON.stringify(e)}\n`);
+      bytes += b.length;
+      return b;
     });
-    const buf = Buffer.from(lines);
     if (!this.handle) this.handle = await open(join(this.dir, `${active.n}.jsonl`), "a");
     try {
-      await this.handle.write(buf);
+      await writeAll(this.handle, bufs);
     } catch (err) {
       throw new OutputError("DROVER_ERR_OUTPUT_STORE", "cannot append to log", { cause: err });
     }
-    active.fileBytes += buf.length;
+    active.fileBytes += bytes;
     active.textBytes += text;
     active.lastSeq = (entries[entries.length - 1] as StoredFrame).seq;
     this.lastSeq = active.lastSeq;
@@ -516,5 +518,21 @@ class FsTaskWriter implements TaskLogWriter {
       if (!(err instanceof OutputError)) throw err;
     }
     this.onClose();
+  }
+}
+
+/** Writes every buffer, in order, with as few system calls as the kernel allows. */
+async function writeAll(handle: FileHandle, bufs: Buffer[]): Promise<void> {
+  let rest = bufs;
+  while (rest.length > 0) {
+    const batch = rest.slice(0, 1024); // IOV_MAX
+    let { bytesWritten } = await handle.writev(batch);
+    let i = 0;
+    while (i < batch.length && bytesWritten >= (batch[i] as Buffer).length) {
+      bytesWritten -= (batch[i] as Buffer).length;
+      i++;
+    }
+    rest = rest.slice(i);
+    if (bytesWritten > 0) rest[0] = (rest[0] as Buffer).subarray(bytesWritten);
   }
 }

@@ -145,24 +145,28 @@ export class RedisLiveWindow implements LiveWindow {
     channel: string,
     message: string,
   ): Promise<void> {
-    const res = await this.transaction(taskId, entries, json).publish(channel, message).exec();
+    const res = await this.transaction(taskId, entries, json)
+      .publish(channel, Buffer.from(message))
+      .exec();
     const failed = res?.find(([err]) => err);
     if (failed) throw failed[0] as Error;
   }
 
   private transaction(taskId: string, entries: StoredFrame[], json?: string[]): ChainableCommander {
     const key = this.key(taskId);
-    const args: string[] = [];
+    // Buffers, not strings: ioredis joins a pipeline's string commands into one string, which
+    // crosses V8's large-string line (see MESSAGE_TARGET_CHARS) for big entries.
+    const args: Array<string | Buffer> = [];
     const sizes: number[] = [];
     entries.forEach((e, i) => {
       const j = json?.[i] ?? JSON.stringify(e);
-      args.push(String(e.seq), j);
+      args.push(String(e.seq), Buffer.from(j));
       sizes.push(j.length);
     });
     const keepFrom = this.budget.add(taskId, entries, sizes);
     return this.redis
       .multi()
-      .zadd(key, ...(args as [string, string]))
+      .zadd(key, ...(args as [string, Buffer]))
       .zremrangebyrank(key, 0, -this.max - 1)
       .zremrangebyscore(key, "-inf", `(${keepFrom}`)
       .expire(key, this.ttl);
