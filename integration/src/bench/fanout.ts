@@ -1,7 +1,10 @@
 /**
- * `npm run bench -- fanout [--jobs 100] [--subs 10] [--seconds 6] [--batch 100] [--consumers N]`: live output
- * fan-out. `jobs` agents print lines as fast as their stack lets them (each keeps one batch in
- * flight), `jobs * subs` subscribers on loopback receive them. Measured: delivered lines/s and
+ * `npm run bench -- fanout [--jobs 100] [--subs 10] [--seconds 6] [--batch 100] [--consumers N]
+ * [--mode batch|stream] [--window BYTES]`: live output fan-out. `jobs` agents print lines as fast as
+ * their stack lets them, `jobs * subs` subscribers on loopback receive them. In `batch` mode (the
+ * default) every stack gets the same batches, each agent keeping one batch in flight; in `stream`
+ * mode each agent is a job printing chunks into its stack's client with at most `window` bytes
+ * unacknowledged, so drover's client batches adaptively and the others send a message per chunk. Measured: delivered lines/s and
  * agent-to-subscriber latency (p50/p99, from the time the agent wrote the line). The same topology
  * runs, in the same run, on:
  *   - drover: the output-processor (ingest, log store, Redis live window and pub/sub, Pusher
@@ -236,9 +239,13 @@ interface Opts {
   /** Processes the subscribers are spread over (jobs round-robin). */
   consumers: number;
   seconds: number;
+  /** Lines per write (a batch, or a chunk of the job's output). */
   batch: number;
   /** Lines per second over all agents; 0 = as fast as possible. */
   rate: number;
+  mode: "batch" | "stream";
+  /** Stream mode: bytes a job may have unacknowledged. */
+  window: number;
 }
 
 function lineText(job: number, i: number): string {
@@ -280,8 +287,6 @@ async function connectSubscriber(
   await new Promise<void>((resolve, reject) => {
     ws.once("error", reject);
     ws.on("message", (d: Buffer) => {
-      if (process.env.DROVER_BENCH_PEEK && Math.random() < 0.001)
-        process.stderr.write(`msg ${d.length} B: ${d.toString().slice(0, 400)}\n`);
       // As pusher-js decodes a message: the frame, then `data` again if it is a JSON string.
       const msg = JSON.parse(d.toString()) as { event: string; data: unknown };
       if (typeof msg.data === "string") {
@@ -320,20 +325,21 @@ async function connectSubscriber(
   return () => ws.close();
 }
 
-/** One agent: writes `batch` lines, keeps one batch unacknowledged, until `stop()`. */
-async function runAgent(
-  kind: Kind,
-  port: number,
-  job: string,
-  jobIndex: number,
-  opts: Opts,
-  state: { running: boolean; produced: number },
-): Promise<() => Promise<void>> {
-  const perAgentRate = opts.rate / opts.jobs;
-  const interval = perAgentRate > 0 ? (opts.batch / perAgentRate) * 1000 : 0;
-  let i = 0;
-  let send: () => Promise<void>;
-  let close: () => Promise<void>;
+/**
+ * One agent's connection, as its stack's client offers it. `write` never waits; `pending` is the
+ * output written but not yet acknowledged, the stack's own flow control.
+ */
+interface AgentConn {
+  write(text: string, lines: number): void;
+  pending(): number;
+  /** Resolves once `pending()` is under `bytes`. */
+  whenBelow(bytes: number): Promise<void>;
+  /** Resolves once everything written so far is acknowledged. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function connectAgent(kind: Kind, port: number, job: string): Promise<AgentConn> {
   if (kind === "drover") {
     const taskId = `task-${job}`;
     const token = signOutputToken(TOKEN_SECRET, {
@@ -345,20 +351,40 @@ async function runAgent(
     const c = new OutputClient({ url: `ws://127.0.0.1:${port}`, token, taskId });
     await c.connect();
     c.stepStarted(0, "print");
-    send = async () => {
-      for (let k = 0; k < opts.batch; k++) c.write(0, "out", lineText(jobIndex, i++));
-      await c.flush();
+    return {
+      // One write per chunk, as the build agent writes each chunk it reads from the container.
+      write: (text) => c.write(0, "out", text),
+      pending: () => c.backlog,
+      whenBelow: (bytes) => c.whenBacklogBelow(bytes),
+      flush: () => c.flush(),
+      close: () => c.close(),
     };
-    close = () => c.close();
-  } else if (kind === "socketio") {
+  }
+  // socket.io and bare: one message per chunk, acknowledged by the server.
+  let sentMsgs = 0;
+  let ackedMsgs = 0;
+  let pendingBytes = 0;
+  const sizes: number[] = [];
+  const waiters: Array<{ done: () => boolean; resolve: () => void }> = [];
+  const acked = (): void => {
+    ackedMsgs++;
+    pendingBytes -= sizes.shift() ?? 0;
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const w = waiters[i] as (typeof waiters)[number];
+      if (w.done()) {
+        waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  };
+  const wait = (done: () => boolean): Promise<void> =>
+    done() ? Promise.resolve() : new Promise((resolve) => waiters.push({ done, resolve }));
+  let send: (msg: { job: string; t: number; n: number; text: string }) => void;
+  let close: () => Promise<void>;
+  if (kind === "socketio") {
     const s = ioClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true });
     await new Promise<void>((resolve) => s.once("connect", () => resolve()));
-    send = async () => {
-      let text = "";
-      const t = now();
-      for (let k = 0; k < opts.batch; k++) text += lineText(jobIndex, i++);
-      await s.emitWithAck("lines", { job, t, n: opts.batch, text });
-    };
+    send = (msg) => s.emit("lines", msg, acked);
     close = async () => void s.disconnect();
   } else {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/agent`, { perMessageDeflate: false });
@@ -366,18 +392,50 @@ async function runAgent(
       ws.once("open", () => resolve());
       ws.once("error", reject);
     });
-    const waiting: Array<() => void> = [];
-    ws.on("message", () => waiting.shift()?.());
-    send = async () => {
-      let text = "";
-      const t = now();
-      for (let k = 0; k < opts.batch; k++) text += lineText(jobIndex, i++);
-      const acked = new Promise<void>((r) => waiting.push(r));
-      ws.send(JSON.stringify({ job, t, n: opts.batch, text }));
-      await acked;
-    };
+    ws.on("message", acked);
+    send = (msg) => ws.send(JSON.stringify(msg));
     close = async () => ws.close();
   }
+  return {
+    write: (text, lines) => {
+      sentMsgs++;
+      sizes.push(text.length);
+      pendingBytes += text.length;
+      send({ job, t: now(), n: lines, text });
+    },
+    pending: () => pendingBytes,
+    whenBelow: (bytes) => wait(() => pendingBytes < bytes),
+    flush: () => {
+      const target = sentMsgs;
+      return wait(() => ackedMsgs >= target);
+    },
+    close,
+  };
+}
+
+/**
+ * One agent printing until `stop()`. `batch` mode: writes `batch` lines and waits for their
+ * acknowledgement with one more batch in flight (every stack gets the same batches). `stream` mode:
+ * a job printing `batch`-line chunks as fast as its stack accepts them, with at most `window`
+ * bytes unacknowledged (each stack's client batches, or not, as it does).
+ */
+async function runAgent(
+  kind: Kind,
+  port: number,
+  job: string,
+  jobIndex: number,
+  opts: Opts,
+  state: { running: boolean; produced: number },
+): Promise<() => Promise<void>> {
+  const perAgentRate = opts.rate / opts.jobs;
+  const interval = perAgentRate > 0 ? (opts.batch / perAgentRate) * 1000 : 0;
+  const conn = await connectAgent(kind, port, job);
+  let i = 0;
+  const chunk = (): string => {
+    let text = "";
+    for (let k = 0; k < opts.batch; k++) text += lineText(jobIndex, i++);
+    return text;
+  };
   const loop = (async () => {
     let inflight: Promise<void> | null = null;
     // Paced agents start spread over one interval, as independent jobs would.
@@ -388,7 +446,16 @@ async function runAgent(
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         next += interval;
       }
-      const p = send();
+      if (opts.mode === "stream") {
+        if (conn.pending() >= opts.window) await conn.whenBelow(opts.window);
+        conn.write(chunk(), opts.batch);
+        state.produced += opts.batch;
+        // Chunks arrive one per turn of the event loop, as reads from a container's output do.
+        if (interval === 0) await new Promise((r) => setImmediate(r));
+        continue;
+      }
+      conn.write(chunk(), opts.batch);
+      const p = conn.flush();
       state.produced += opts.batch;
       if (inflight) await inflight;
       inflight = p;
@@ -397,7 +464,7 @@ async function runAgent(
   })();
   return async () => {
     await loop;
-    await close();
+    await conn.close();
   };
 }
 
@@ -565,6 +632,12 @@ async function dropKeys(prefix: string): Promise<void> {
   }
 }
 
+/** CPU seconds per million delivered lines over every process of a run. */
+function totalCpu(r: Run): number {
+  const redis = Number.isNaN(r.redisCpuPerMLines) ? 0 : r.redisCpuPerMLines;
+  return r.serverCpuPerMLines + r.subsCpuPerMLines + r.agentsCpuPerMLines + redis;
+}
+
 function fmt(n: number): string {
   return Math.round(n).toLocaleString("en-US");
 }
@@ -596,6 +669,8 @@ export async function run(args: string[]): Promise<void> {
       consumers: { type: "string" },
       rate: { type: "string" },
       only: { type: "string" },
+      mode: { type: "string", default: "batch" },
+      window: { type: "string", default: String(256 * 1024) },
     },
   });
   if (values.consume) {
@@ -616,10 +691,14 @@ export async function run(args: string[]): Promise<void> {
     batch: Number(values.batch),
     consumers: Number(values.consumers ?? Math.max(2, availableParallelism())),
     rate: 0,
+    mode: values.mode === "batch" ? "batch" : "stream",
+    window: Number(values.window),
   };
   process.stdout.write(
     `${opts.jobs} jobs x ${opts.subs} subscribers on loopback, ${opts.seconds} s each, ` +
-      `agents write ${opts.batch}-line batches with one in flight; ` +
+      (opts.mode === "batch"
+        ? `agents write ${opts.batch}-line batches with one in flight; `
+        : `agents print ${opts.batch}-line chunks with up to ${opts.window} bytes unacknowledged; `) +
       `server, agents and subscribers in separate processes (subscribers over ${opts.consumers}); ` +
       `Redis at ${REDIS_URL}; ` +
       `${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(1)} at start ` +
@@ -675,6 +754,9 @@ export async function run(args: string[]): Promise<void> {
       `${ratio(socketio.serverCpuPerMLines, drover.serverCpuPerMLines)} (drover also stores every line)\n` +
       `drover / bare limit delivered lines/s: ${ratio(drover.linesPerSec, bare.linesPerSec)} (goal >= 0.5x)\n` +
       `drover p99 at half its max rate: ${half.p99.toFixed(1)} ms (goal < ${P99_GOAL_MS} ms; ` +
-      `socket.io p99 at its max ${socketio.p99.toFixed(1)} ms, bare ${bare.p99.toFixed(1)} ms)\n`,
+      `socket.io p99 at its max ${socketio.p99.toFixed(1)} ms, bare ${bare.p99.toFixed(1)} ms)\n` +
+      `ceiling: the machine is CPU-bound, so with drover's agents, subscribers and Redis and a server ` +
+      `costing nothing, delivered lines/s could be at most ${ratio(totalCpu(socketio), totalCpu(drover) - drover.serverCpuPerMLines)} ` +
+      `socket.io's (the bare server reaches ${ratio(totalCpu(socketio), totalCpu(bare))})\n`,
   );
 }
