@@ -424,5 +424,55 @@ workflows:
     expect(shown.last).toBe(`big 3000 ${pad}`);
     expect(Number(shown.lastN)).toBe(nums.length);
     await bounded.close();
+
+    // A small history tail: only the end is shown, under a note that loads the rest on demand.
+    const tail = await browser.newPage();
+    await tail.addInitScript(() => {
+      (window as unknown as { droverTailBytes: number }).droverTailBytes = 20_000;
+    });
+    await tail.goto(`${cp.url}/jobs/${plans[0]?.job.id}?token=${adminToken}`);
+    await waitText(tail, "big 3000");
+    await waitText(tail, "node zero");
+    const tailView = () =>
+      tail.evaluate(() => {
+        const t = document.querySelectorAll(".task")[1];
+        return {
+          note: t?.querySelector(".skipped")?.textContent ?? null,
+          step: t?.querySelector("details.step .name")?.textContent,
+          lines: [...(t?.querySelectorAll(".log .line:not(.dropped)") ?? [])].map(
+            (l) => l.textContent ?? "",
+          ),
+          cut: t?.querySelectorAll(".log .line.dropped").length,
+        };
+      });
+    const before = await tailView();
+    expect(before.note).toMatch(/^… \d+ KiB of earlier output not shown — load all$/);
+    // The step's header was left out with the history; the page names it from the job's steps,
+    // which this harness never reports (no agent), so by number.
+    expect(before.step).toBe("Step 0");
+    expect(before.lines.length).toBeGreaterThan(100);
+    expect(before.lines.length).toBeLessThan(400);
+    expect(before.lines.at(-1)).toBe(`big 3000 ${pad}`);
+    expect(before.cut).toBe(0);
+    await tail.click(".task:nth-child(2) .skipped a");
+    await tail.waitForFunction(() => {
+      const t = document.querySelectorAll(".task")[1];
+      return t?.querySelector(".log .line")?.textContent?.startsWith("big 1 ") ?? false;
+    });
+    await waitText(tail, "big 3000");
+    const after = await tailView();
+    expect(after.note).toBeNull();
+    const afterNums = after.lines.map((l) => Number(l.split(" ")[1]));
+    expect(afterNums).toEqual(nums);
+    expect(after.cut).toBe(1);
+    // The other run kept its lines once.
+    expect(
+      await tail.evaluate(() =>
+        [...(document.querySelectorAll(".task")[0]?.querySelectorAll(".log .line") ?? [])].map(
+          (l) => l.textContent,
+        ),
+      ),
+    ).toEqual(["node zero"]);
+    await tail.close();
   });
 });

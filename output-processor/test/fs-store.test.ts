@@ -84,6 +84,72 @@ describe("FsLogStore", () => {
     expect(mid.entries[0]?.kind).toBe("dropped");
   });
 
+  it("finds where the last N bytes of output start, across chunks and in the active one", async () => {
+    const store = new FsLogStore({ dir: dir.dir, chunkBytes: 8 * 1024 });
+    expect(await store.tailStart("task-1", 100)).toBeNull();
+    const w = await store.openWriter(meta);
+    // A step header first and frames of 100 bytes: seq s (s >= 2) holds bytes [(s-2)*100, (s-1)*100).
+    await w.append([{ kind: "step_started", seq: 1, ts: 1, step: 0, name: "Build" }]);
+    const all = frames(2, 2000);
+    for (let i = 0; i < all.length; i += 37) await w.append(all.slice(i, i + 37));
+    const text = all.map((f) => (f.kind === "output" ? f.data : "")).join("");
+    for (const phase of ["open", "closed"]) {
+      if (phase === "closed") await w.close();
+      // From the start of the frame holding the first byte: the last 1,050 bytes start in 1991.
+      expect(await store.tailStart("task-1", 1050)).toEqual({ seq: 1991, textStart: 198_900 });
+      expect(await store.tailStart("task-1", 1001)).toEqual({ seq: 1991, textStart: 198_900 });
+      expect(await store.tailStart("task-1", 1100)).toEqual({ seq: 1991, textStart: 198_900 });
+      expect(await store.tailStart("task-1", 1000)).toEqual({ seq: 1992, textStart: 199_000 });
+      expect(await store.tailStart("task-1", 1)).toEqual({ seq: 2001, textStart: 199_900 });
+      // Far back, in a sealed chunk.
+      const far = await store.tailStart("task-1", 150_000);
+      expect(far).toEqual({ seq: 502, textStart: 50_000 });
+      const fromFar = await collect(store.readText("task-1", { fromByte: far?.textStart }));
+      expect(fromFar).toBe(text.slice(50_000));
+      const entries = await store.readEntries("task-1", far?.seq as number, { maxBytes: 1e9 });
+      expect(entries.entries[0]?.seq).toBe(502);
+      // Everything fits: from the start, header included; nothing asked: after the last frame.
+      expect(await store.tailStart("task-1", 10_000_000)).toEqual({ seq: 1, textStart: 0 });
+      expect(await store.tailStart("task-1", 200_000)).toEqual({ seq: 1, textStart: 0 });
+      expect(await store.tailStart("task-1", 0)).toEqual({ seq: 2002, textStart: 200_000 });
+    }
+  });
+
+  it("counts only kept bytes towards a tail when the middle was dropped", async () => {
+    const store = new FsLogStore({ dir: dir.dir, maxTaskBytes: 64 * 1024, chunkBytes: 8 * 1024 });
+    const w = await store.openWriter(meta);
+    const all = frames(1, 3000);
+    for (let i = 0; i < all.length; i += 10) await w.append(all.slice(i, i + 10));
+    await w.close();
+    const cut = (await store.readEntries("task-1", 1, { maxBytes: 1e9 })).entries.find(
+      (e) => e.kind === "dropped",
+    );
+    if (cut?.kind !== "dropped") throw new Error("expected a dropped region");
+    // Inside the kept tail: plain arithmetic from the end.
+    expect(await store.tailStart("task-1", 1000)).toEqual({ seq: 2991, textStart: 299_000 });
+    // More than the kept tail: the dropped bytes do not count, so it reaches into the head.
+    const keptTail = (3000 - cut.toSeq) * 100;
+    const start = await store.tailStart("task-1", keptTail + 500);
+    expect(start?.seq).toBe(cut.seq - 5);
+    expect(start?.textStart).toBe((cut.seq - 6) * 100);
+    // Reading from there shows the head's last frames, the drop, then the tail.
+    const seqs = (
+      await store.readEntries("task-1", start?.seq as number, { maxBytes: 1e9 })
+    ).entries
+      .slice(0, 7)
+      .map((e) => e.kind);
+    expect(seqs).toEqual(["output", "output", "output", "output", "output", "dropped", "output"]);
+    const text = await collect(store.readText("task-1", { fromByte: start?.textStart }));
+    expect(text).toMatch(/dropped here/);
+    expect(text.startsWith(String(cut.seq - 5).padStart(8, "0"))).toBe(true);
+    // Exactly the kept tail: its first frame, just after the drop.
+    expect(await store.tailStart("task-1", keptTail)).toEqual({
+      seq: cut.toSeq + 1,
+      textStart: cut.toSeq * 100,
+    });
+    expect(await store.tailStart("task-1", 1e9)).toEqual({ seq: 1, textStart: 0 });
+  });
+
   it("recovers after a crash that tore the last line", async () => {
     const store = new FsLogStore({ dir: dir.dir, chunkBytes: 8 * 1024 });
     const w = await store.openWriter(meta);

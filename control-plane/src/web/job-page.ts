@@ -2,6 +2,9 @@
  * The job page: an HTML shell, its stylesheet and its script, as strings (no bundler). The script
  * loads the job from `GET /web/v1/jobs/{id}`, subscribes to `private-job-<id>` with pusher-js
  * (history first, then live; deduped by seq per task) and renders steps as collapsible sections.
+ * History starts at the tail of each task's log (`tail` in channel_data, 2 MiB by default); a task
+ * whose history starts later says how much is not shown and offers to load all of it, which
+ * resubscribes with `since: {task: 0}`.
  */
 import { createAnsiRenderer } from "./ansi.js";
 
@@ -109,6 +112,8 @@ details.step[open] > summary::before { content: "▾"; }
 .log .line:hover { background: #23272f; }
 .log .line.err { background: rgba(248, 81, 73, 0.06); }
 .log .line.dropped { color: var(--hold); font-style: italic; }
+.skipped { color: var(--hold); font-style: italic; font-size: 13px; margin: 6px 0; }
+.skipped a { color: var(--run); cursor: pointer; }
 .follow { position: fixed; right: 24px; bottom: 24px; background: var(--run); color: #0b1320;
   border: 0; border-radius: 16px; padding: 8px 14px; font-weight: 600; cursor: pointer; }
 .ansi-bold { font-weight: 700; } .ansi-dim { opacity: 0.7; } .ansi-italic { font-style: italic; }
@@ -224,6 +229,8 @@ function reloadSoon() {
 // --- rendering -----------------------------------------------------------------------------
 const tasks = new Map(); // taskId -> view
 const last = {}; // taskId -> highest seq rendered (sent back as "since" on every (re)subscribe)
+// Bytes of history per task the first time it is shown (the server sends the tail of its log).
+const TAIL_BYTES = window.droverTailBytes ?? 2 * 1024 * 1024;
 const tasksEl = $("tasks");
 
 function taskView(taskId, index) {
@@ -238,7 +245,7 @@ function taskView(taskId, index) {
   const h = document.createElement("h2");
   h.textContent = index != null ? "Parallel run " + index : "Task " + taskId.slice(0, 8);
   el.appendChild(h);
-  t = { id: taskId, index: index ?? 1e9, el, h, steps: new Map(), current: null, caughtUp: false };
+  t = { id: taskId, index: index ?? 1e9, el, h, steps: new Map(), current: null, caughtUp: false, skippedEl: null };
   tasks.set(taskId, t);
   tasksEl.appendChild(el);
   sortTasks();
@@ -251,6 +258,26 @@ function sortTasks() {
   for (const t of list) t.h.hidden = list.length === 1;
 }
 
+function jobStepName(taskId, step) {
+  const node = job && job.steps ? job.steps.find((x) => x.task_id === taskId) : null;
+  const s = node && node.steps ? node.steps.find((x) => x.step === step) : null;
+  return s ? s.name : null;
+}
+// Shown above a task's steps when its history starts after its first entry.
+function showSkipped(t, e) {
+  if (!t.skippedEl) {
+    t.skippedEl = document.createElement("div");
+    t.skippedEl.className = "skipped";
+    t.h.after(t.skippedEl);
+  }
+  t.skippedEl.textContent = "… " + fmtBytes(e.textBytes) + " of earlier output not shown — ";
+  const a = document.createElement("a");
+  a.href = "#";
+  a.textContent = "load all";
+  a.addEventListener("click", (ev) => { ev.preventDefault(); loadAll(t.id); });
+  t.skippedEl.append(a);
+}
+
 const ICON = { running: "●", success: "✓", failed: "✗", timedout: "⏱", canceled: "⊘", skipped: "–" };
 function stepView(t, step, name, ts) {
   let s = t.steps.get(step);
@@ -258,6 +285,8 @@ function stepView(t, step, name, ts) {
     if (name && s.name !== name) { s.name = name; s.nameEl.textContent = name; }
     return s;
   }
+  // History that starts after a step's header: its name comes from the job.
+  if (!name) name = jobStepName(t.id, step);
   const d = document.createElement("details");
   d.className = "step running";
   d.open = true;
@@ -369,6 +398,9 @@ function render(taskId, e) {
       for (const s of t.steps.values()) if (s.status === "running") finishStep(t, s, { status: "canceled", ts: e.ts });
       reloadSoon();
       break;
+    case "skipped":
+      showSkipped(t, e);
+      break;
     case "dropped": {
       const s = t.current || stepView(t, 0, "Output", e.ts);
       newLine(s, "dropped").textContent =
@@ -401,7 +433,7 @@ function flush() {
   for (const [task, entries] of queue.splice(0)) {
     if (!tasks.has(task)) newTask = true;
     for (const e of entries) {
-      const seq = e.kind === "dropped" ? e.toSeq : e.seq;
+      const seq = e.kind === "dropped" || e.kind === "skipped" ? e.toSeq : e.seq;
       if (seq <= (last[task] || 0)) continue; // seen already (a resubscription replays from "since")
       render(task, e);
       last[task] = seq;
@@ -440,8 +472,9 @@ function connect(cfg) {
           });
           if (!r.ok) return cb(new Error("channel authorization failed: HTTP " + r.status), null);
           const { auth } = await r.json();
-          // The history cursor: the server replays each task after its last seq shown here.
-          cb(null, { auth, channel_data: JSON.stringify({ since: last }) });
+          // The history cursor: the server replays each task after its last seq shown here, and
+          // only the tail of tasks not shown yet.
+          cb(null, { auth, channel_data: JSON.stringify({ since: last, tail: TAIL_BYTES }) });
         } catch (err) {
           cb(err instanceof Error ? err : new Error(String(err)), null);
         }
@@ -453,17 +486,43 @@ function connect(cfg) {
     conn.textContent = current === "connected" ? "live" : current;
     conn.className = "conn " + current;
   });
-  const ch = pusher.subscribe("private-job-" + jobId);
-  ch.bind("log", ({ task, entries }) => enqueue(task, entries));
-  ch.bind("caught-up", ({ task }) => { taskView(task).caughtUp = true; });
-  ch.bind("pusher:subscription_error", (err) => notice("Live output unavailable: " + ((err && err.error) || "not authorized") + "."));
-  ch.bind("pusher:subscription_succeeded", () => notice(""));
+  livePusher = pusher;
+  subscribeJob();
   if (job && job.project && job.project.id) {
     pusher.subscribe("private-project-" + job.project.id).bind("status", (m) => {
       if (m && m.jobId === jobId && m.kind === "task_finished") reloadSoon();
     });
   }
-  window.droverPage = { pusher, last, get following() { return following; } };
+  window.droverPage = { pusher, last, loadAll, get following() { return following; } };
+}
+
+let livePusher = null;
+let jobChannel = null;
+function subscribeJob() {
+  const ch = livePusher.subscribe("private-job-" + jobId);
+  jobChannel = ch;
+  // Events reach this channel object only once it is subscribed: after a resubscription (load
+  // all) the old subscription's last events, still in flight, are not taken for the new one's.
+  let ready = false;
+  ch.bind("log", ({ task, entries }) => { if (ready) enqueue(task, entries); });
+  ch.bind("caught-up", ({ task }) => { if (ready) taskView(task).caughtUp = true; });
+  ch.bind("pusher:subscription_error", (err) => notice("Live output unavailable: " + ((err && err.error) || "not authorized") + "."));
+  ch.bind("pusher:subscription_succeeded", () => { ready = true; notice(""); });
+}
+
+// The whole history of one task: clear its steps and resubscribe with since 0 for it.
+function loadAll(taskId) {
+  const t = tasks.get(taskId);
+  if (!t || !livePusher || !jobChannel || !jobChannel.subscribed) return false;
+  for (const s of t.steps.values()) s.el.remove();
+  t.steps.clear();
+  t.current = null;
+  if (t.skippedEl) { t.skippedEl.remove(); t.skippedEl = null; }
+  for (let i = queue.length - 1; i >= 0; i--) if (queue[i][0] === taskId) queue.splice(i, 1);
+  last[taskId] = 0;
+  livePusher.unsubscribe("private-job-" + jobId);
+  subscribeJob();
+  return true;
 }
 
 loadJob()

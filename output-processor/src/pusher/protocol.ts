@@ -18,8 +18,20 @@
  * for tasks not named), then live ones, with no gap and no duplicate, and a `caught-up` event per
  * task at the hand-over. Clients keep the highest seq seen per task and send it again when they
  * resubscribe (after a reconnect, for example after `PUSHER_CLOSE.slowConsumer`).
+ *
+ * Tail: `channel_data` may also carry `"tail": <bytes>` (an integer, 0 to `MAX_HISTORY_TAIL_BYTES`;
+ * anything else is refused with `pusher:subscription_error`, status 400). Each task not named in
+ * `since` then replays only about the last `tail` bytes of its output (from the start of the entry
+ * holding that byte: at least `tail` bytes when there are, less than an entry more). When that
+ * leaves earlier entries out, its first `log` event carries one entry
+ * `{"kind":"skipped","seq":1,"toSeq":k-1,"textBytes":n}` (`n` bytes of output before seq `k`) and
+ * entries from `k` follow. A client treats `toSeq` as the seq seen, like a `dropped` entry's, so a
+ * resubscription resumes after the tail; to get everything, resubscribe with `since: {task: 0}`.
  */
 export const PUSHER_PROTOCOL_VERSION = 7;
+
+/** Largest `tail` a subscription may ask for (bytes of output per task). */
+export const MAX_HISTORY_TAIL_BYTES = 64 * 1024 * 1024;
 
 /** Close and error codes; ranges as Pusher defines them (40xx fatal, 41xx backoff, 42xx retry). */
 export const PUSHER_CLOSE = {

@@ -6,11 +6,12 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { LiveJobMessage, jobChannel, projectChannel } from "../fanout/messages.js";
 import type { PubSub } from "../pubsub/types.js";
 import type { LiveWindow } from "../store/live-window.js";
-import type { LogEntry, LogStore } from "../store/types.js";
+import type { LogEntry, LogStore, SkippedEntry } from "../store/types.js";
 import { MESSAGE_TARGET_CHARS } from "../protocol/ingest.js";
 import { verifyChannelAuth } from "./auth.js";
 import {
   JOB_CHANNEL_PREFIX,
+  MAX_HISTORY_TAIL_BYTES,
   PROJECT_CHANNEL_PREFIX,
   PUSHER_CLOSE,
   PUSHER_PROTOCOL_VERSION,
@@ -252,13 +253,13 @@ class PusherConnection {
     this.subs.clear();
   }
 
-  private error(message: string, code: number | null, channel?: string): void {
+  private error(message: string, code: number | null, channel?: string, status = 403): void {
     this.send(encodeEvent("pusher:error", { message, code }));
     if (channel) {
       this.send(
         encodeEvent(
           "pusher:subscription_error",
-          { type: "AuthError", error: message, status: 403 },
+          { type: status === 403 ? "AuthError" : "ChannelDataError", error: message, status },
           channel,
         ),
       );
@@ -335,23 +336,37 @@ class PusherConnection {
       );
     }
     const since: Record<string, number> = {};
+    let tail: number | undefined;
     if (typeof data.channel_data === "string" && data.channel_data) {
+      let cd: { since?: unknown; tail?: unknown };
       try {
-        const cd = JSON.parse(data.channel_data) as { since?: unknown };
-        if (cd.since && typeof cd.since === "object") {
-          for (const [k, v] of Object.entries(cd.since)) {
-            if (typeof v === "number" && Number.isInteger(v) && v >= 0) since[k] = v;
-          }
-        }
+        cd = JSON.parse(data.channel_data) as typeof cd;
       } catch {
         return this.error("channel_data is not JSON", null, channel);
+      }
+      if (cd?.since && typeof cd.since === "object") {
+        for (const [k, v] of Object.entries(cd.since)) {
+          if (typeof v === "number" && Number.isInteger(v) && v >= 0) since[k] = v;
+        }
+      }
+      if (cd?.tail !== undefined && cd.tail !== null) {
+        const t = cd.tail;
+        if (typeof t !== "number" || !Number.isInteger(t) || t < 0 || t > MAX_HISTORY_TAIL_BYTES) {
+          return this.error(
+            `channel_data.tail must be an integer from 0 to ${MAX_HISTORY_TAIL_BYTES} (bytes of output), got ${JSON.stringify(t)}`,
+            null,
+            channel,
+            400,
+          );
+        }
+        tail = t;
       }
     }
     const prefix = this.server.deps.channelPrefix;
     let sub: ChannelSub;
     if (channel.startsWith(JOB_CHANNEL_PREFIX)) {
       const jobId = channel.slice(JOB_CHANNEL_PREFIX.length);
-      sub = new JobSub(this, channel, jobChannel(prefix, jobId), jobId, since);
+      sub = new JobSub(this, channel, jobChannel(prefix, jobId), jobId, since, tail);
     } else if (channel.startsWith(PROJECT_CHANNEL_PREFIX)) {
       const projectId = channel.slice(PROJECT_CHANNEL_PREFIX.length);
       sub = new ProjectSub(this, channel, projectChannel(prefix, projectId));
@@ -416,6 +431,8 @@ interface TaskCursor {
   overflowed: boolean;
   /** A replay loop is running for this task. */
   running: boolean;
+  /** History starts at the tail of this many output bytes (resolved when the replay starts). */
+  tail?: number;
 }
 
 const REPLAY_BUFFER = 256;
@@ -433,6 +450,8 @@ class JobSub implements ChannelSub {
     private readonly backbone: string,
     private readonly jobId: string,
     private readonly since: Record<string, number>,
+    /** Bytes of output history for tasks not in `since`; undefined for all of it. */
+    private readonly tail?: number,
   ) {}
 
   channelName(): string {
@@ -445,13 +464,14 @@ class JobSub implements ChannelSub {
     await this.conn.server.join(this.backbone, this);
     if (this.stopped) return;
     const known = await this.conn.server.deps.store.listJobTasks(this.jobId);
-    for (const t of known) if (!this.tasks.has(t)) this.cursor(t, 1, true);
+    for (const t of known) if (!this.tasks.has(t)) this.cursor(t, 1, true, this.tail);
     this.conn.send(encodeEvent("pusher_internal:subscription_succeeded", {}, this.name));
     for (const [t, c] of this.tasks) if (c.replaying) void this.replay(t);
   }
 
-  private cursor(task: string, next: number, replaying: boolean): TaskCursor {
+  private cursor(task: string, next: number, replaying: boolean, tail?: number): TaskCursor {
     const c: TaskCursor = { next, replaying, buffer: [], overflowed: false, running: false };
+    if (tail !== undefined) c.tail = tail;
     this.tasks.set(task, c);
     return c;
   }
@@ -459,7 +479,9 @@ class JobSub implements ChannelSub {
   onMessage(msg: LiveJobMessage | null, shared: Buffer): void {
     if (this.stopped || !msg) return;
     let c = this.tasks.get(msg.task);
-    if (!c) c = this.cursor(msg.task, 1, false);
+    // A task first seen live mid-log (before the task list was read, or missing from it) gets the
+    // tail too: the gap to `msg.from` starts its replay, which resolves the tail first.
+    if (!c) c = this.cursor(msg.task, 1, false, msg.from > 1 ? this.tail : undefined);
     if (c.replaying) {
       if (c.buffer.length < REPLAY_BUFFER) c.buffer.push(msg);
       else c.overflowed = true;
@@ -493,6 +515,28 @@ class JobSub implements ChannelSub {
     c.running = true;
     const { store, window } = this.conn.server.deps;
     try {
+      if (c.tail !== undefined) {
+        const bytes = c.tail;
+        delete c.tail;
+        const start = await store.tailStart(task, bytes);
+        if (this.stopped) return;
+        if (start && start.seq > c.next) {
+          // Tells the client where history starts (see protocol.ts); the replay goes on from there.
+          const skipped: SkippedEntry = {
+            kind: "skipped",
+            seq: c.next,
+            toSeq: start.seq - 1,
+            textBytes: start.textStart,
+          };
+          const ev = this.conn.server.event(
+            "log",
+            JSON.stringify({ task, entries: [skipped] }),
+            this.name,
+          );
+          if (!this.conn.send(ev)) return;
+          c.next = start.seq;
+        }
+      }
       for (;;) {
         if (this.stopped) return;
         await this.conn.drained();

@@ -9,6 +9,7 @@ import {
   type LogEntry,
   type LogStore,
   type StoredFrame,
+  type TailStart,
   type TaskLogStat,
   type TaskLogWriter,
   type TaskMeta,
@@ -317,6 +318,46 @@ export class FsLogStore implements LogStore {
       }
       if (piece) yield piece;
     }
+  }
+
+  async tailStart(taskId: string, bytes: number): Promise<TailStart | null> {
+    if (!(await this.getMeta(taskId))) return null;
+    const { index, active } = await this.currentIndex(taskId);
+    const chunks = index.chunks;
+    const lastIdx = chunks.length - 1;
+    if (lastIdx < 0) {
+      // Nothing kept past a drop (a writer that never appended after it): the tail is empty.
+      const d = index.dropped;
+      return d
+        ? { seq: d.toSeq + 1, textStart: d.textStart + d.textBytes }
+        : { seq: 1, textStart: 0 };
+    }
+    // Walk back over kept chunks only (the index, no chunk reads): the dropped middle is not in
+    // the list, so it does not count towards the tail.
+    let need = Math.max(0, bytes);
+    let i = lastIdx;
+    while ((chunks[i] as ChunkInfo).textBytes < need) {
+      need -= (chunks[i] as ChunkInfo).textBytes;
+      if (i === 0) return { seq: 1, textStart: 0 };
+      i--;
+    }
+    const c = chunks[i] as ChunkInfo;
+    const from = c.textStart + c.textBytes - need;
+    const parsed = i === lastIdx && active ? active : await this.chunk(taskId, index, i);
+    let pos = c.textStart;
+    for (const e of parsed.entries) {
+      const end = pos + Buffer.byteLength(entryText(e));
+      // The frame holding byte `from` (or the first one after it): the tail is never cut short.
+      if (end > from || pos >= from) {
+        return e.seq === 1 ? { seq: 1, textStart: 0 } : { seq: e.seq, textStart: pos };
+      }
+      pos = end;
+    }
+    // The point is this chunk's end: the tail starts with the next chunk (or is empty).
+    const next = chunks[i + 1];
+    return next
+      ? { seq: next.firstSeq, textStart: next.textStart }
+      : { seq: c.lastSeq + 1, textStart: c.textStart + c.textBytes };
   }
 
   /** Parses chunk `i` of `index`; sealed ones come from a small cache. */

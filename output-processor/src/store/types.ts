@@ -26,6 +26,25 @@ export interface DroppedEntry {
 
 export type LogEntry = StoredFrame | DroppedEntry;
 
+/**
+ * Never stored: stands for frames `seq..toSeq` a tail read leaves out (`textBytes` of output among
+ * them, dropped ones included). Sent first by a `tail` read that starts after the first frame.
+ */
+export interface SkippedEntry {
+  kind: "skipped";
+  seq: number;
+  toSeq: number;
+  textBytes: number;
+}
+
+/** Where a tail read starts: a frame's seq and the offset of its first output byte. */
+export interface TailStart {
+  /** The first frame of the tail (`lastSeq + 1` when the tail is empty). */
+  seq: number;
+  /** Output bytes (of all ever received) before `seq`: what the tail leaves out. */
+  textStart: number;
+}
+
 export interface TaskLogStat {
   lastSeq: number;
   /** Output bytes ever received (dropped ones included). */
@@ -74,10 +93,22 @@ export interface LogStore {
    * pieces; a dropped region yields one visible line saying how much was dropped.
    */
   readText(taskId: string, opts?: { fromByte?: number; toByte?: number }): AsyncIterable<string>;
+  /**
+   * Where the last `bytes` of stored output begin, rounded back to the start of the frame holding
+   * that byte: the tail holds at least `bytes` of output (when there is that much) and less than
+   * one frame more, so it is never empty because the last frame is big. Bytes dropped by the size
+   * limit do not count. Reads the index and one chunk. Seq 1 when the whole log fits; null for an
+   * unknown task.
+   */
+  tailStart(taskId: string, bytes: number): Promise<TailStart | null>;
 }
 
 export function droppedLine(e: DroppedEntry): string {
   return `\n[drover: ${e.textBytes.toLocaleString("en-US")} bytes of output (frames ${e.seq}-${e.toSeq}) dropped here: the log exceeded its size limit; the head and the tail are kept]\n`;
+}
+
+export function skippedLine(e: SkippedEntry): string {
+  return `[drover: ${e.textBytes.toLocaleString("en-US")} bytes of earlier output (frames ${e.seq}-${e.toSeq}) not shown: this is the tail of the log; read it without tail= for all of it]\n`;
 }
 
 /** Output text an entry contributes to the log. */

@@ -6,6 +6,7 @@ interface Entry {
   kind: string;
   seq: number;
   toSeq?: number;
+  textBytes?: number;
   data?: string;
   tail?: string;
 }
@@ -24,10 +25,13 @@ export class Watcher {
   readonly caughtUp: Array<{ task: string; seq: number }> = [];
   readonly status: unknown[] = [];
   readonly closeCodes: number[] = [];
+  /** `skipped` entries received (a `tail` subscription's first event per task). */
+  readonly skipped: Array<{ task: string; seq: number; toSeq: number; textBytes: number }> = [];
   subscribed = false;
   subscriptionErrors: unknown[] = [];
 
-  constructor(port: number, opts: { authorize?: boolean } = {}) {
+  /** `tail`: sent in channel_data (bytes of history per task not in `since`). */
+  constructor(port: number, opts: { authorize?: boolean; tail?: unknown } = {}) {
     this.pusher = new Pusher(APP_KEY, {
       cluster: "local",
       wsHost: "127.0.0.1",
@@ -43,7 +47,9 @@ export class Watcher {
               opts.authorize === false
                 ? `${APP_KEY}:${"0".repeat(64)}`
                 : signChannelAuth(APP_KEY, APP_SECRET, params.socketId, params.channelName),
-            channel_data: JSON.stringify({ since }),
+            channel_data: JSON.stringify(
+              opts.tail === undefined ? { since } : { since, tail: opts.tail },
+            ),
           });
         },
       },
@@ -62,7 +68,15 @@ export class Watcher {
       for (const e of msg.entries) {
         if (e.seq !== last + 1)
           this.errors.push(`task ${msg.task}: got seq ${e.seq} after ${last}`);
-        last = e.kind === "dropped" ? (e.toSeq as number) : e.seq;
+        if (e.kind === "skipped") {
+          this.skipped.push({
+            task: msg.task,
+            seq: e.seq,
+            toSeq: e.toSeq as number,
+            textBytes: e.textBytes as number,
+          });
+        }
+        last = e.kind === "dropped" || e.kind === "skipped" ? (e.toSeq as number) : e.seq;
         this.kinds.push(e.kind);
         const t = e.kind === "output" ? e.data : e.tail;
         if (t) this.text.set(msg.task, (this.text.get(msg.task) ?? "") + t);
