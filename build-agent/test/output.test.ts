@@ -27,7 +27,9 @@ beforeAll(async () => {
       logger,
       verifier: {
         verify: async (token) =>
-          token === "ingest-ok" ? { taskId: token, jobId: "j", projectId: "p", secrets: [] } : null,
+          token.startsWith("ingest-")
+            ? { taskId: token, jobId: "j", projectId: "p", secrets: [] }
+            : null,
       },
       authorizeRead: async () => true,
     },
@@ -64,6 +66,32 @@ describe("agent output to the output-processor", () => {
     expect(text).toContain("the secret is ");
     expect(text).not.toContain("hunter2-very-secret");
   });
+});
+
+describe("agent output at full speed", () => {
+  it("ships a step printing 42 MB as fast as it can, every line once and in order", async () => {
+    const lines = 500_000;
+    const spec = makeTask({
+      steps: [run(`seq 1 ${lines} | awk '{ printf "%08d %s\\n", $1, "${"x".repeat(74)}" }'`)],
+      output: { url: `http://127.0.0.1:${processor.port}`, token: "ingest-bulk" },
+    });
+    spec.taskId = "ingest-bulk";
+    const outcome = await runAgent({
+      config: agentConfig(server, server.addTask(spec), { output: "processor" }),
+      logger,
+      signal: new AbortController().signal,
+      docker,
+    });
+    expect(outcome.result).toBe("success");
+    const res = await request(`http://127.0.0.1:${processor.port}/output/v1/tasks/ingest-bulk/raw`);
+    expect(res.statusCode).toBe(200);
+    const text = await res.body.text();
+    const numbered = text.split("\n").filter((l) => /^\d{8} x{74}$/.test(l));
+    expect(numbered).toHaveLength(lines);
+    numbered.forEach((l, i) => {
+      if (Number(l.slice(0, 8)) !== i + 1) throw new Error(`line ${i + 1} reads ${l.slice(0, 20)}`);
+    });
+  }, 120_000);
 });
 
 describe("agent output without an output-processor", () => {

@@ -6,7 +6,8 @@ export interface ExecRequest {
   env?: Record<string, string>;
   /** Absolute directory inside the job environment. */
   workdir?: string;
-  onOutput?: (stream: OutputStream, data: string) => void;
+  /** Output as it is read; while a returned promise is pending, the command's output is not read. */
+  onOutput?: (stream: OutputStream, data: string) => void | Promise<void>;
   /** Kill the command when it prints nothing for this long. */
   noOutputTimeoutMs?: number;
 }

@@ -44,6 +44,9 @@ export class MaskingSink implements OutputSink {
   flush(): Promise<void> {
     return this.inner.flush();
   }
+  whenWritable(): Promise<void> | undefined {
+    return this.inner.whenWritable?.();
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

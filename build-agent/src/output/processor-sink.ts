@@ -6,6 +6,10 @@ import type { OutputSink, OutputStream } from "./sink.js";
 const CONNECT_GRACE_MS = 2_000;
 /** How long `close` waits for the last acknowledgements before giving them up. */
 const CLOSE_TIMEOUT_MS = 4_000;
+/** Characters of unacknowledged output beyond which the command's output is not read. */
+export const MAX_BACKLOG_CHARS = 16 * 1024 * 1024;
+/** Longest one wait for the backlog to drain: a vanished output-processor slows a job, never hangs it. */
+const BACKLOG_WAIT_MS = 10_000;
 
 /**
  * Adapts the output-processor's ingest client (which stamps and numbers frames) to `OutputSink`.
@@ -44,6 +48,13 @@ export class ProcessorSink implements OutputSink {
   }
   taskFinished(result: TaskResult): void {
     this.client.taskFinished(result);
+  }
+  whenWritable(): Promise<void> | undefined {
+    if (!this.connected || this.client.backlog < MAX_BACKLOG_CHARS) return undefined;
+    return withTimeout(this.client.whenBacklogBelow(MAX_BACKLOG_CHARS / 2), BACKLOG_WAIT_MS).then(
+      () => undefined,
+      () => undefined,
+    );
   }
   async flush(): Promise<void> {
     // A connection still being set up gets a short grace before the output is given up.

@@ -16,6 +16,12 @@ export interface OutputSink {
   taskFinished(result: TaskResult): void;
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Backpressure: undefined while the sink takes more output now, else a promise that settles when
+   * it can (the caller stops reading the command's output meanwhile, so memory stays bounded).
+   * Sinks without it never push back.
+   */
+  whenWritable?(): Promise<void> | undefined;
 }
 
 export type OutputRecord =

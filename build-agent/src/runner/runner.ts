@@ -253,7 +253,10 @@ export class Runner {
       env: { ...ctx.env, ...step.environment },
       workdir,
       noOutputTimeoutMs: step.noOutputTimeoutMs,
-      onOutput: (stream, data) => this.deps.sink.write(index, stream, data, new Date()),
+      onOutput: (stream, data) => {
+        this.deps.sink.write(index, stream, data, new Date());
+        return this.deps.sink.whenWritable?.();
+      },
     });
   }
 

@@ -8,6 +8,7 @@ import type { ExecutorConfig } from "../../config.js";
 import { AgentError, ErrorCodes, errorMessage } from "../../errors.js";
 import type { OutputStream } from "../../output/sink.js";
 import type { EnvironmentInfo, ExecHandle, ExecRequest, ExecResult, Executor } from "../types.js";
+import { demuxOutput } from "./demux.js";
 import { ensureImage } from "./images.js";
 import { resourcesFor } from "./resources.js";
 import seccompProfile from "./seccomp-profile.json" with { type: "json" };
@@ -260,22 +261,13 @@ export class DockerExecutor implements Executor {
         }, req.noOutputTimeoutMs);
       };
       arm();
-      const sinkFor = (name: OutputStream): Writable => {
-        const decoder = new TextDecoder();
-        return new Writable({
-          write(chunk: Buffer, _enc, cb) {
-            arm();
-            const text = decoder.decode(chunk, { stream: true });
-            if (text) req.onOutput?.(name, text);
-            cb();
-          },
-        });
-      };
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.demuxStream(stream, sinkFor("stdout"), sinkFor("stderr"));
-        stream.on("end", resolve);
-        stream.on("close", resolve);
-        stream.on("error", reject);
+      await demuxOutput(stream as unknown as Readable, (name, text) => {
+        arm();
+        const wait = req.onOutput?.(name, text);
+        if (!wait) return;
+        // Output not read is not silence: the clock restarts once reading resumes.
+        if (timer) clearTimeout(timer);
+        return wait.finally(arm);
       });
       if (timer) clearTimeout(timer);
       const info = await inspectExited(exec);
@@ -298,24 +290,17 @@ export class DockerExecutor implements Executor {
     const container = this.services[index];
     let stream: NodeJS.ReadableStream | undefined;
     let stopped = false;
-    const sink = (name: OutputStream): Writable => {
-      const decoder = new TextDecoder();
-      return new Writable({
-        write(chunk: Buffer, _e, cb) {
-          const text = decoder.decode(chunk, { stream: true });
-          if (text && !stopped) onOutput(name, text);
-          cb();
-        },
-      });
-    };
     if (container) {
       void container
         .logs({ follow: true, stdout: true, stderr: true })
         .then((s) => {
           stream = s;
           if (stopped) (s as unknown as Readable).destroy();
-          else this.docker.modem.demuxStream(s, sink("stdout"), sink("stderr"));
-          s.on("error", () => undefined);
+          else {
+            void demuxOutput(s as unknown as Readable, (name, text) => {
+              if (!stopped) onOutput(name, text);
+            }).catch(() => undefined);
+          }
         })
         .catch(() => undefined);
     }
