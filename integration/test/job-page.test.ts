@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -61,6 +61,7 @@ const logger = pino({ level: process.env.DROVER_TEST_LOG ?? "silent" });
 const OUTPUT_SECRET = `out-${randomUUID()}`;
 const APP_KEY = `key-${randomUUID().slice(0, 8)}`;
 const APP_SECRET = `secret-${randomUUID()}`;
+const READ_TOKEN = `read-${randomUUID()}`;
 
 function makeRepo(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "drover-page-repo-"));
@@ -166,7 +167,8 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
       {
         logger,
         verifier: new HmacTaskTokenVerifier(OUTPUT_SECRET),
-        authorizeRead: async () => false,
+        // Only the control plane reads logs, with its read token.
+        authorizeRead: async (req) => req.headers.authorization === `Bearer ${READ_TOKEN}`,
       },
     );
     const opPort = await op.listen();
@@ -178,6 +180,7 @@ describe.skipIf(!haveChromium)("job page in headless Chromium", () => {
         tickIntervalMs: 0,
         scheduleTickMs: 0,
         outputUrl: `http://127.0.0.1:${opPort}`,
+        outputReadToken: READ_TOKEN,
       }),
       logger,
       db,
@@ -446,7 +449,18 @@ workflows:
         };
       });
     const before = await tailView();
-    expect(before.note).toMatch(/^… \d+ KiB of earlier output not shown — load all$/);
+    expect(before.note).toMatch(
+      /^… \d+ KiB of earlier output not shown — load all · download raw$/,
+    );
+    // "download raw" saves the node's whole stored log, served by the control plane.
+    const [download] = await Promise.all([
+      tail.waitForEvent("download"),
+      tail.click(".task:nth-child(2) .skipped a.download"),
+    ]);
+    const saved = readFileSync(await download.path(), "utf8");
+    expect(download.suggestedFilename()).toMatch(/-node-1\.log$/);
+    expect(saved).toContain(`big 1 ${pad}\n`);
+    expect(saved).toContain(`big 3000 ${pad}\n`);
     // The step's header was left out with the history; the page names it from the job's steps,
     // which this harness never reports (no agent), so by number.
     expect(before.step).toBe("Step 0");

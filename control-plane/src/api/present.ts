@@ -101,6 +101,7 @@ export function presentJobDetails(
 ) {
   const started = j.startedAt?.getTime();
   const stopped = j.stoppedAt?.getTime();
+  const output = `${publicUrl}/api/v2/project/${project.slug}/job/${j.number}/output`;
   return {
     web_url: `${publicUrl}/jobs/${j.id}`,
     project: {
@@ -133,7 +134,9 @@ export function presentJobDetails(
     steps: tasks.map((t) => ({
       index: t.nodeIndex,
       task_id: t.id,
+      output_url: `${output}?node=${t.nodeIndex}`,
       steps: (steps.get(t.id) ?? []).map((s) => ({
+        output_url: `${output}?node=${t.nodeIndex}&step=${s.step}`,
         step: s.step,
         name: s.name,
         status: s.status,

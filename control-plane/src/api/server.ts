@@ -48,6 +48,7 @@ const STATUS: Record<ControlPlaneError["code"], number> = {
   DROVER_ERR_CONFIG_MISSING: 400,
   DROVER_ERR_WEBHOOK_SIGNATURE: 401,
   DROVER_ERR_INVALID_STATE: 409,
+  DROVER_ERR_OUTPUT_UNAVAILABLE: 503,
 };
 
 function defaultAuth(url: string): RouteAuth {

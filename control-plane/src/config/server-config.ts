@@ -36,6 +36,11 @@ export const serverConfigSchema = z.object({
    * output-processor must share it.
    */
   outputTokenSecret: z.string().min(16).optional(),
+  /**
+   * Service token of the output-processor's log routes (`DROVER_OUTPUT_READ_TOKEN`), with which
+   * the control plane serves step output; `drover up` makes one for its in-process processor.
+   */
+  outputReadToken: z.string().min(16).optional(),
   /** Pusher app key and secret for browsers (`DROVER_PUSHER_APP_KEY`/`_SECRET`); default random, kept like the token key. */
   pusherAppKey: z.string().min(1).optional(),
   pusherAppSecret: z.string().min(16).optional(),
@@ -74,6 +79,7 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
     outputDir: env.DROVER_OUTPUT_DIR,
     redisUrl: env.REDIS_URL || undefined,
     outputTokenSecret: env.DROVER_OUTPUT_TOKEN_SECRET || undefined,
+    outputReadToken: env.DROVER_OUTPUT_READ_TOKEN || undefined,
     pusherAppKey: env.DROVER_PUSHER_APP_KEY || undefined,
     pusherAppSecret: env.DROVER_PUSHER_APP_SECRET || undefined,
     agentCommand,

@@ -10,7 +10,8 @@ export type ControlPlaneErrorCode =
   | "DROVER_ERR_GIT_FETCH"
   | "DROVER_ERR_CONFIG_MISSING"
   | "DROVER_ERR_WEBHOOK_SIGNATURE"
-  | "DROVER_ERR_INVALID_STATE";
+  | "DROVER_ERR_INVALID_STATE"
+  | "DROVER_ERR_OUTPUT_UNAVAILABLE";
 
 /** One offending input field: a dotted path and what was wrong with it. */
 export interface FieldIssue {

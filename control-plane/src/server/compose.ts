@@ -12,6 +12,7 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { createApiServer, type RequestAuthenticator } from "../api/server.js";
 import { registerHookRoutes } from "../api/routes/hooks.js";
+import { registerJobOutputRoutes } from "../api/routes/job-output.js";
 import { registerJobRoutes } from "../api/routes/jobs.js";
 import { registerMeRoutes } from "../api/routes/me.js";
 import { registerPipelineRoutes } from "../api/routes/pipelines.js";
@@ -66,6 +67,8 @@ export interface OutputInfo {
   pusherAppKey: string;
   /** For `signChannelAuth` only; never sent to a browser. */
   pusherAppSecret: string;
+  /** Service token of the log routes, for step output served by the control plane. */
+  readToken?: string;
 }
 
 export type RouteModule = (app: FastifyInstance, deps: ControlPlaneDeps) => void | Promise<void>;
@@ -124,6 +127,14 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
   registerPipelineRoutes(app, deps);
   registerWorkflowRoutes(app, deps);
   registerJobRoutes(app, deps);
+  registerJobOutputRoutes(app, {
+    ...deps,
+    outputSource: () => {
+      const url = deps.output?.url ?? deps.config.outputUrl;
+      const readToken = deps.output?.readToken ?? deps.config.outputReadToken;
+      return url ? { url, ...(readToken ? { readToken } : {}) } : null;
+    },
+  });
   registerMeRoutes(app, deps);
   registerProjectRoutes(app, deps);
   registerTokenRoutes(app, deps);

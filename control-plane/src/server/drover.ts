@@ -3,7 +3,7 @@
  * scheduler (Nomad when `NOMAD_ADDR` is set, else local agents) and the control plane, wired
  * together. `startControlPlane` alone is the bare core the unit tests use.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
@@ -180,6 +180,8 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       return session ? secrets.sessions.authenticate(session) : null;
     };
 
+    const readToken = config.outputReadToken ?? randomBytes(24).toString("base64url");
+    const readAuth = Buffer.from(`Bearer ${readToken}`);
     const makeOutput = (port: number) =>
       createOutputProcessor(
         {
@@ -192,8 +194,12 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
         {
           logger,
           verifier: new HmacTaskTokenVerifier(keys.tokenSecret, secretsFor),
-          // Only users who may see the task's project read its log.
+          // The control plane (its read token) and users who may see the task's project.
           authorizeRead: async (req, task) => {
+            const given = Buffer.from(req.headers.authorization ?? "");
+            if (given.length === readAuth.length && timingSafeEqual(given, readAuth)) {
+              return true;
+            }
             const who = await principalOf(req);
             return who !== null && canSeeProject(who, task.projectId);
           },
@@ -261,6 +267,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
         port,
         pusherAppKey: keys.pusherAppKey,
         pusherAppSecret: keys.pusherAppSecret,
+        readToken,
       },
     });
     cleanups.push(() => cp.close());

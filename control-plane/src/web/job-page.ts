@@ -276,6 +276,28 @@ function showSkipped(t, e) {
   a.textContent = "load all";
   a.addEventListener("click", (ev) => { ev.preventDefault(); loadAll(t.id); });
   t.skippedEl.append(a);
+  const node = job && job.steps ? job.steps.find((x) => x.task_id === t.id) : null;
+  if (node && node.output_url) {
+    const d = document.createElement("a");
+    d.href = "#";
+    d.className = "download";
+    d.textContent = "download raw";
+    d.addEventListener("click", (ev) => { ev.preventDefault(); void downloadRaw(node.output_url); });
+    t.skippedEl.append(" · ", d);
+  }
+}
+// The node's whole log from the control plane (same origin, this tab's token), saved as a file.
+async function downloadRaw(outputUrl) {
+  const u = new URL(outputUrl, location.href);
+  const r = await fetch(u.pathname + u.search + "&download=1", { headers: authHeaders() });
+  if (!r.ok) { notice("Download failed: " + r.status); return; }
+  const name = (/filename="([^"]+)"/.exec(r.headers.get("content-disposition") || "") || [])[1] || "output.log";
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await r.blob());
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 10000);
 }
 
 const ICON = { running: "●", success: "✓", failed: "✗", timedout: "⏱", canceled: "⊘", skipped: "–" };
