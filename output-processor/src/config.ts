@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { OutputError } from "./errors.js";
+import { s3ConfigSchema } from "./objstore/config.js";
 
 export const outputConfigSchema = z.object({
   /** Port for ingest, browser WebSockets and log reads (0 picks a free one). */
@@ -31,6 +32,13 @@ export const outputConfigSchema = z.object({
     .int()
     .positive()
     .default(512 * 1024),
+  /** Archive logs to S3 (or compatible) with `dataDir` as the local spool; see README "Object storage". */
+  objectStore: s3ConfigSchema
+    .extend({
+      /** Keep the spool copy of an archived task (default: delete it once uploaded). */
+      keepLocal: z.boolean().default(false),
+    })
+    .optional(),
   pusher: z.object({
     appKey: z.string().min(1),
     appSecret: z.string().min(16),
@@ -57,7 +65,10 @@ export function parseOutputConfig(input: unknown): OutputConfig {
   return r.data;
 }
 
-/** Reads `DROVER_OUTPUT_*`, `DROVER_PUSHER_*` and `REDIS_URL`. */
+/**
+ * Reads `DROVER_OUTPUT_*`, `DROVER_PUSHER_*` and `REDIS_URL`; object storage when
+ * `DROVER_OUTPUT_S3_ENDPOINT` is set (with `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
+ */
 export function outputConfigFromEnv(env: NodeJS.ProcessEnv): OutputConfig {
   const num = (v: string | undefined): number | undefined => (v ? Number(v) : undefined);
   return parseOutputConfig({
@@ -68,6 +79,17 @@ export function outputConfigFromEnv(env: NodeJS.ProcessEnv): OutputConfig {
     maxTaskBytes: num(env.DROVER_OUTPUT_MAX_TASK_BYTES),
     chunkBytes: num(env.DROVER_OUTPUT_CHUNK_BYTES),
     channelPrefix: env.DROVER_OUTPUT_CHANNEL_PREFIX,
+    objectStore: env.DROVER_OUTPUT_S3_ENDPOINT
+      ? {
+          endpoint: env.DROVER_OUTPUT_S3_ENDPOINT,
+          bucket: env.DROVER_OUTPUT_S3_BUCKET,
+          region: env.DROVER_OUTPUT_S3_REGION || env.AWS_REGION || undefined,
+          prefix: env.DROVER_OUTPUT_S3_PREFIX,
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          keepLocal: env.DROVER_OUTPUT_S3_KEEP_LOCAL === "true" || undefined,
+        }
+      : undefined,
     pusher: {
       appKey: env.DROVER_PUSHER_APP_KEY,
       appSecret: env.DROVER_PUSHER_APP_SECRET,

@@ -29,5 +29,6 @@ export { IngestServer, type IngestDeps } from "./ingest/server.js";
 export type { ReadAuthorizer } from "./http/log-routes.js";
 export * from "./protocol/index.js";
 export * from "./store/index.js";
+export { ObjectLogStore, type ObjectLogStoreOptions } from "./store/object-store.js";
 export * from "./pubsub/index.js";
 export * from "./fanout/messages.js";

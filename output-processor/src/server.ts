@@ -11,6 +11,7 @@ import { RedisPubSub } from "./pubsub/redis.js";
 import type { PubSub } from "./pubsub/types.js";
 import { PusherServer } from "./pusher/server.js";
 import { FsLogStore } from "./store/fs-store.js";
+import { ObjectLogStore } from "./store/object-store.js";
 import { MemoryLiveWindow, RedisLiveWindow, type LiveWindow } from "./store/live-window.js";
 import type { LogStore } from "./store/types.js";
 
@@ -44,13 +45,19 @@ export function createOutputProcessor(
 ): OutputProcessor {
   const config = parseOutputConfig(configInput);
   const logger = deps.logger.child({ service: "output-processor" });
+  const limits = { maxTaskBytes: config.maxTaskBytes, chunkBytes: config.chunkBytes };
+  const { objectStore } = config;
   const store =
     deps.store ??
-    new FsLogStore({
-      dir: config.dataDir,
-      maxTaskBytes: config.maxTaskBytes,
-      chunkBytes: config.chunkBytes,
-    });
+    (objectStore
+      ? new ObjectLogStore({
+          dir: config.dataDir,
+          ...limits,
+          s3: objectStore,
+          keepLocal: objectStore.keepLocal,
+          logger,
+        })
+      : new FsLogStore({ dir: config.dataDir, ...limits }));
   let pubsub: PubSub;
   let window: LiveWindow;
   if (config.redisUrl) {
