@@ -32,10 +32,22 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     const [pub, sub] = pair();
     const ch = `${uniquePrefix()}job:1`;
     const got: string[] = [];
-    await sub.subscribe(ch, (m) => got.push(m));
+    await sub.subscribe(ch, (m) => got.push(m.toString()));
     for (let i = 0; i < 500; i++) await pub.publish(ch, `m${i}`);
     await waitFor(() => got.length === 500, 5_000, "500 messages");
     expect(got).toEqual([...Array(500).keys()].map((i) => `m${i}`));
+  });
+
+  it("hands handlers the UTF-8 bytes of text and of buffers alike", async () => {
+    const [pub, sub] = pair();
+    const ch = `${uniquePrefix()}job:bytes`;
+    const got: Buffer[] = [];
+    await sub.subscribe(ch, (m) => got.push(m));
+    await pub.publish(ch, "héllo ✓ 日本");
+    await pub.publish(ch, Buffer.from([0x7b, 0xe2, 0x9c, 0x93, 0x7d]));
+    await waitFor(() => got.length === 2, 5_000, "2 messages");
+    expect(got.every((m) => Buffer.isBuffer(m))).toBe(true);
+    expect(got.map((m) => m.toString())).toEqual(["héllo ✓ 日本", "{✓}"]);
   });
 
   it("isolates channels and fans out to every handler of a channel", async () => {
@@ -44,9 +56,9 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     const a: string[] = [];
     const a2: string[] = [];
     const b: string[] = [];
-    await sub.subscribe(`${p}a`, (m) => a.push(m));
-    await sub.subscribe(`${p}a`, (m) => a2.push(m));
-    await sub.subscribe(`${p}b`, (m) => b.push(m));
+    await sub.subscribe(`${p}a`, (m) => a.push(m.toString()));
+    await sub.subscribe(`${p}a`, (m) => a2.push(m.toString()));
+    await sub.subscribe(`${p}b`, (m) => b.push(m.toString()));
     await pub.publish(`${p}a`, "to-a");
     await pub.publish(`${p}b`, "to-b");
     await waitFor(() => a.length === 1 && a2.length === 1 && b.length === 1, 5_000, "fan-out");
@@ -58,8 +70,8 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     const ch = `${uniquePrefix()}job:2`;
     const kept: string[] = [];
     const dropped: string[] = [];
-    await sub.subscribe(ch, (m) => kept.push(m));
-    const off = await sub.subscribe(ch, (m) => dropped.push(m));
+    await sub.subscribe(ch, (m) => kept.push(m.toString()));
+    const off = await sub.subscribe(ch, (m) => dropped.push(m.toString()));
     await pub.publish(ch, "1");
     await waitFor(() => kept.length === 1 && dropped.length === 1, 5_000, "first");
     await off();
@@ -73,7 +85,7 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     const [pub, sub] = pair();
     const ch = `${uniquePrefix()}job:3`;
     const got: string[] = [];
-    await sub.subscribe(ch, (m) => got.push(m));
+    await sub.subscribe(ch, (m) => got.push(m.toString()));
     const big = `é😀\u001b[31m${"x".repeat(2 * 1024 * 1024)}`;
     await pub.publish(ch, big);
     await waitFor(() => got.length === 1, 5_000, "big message");

@@ -32,7 +32,8 @@ export class LiveJobMessage {
   private parsed: LogEntry[] | null = null;
 
   private constructor(
-    readonly raw: string,
+    /** The message as published (UTF-8 bytes or text). */
+    readonly raw: Buffer | string,
     readonly task: string,
     /** First and last seq covered. */
     readonly from: number,
@@ -43,13 +44,17 @@ export class LiveJobMessage {
   }
 
   get entries(): LogEntry[] {
-    if (this.parsed === null) this.parsed = (JSON.parse(this.raw) as JobMessage).entries;
+    if (this.parsed === null) this.parsed = (JSON.parse(this.raw.toString()) as JobMessage).entries;
     return this.parsed;
   }
 
   /** Reads a job channel message; throws on text that is not one. */
-  static read(raw: string): LiveJobMessage | null {
-    const m = HEADER.exec(raw.length > 512 ? raw.slice(0, 512) : raw);
+  static read(raw: Buffer | string): LiveJobMessage | null {
+    const head =
+      typeof raw === "string"
+        ? raw.slice(0, 512)
+        : raw.toString("utf8", 0, Math.min(512, raw.length));
+    const m = HEADER.exec(head);
     if (m) {
       return new LiveJobMessage(
         raw,
@@ -59,7 +64,7 @@ export class LiveJobMessage {
         null,
       );
     }
-    const msg = JSON.parse(raw) as JobMessage;
+    const msg = JSON.parse(raw.toString()) as JobMessage;
     const first = msg.entries[0];
     const last = msg.entries[msg.entries.length - 1];
     if (!first || !last) return null;

@@ -10,7 +10,7 @@ import type { PubSub } from "./types.js";
 export class RedisPubSub implements PubSub {
   private readonly pub: Redis;
   private readonly sub: Redis;
-  private readonly handlers = new Map<string, Set<(message: string) => void>>();
+  private readonly handlers = new Map<string, Set<(message: Buffer) => void>>();
   private readonly pending = new Map<string, Promise<unknown>>();
   private readonly resync = new Set<() => void>();
   private everReady = false;
@@ -35,8 +35,7 @@ export class RedisPubSub implements PubSub {
     this.sub.on("messageBuffer", (channel: Buffer, message: Buffer) => {
       const set = this.handlers.get(channel.toString());
       if (!set) return;
-      const text = message.toString();
-      for (const h of [...set]) h(text);
+      for (const h of [...set]) h(message);
     });
   }
 
@@ -45,7 +44,7 @@ export class RedisPubSub implements PubSub {
     return this.pub;
   }
 
-  async publish(channel: string, message: string): Promise<void> {
+  async publish(channel: string, message: string | Buffer): Promise<void> {
     try {
       await this.pub.publish(channel, message);
     } catch (err) {
@@ -57,9 +56,9 @@ export class RedisPubSub implements PubSub {
 
   async subscribe(
     channel: string,
-    handler: (message: string) => void,
+    handler: (message: Buffer) => void,
   ): Promise<() => Promise<void>> {
-    const h = (m: string): void => handler(m);
+    const h = (m: Buffer): void => handler(m);
     let set = this.handlers.get(channel);
     if (!set) {
       this.handlers.set(channel, (set = new Set()));

@@ -8,8 +8,9 @@
  * subscriptions and connections; further calls fail.
  */
 export interface PubSub {
-  publish(channel: string, message: string): Promise<void>;
-  subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  publish(channel: string, message: string | Buffer): Promise<void>;
+  /** Handlers get the message's UTF-8 bytes: a fan-out can pass them on without decoding. */
+  subscribe(channel: string, handler: (message: Buffer) => void): Promise<() => Promise<void>>;
   /** Called after the backbone reconnected: messages may have been lost in between. */
   onResync(listener: () => void): void;
   close(): Promise<void>;

@@ -153,7 +153,15 @@ export class PusherServer {
       : encodeJsonEvent(event, json, channel);
   }
 
-  private dispatch(channel: string, hub: Hub, raw: string): void {
+  /** One of Drover's events on `channel` whose data is the JSON bytes `raw`, as sent. */
+  eventBytes(event: string, raw: Buffer, channel: string): Buffer {
+    if (this.opts.stringData) return Buffer.from(encodeEvent(event, raw.toString(), channel));
+    // No decode and re-encode of the payload: the frame is the bytes published, wrapped.
+    const head = `{"event":${JSON.stringify(event)},"channel":${JSON.stringify(channel)},"data":`;
+    return Buffer.concat([Buffer.from(head), raw, CLOSE_BRACE]);
+  }
+
+  private dispatch(channel: string, hub: Hub, raw: Buffer): void {
     if (hub.subs.size === 0) return;
     const isJob = channel.startsWith(jobChannel(this.deps.channelPrefix, ""));
     let parsed: LiveJobMessage | null = null;
@@ -171,7 +179,7 @@ export class PusherServer {
     let shared: Buffer | null = null;
     for (const s of hub.subs) {
       if (shared === null) {
-        shared = Buffer.from(this.event(isJob ? "log" : "status", raw, s.channelName()));
+        shared = this.eventBytes(isJob ? "log" : "status", raw, s.channelName());
       }
       s.onMessage(parsed, shared);
     }
@@ -435,6 +443,7 @@ interface TaskCursor {
   tail?: number;
 }
 
+const CLOSE_BRACE = Buffer.from("}");
 const REPLAY_BUFFER = 256;
 const MAX_CHANNELS_PER_CONNECTION = 100;
 const WINDOW_PAGE = 512;
