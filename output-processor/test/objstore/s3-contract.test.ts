@@ -203,6 +203,61 @@ describe("S3 test server faults and limits", () => {
     expect((await t.client.head("fits"))?.size).toBe(4096);
   });
 
+  it("answers S3's codes for what it does not serve or cannot accept", async () => {
+    const md5 = (b: string): string => createHash("md5").update(b).digest("base64");
+    const cases: [Promise<{ status: number; text: string }>, number, string | null][] = [
+      [rawRequest(t, "GET", "x", { bucket: "no-such-bucket" }), 404, "NoSuchBucket"],
+      [rawRequest(t, "POST", "x"), 405, "MethodNotAllowed"],
+      [rawRequest(t, "GET", null), 501, "NotImplemented"], // ListObjects v1
+      [rawRequest(t, "GET", "x", { query: [["acl", ""]] }), 501, "NotImplemented"],
+      [rawRequest(t, "HEAD", null), 200, null], // HeadBucket
+      [
+        rawRequest(t, "GET", "x", { unsignedHeaders: { "x-amz-meta-extra": "1" } }),
+        403,
+        "AccessDenied",
+      ],
+      [
+        rawRequest(t, "PUT", "md5", {
+          body: Buffer.from("body"),
+          headers: { "content-md5": md5("other") },
+        }),
+        400,
+        "BadDigest",
+      ],
+      [
+        rawRequest(t, "PUT", "stream", { payloadHash: "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" }),
+        501,
+        "NotImplemented",
+      ],
+    ];
+    for (const [p, status, code] of cases) {
+      const r = await p;
+      expect([r.status, code === null ? null : errorCode(r.text)]).toEqual([status, code]);
+    }
+    const ok = await rawRequest(t, "PUT", "md5", {
+      body: Buffer.from("body"),
+      headers: { "content-md5": md5("body"), "x-amz-meta-origin": "test" },
+    });
+    expect(ok.status).toBe(200);
+    const head = await rawRequest(t, "HEAD", "md5");
+    expect(head.headers.get("x-amz-meta-origin")).toBe("test");
+    expect(head.headers.get("content-length")).toBe("4");
+    const presigned = await fetch(
+      `${t.config.endpoint}/${t.config.bucket}/x?X-Amz-Algorithm=AWS4-HMAC-SHA256`,
+    );
+    expect(presigned.status).toBe(403);
+    await t.client.put("enc/a b", "1");
+    const listed = await rawRequest(t, "GET", null, {
+      query: [
+        ["list-type", "2"],
+        ["prefix", `${t.config.prefix}enc/`],
+        ["encoding-type", "url"],
+      ],
+    });
+    expect(listed.text).toContain(`<Key>${t.config.prefix}enc/a%20b</Key>`);
+    expect(listed.text).toContain("<EncodingType>url</EncodingType>");
+  });
+
   it("client retries 5xx with backoff, then gives up with the S3 code", async () => {
     const c = new S3Client({ ...t.config, maxRetries: 3 }, { retryBaseMs: 5 });
     server.failNext(2);

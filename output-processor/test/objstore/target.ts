@@ -65,11 +65,14 @@ export async function rawRequest(
     region?: string;
     /** Declared payload hash (default: the body's). */
     payloadHash?: string;
+    /** Sent but left out of the signature. */
+    unsignedHeaders?: Record<string, string>;
+    bucket?: string;
   } = {},
 ): Promise<{ status: number; headers: Headers; text: string }> {
   const url = new URL(t.config.endpoint);
-  const path =
-    key === null ? `/${t.config.bucket}` : `/${t.config.bucket}/${t.config.prefix}${key}`;
+  const bucket = opts.bucket ?? t.config.bucket;
+  const path = key === null ? `/${bucket}` : `/${bucket}/${t.config.prefix}${key}`;
   const date = sigv4.amzDate(new Date());
   const payloadHash = opts.payloadHash ?? sigv4.sha256Hex(opts.body ?? "");
   const headers: Record<string, string> = {
@@ -94,7 +97,7 @@ export async function rawRequest(
   const sent = Object.fromEntries(Object.entries(headers).filter(([h]) => h !== "host"));
   const res = await fetch(`${url.origin}${sigv4.uriEncode(path, false)}${qs ? `?${qs}` : ""}`, {
     method,
-    headers: { ...sent, authorization },
+    headers: { ...sent, ...opts.unsignedHeaders, authorization },
     body: opts.body,
   });
   return {
