@@ -42,25 +42,35 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** Runs a task whose output goes to the processor (as task `taskId`); returns its stored text. */
+async function runToProcessor(
+  taskId: string,
+  fields: Parameters<typeof makeTask>[0],
+): Promise<string> {
+  const spec = makeTask({
+    ...fields,
+    output: { url: `http://127.0.0.1:${processor.port}`, token: taskId },
+  });
+  spec.taskId = taskId; // the test verifier grants the task named by the token
+  const outcome = await runAgent({
+    config: agentConfig(server, server.addTask(spec), { output: "processor" }),
+    logger,
+    signal: new AbortController().signal,
+    docker,
+  });
+  expect(outcome.result).toBe("success");
+  const res = await request(`http://127.0.0.1:${processor.port}/output/v1/tasks/${taskId}/raw`);
+  expect(res.statusCode).toBe(200);
+  return res.body.text();
+}
+
 describe("agent output to the output-processor", () => {
   it("streams masked step output that the processor stores", async () => {
-    const spec = makeTask({
+    const text = await runToProcessor("ingest-ok", {
       steps: [run('echo "line one"; echo "the secret is $TOKEN"; echo err-line >&2')],
       environment: { project: { TOKEN: "hunter2-very-secret" }, contexts: {}, job: {} },
       secrets: ["hunter2-very-secret"],
-      output: { url: `http://127.0.0.1:${processor.port}`, token: "ingest-ok" },
     });
-    spec.taskId = "ingest-ok"; // the test verifier grants the task named by the token
-    const outcome = await runAgent({
-      config: agentConfig(server, server.addTask(spec), { output: "processor" }),
-      logger,
-      signal: new AbortController().signal,
-      docker,
-    });
-    expect(outcome.result).toBe("success");
-    const res = await request(`http://127.0.0.1:${processor.port}/output/v1/tasks/ingest-ok/raw`);
-    const text = await res.body.text();
-    expect(res.statusCode).toBe(200);
     expect(text).toContain("line one");
     expect(text).toContain("err-line");
     expect(text).toContain("the secret is ");
@@ -71,21 +81,9 @@ describe("agent output to the output-processor", () => {
 describe("agent output at full speed", () => {
   it("ships a step printing 42 MB as fast as it can, every line once and in order", async () => {
     const lines = 500_000;
-    const spec = makeTask({
+    const text = await runToProcessor("ingest-bulk", {
       steps: [run(`seq 1 ${lines} | awk '{ printf "%08d %s\\n", $1, "${"x".repeat(74)}" }'`)],
-      output: { url: `http://127.0.0.1:${processor.port}`, token: "ingest-bulk" },
     });
-    spec.taskId = "ingest-bulk";
-    const outcome = await runAgent({
-      config: agentConfig(server, server.addTask(spec), { output: "processor" }),
-      logger,
-      signal: new AbortController().signal,
-      docker,
-    });
-    expect(outcome.result).toBe("success");
-    const res = await request(`http://127.0.0.1:${processor.port}/output/v1/tasks/ingest-bulk/raw`);
-    expect(res.statusCode).toBe(200);
-    const text = await res.body.text();
     const numbered = text.split("\n").filter((l) => /^\d{8} x{74}$/.test(l));
     expect(numbered).toHaveLength(lines);
     numbered.forEach((l, i) => {
