@@ -73,6 +73,30 @@ interface ParsedChunk {
 class MissingChunk extends Error {}
 
 const MARKERS = "archive-pending";
+/** Chunk uploads in flight per archive. */
+const UPLOAD_CONCURRENCY = 4;
+
+/** Runs `fn` over `items`, `limit` at a time; rejects with the first failure (after the rest settle). */
+async function inParallel<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | null = null;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !failure) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw (failure as { err: unknown }).err;
+}
 
 /** Same rule as the spool's directory names: readable ids as they are, others hashed. */
 function safeName(id: string): string {
@@ -323,8 +347,9 @@ export class ObjectLogStore implements LogStore {
       );
       const remoteIndex = await this.getJson<IndexFile>(this.key(taskId, "index.json"));
       const uploaded = new Map((remoteIndex?.chunks ?? []).map((c) => [c.n, c.fileBytes]));
-      for (const c of index.chunks) {
-        if (uploaded.get(c.n) === c.fileBytes) continue; // chunks only grow: same size, same bytes
+      // Chunks only grow: one already uploaded at the same size holds the same bytes.
+      const todo = index.chunks.filter((c) => uploaded.get(c.n) !== c.fileBytes);
+      await inParallel(todo, UPLOAD_CONCURRENCY, async (c) => {
         const data = await readFile(join(dir, `${c.n}.jsonl`));
         if (data.length < c.fileBytes) {
           throw new Error(
@@ -334,7 +359,7 @@ export class ObjectLogStore implements LogStore {
         await this.client.put(this.key(taskId, `${c.n}.jsonl`), data.subarray(0, c.fileBytes), {
           contentType: "application/x-ndjson",
         });
-      }
+      });
       if (!remoteMeta) {
         const createdAt = Math.floor((await stat(join(dir, "meta.json"))).mtimeMs);
         await this.client.put(

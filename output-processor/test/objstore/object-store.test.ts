@@ -302,6 +302,30 @@ describe("ObjectLogStore", () => {
     expect(await collect(b.readText("task-1"))).toBe(textOf(all));
   });
 
+  it("an archive that fails half-way publishes nothing and completes on retry", async () => {
+    const local = await s3Target({ testServer: true });
+    const server = local.server as S3TestServer;
+    onCleanup.push(() => local.close());
+    const a = await newStore({ s3: local.config });
+    const all = frames(1, 600);
+    const w = await a.openWriter(meta);
+    for (let i = 0; i < all.length; i += 50) await w.append(all.slice(i, i + 50));
+    // Two lookups and a few chunk uploads succeed, then the bucket fails for a while.
+    server.failNext(1000, { after: 5 });
+    await expect(w.close()).rejects.toThrow(/SlowDown/);
+    const keys = server.keys().filter((k) => k.startsWith(`${local.config.prefix}tasks/task-1/`));
+    expect(keys.some((k) => k.endsWith(".jsonl"))).toBe(true);
+    expect(keys.some((k) => k.endsWith("index.json") || k.endsWith("meta.json"))).toBe(false);
+    server.failNext(0);
+    const other = await newStore({ s3: local.config });
+    expect(await other.getMeta("task-1")).toBeNull(); // no index naming a missing chunk
+    expect(await other.stat("task-1")).toBeNull();
+    expect(await a.hasLocal("task-1")).toBe(true);
+    expect(await a.archivePending()).toEqual({ archived: 1, failed: 0 });
+    expect(await a.hasLocal("task-1")).toBe(false);
+    expect(await collect(other.readText("task-1"))).toBe(textOf(all));
+  });
+
   it("archives what a stopped process left in its spool (archivePending)", async () => {
     const local = await s3Target({ testServer: true });
     const server = local.server as S3TestServer;

@@ -89,6 +89,7 @@ export class S3TestServer {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private failures = 0;
+  private failAfter = 0;
 
   private constructor(opts: S3TestServerOptions) {
     this.region = opts.region ?? "us-east-1";
@@ -154,9 +155,10 @@ export class S3TestServer {
     return this.stop();
   }
 
-  /** The next `n` requests (after authentication) answer 503 `SlowDown`. */
-  failNext(n: number): void {
+  /** The next `n` requests (after authentication; after `after` more succeed) answer 503 `SlowDown`. */
+  failNext(n: number, opts: { after?: number } = {}): void {
     this.failures = n;
+    this.failAfter = opts.after ?? 0;
   }
 
   /** Keys of a bucket, in S3's (UTF-8 binary) order. */
@@ -214,7 +216,9 @@ export class S3TestServer {
           );
         }
       }
-      if (this.failures > 0) {
+      if (this.failures > 0 && this.failAfter > 0) {
+        this.failAfter--;
+      } else if (this.failures > 0) {
         this.failures--;
         throw new S3Failure(503, "SlowDown", "Please reduce your request rate.");
       }
