@@ -73,6 +73,8 @@ interface ParsedChunk {
 class MissingChunk extends Error {}
 
 const MARKERS = "archive-pending";
+/** How long a fetched archived index is reused. */
+const INDEX_TTL_MS = 2000;
 /** Chunk uploads in flight per archive. */
 const UPLOAD_CONCURRENCY = 4;
 
@@ -153,6 +155,7 @@ export class ObjectLogStore implements LogStore {
   private readonly cacheSize: number;
   private readonly log: Logger;
   private readonly cache = new Map<string, ParsedChunk>();
+  private readonly indexCache = new Map<string, { at: number; index: IndexFile }>();
   /** Writers open here, per task. */
   private readonly live = new Map<string, number>();
   /** Spool reads in progress here, per task. */
@@ -375,6 +378,7 @@ export class ObjectLogStore implements LogStore {
       await this.client.put(this.key(taskId, "index.json"), indexText, {
         contentType: "application/json",
       });
+      this.indexCache.delete(taskId);
       const kept = new Set(index.chunks.map((c) => c.n));
       for (const c of remoteIndex?.chunks ?? []) {
         if (!kept.has(c.n)) await this.client.delete(this.key(taskId, `${c.n}.jsonl`));
@@ -492,21 +496,42 @@ export class ObjectLogStore implements LogStore {
       }
       // Archived and deleted by another instance mid-read: the bucket has all of it.
     }
-    return this.withFreshIndex(remote);
+    return this.withFreshIndex(taskId, remote);
   }
 
-  /** Runs a bucket read; once more if a chunk its index named was replaced meanwhile. */
-  private async withFreshIndex<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs a bucket read; once more, with the index fetched again, if a chunk it named was replaced. */
+  private async withFreshIndex<T>(taskId: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof MissingChunk) return fn();
-      throw err;
+      if (!(err instanceof MissingChunk)) throw err;
+      this.indexCache.delete(taskId);
+      try {
+        return await fn();
+      } catch (again) {
+        throw again instanceof MissingChunk ? this.corrupt(taskId, again) : again;
+      }
     }
   }
 
+  private corrupt(taskId: string, err: MissingChunk): OutputError {
+    return new OutputError(
+      "DROVER_ERR_OUTPUT_OBJSTORE",
+      `the archived log of task ${taskId} is incomplete: its index names ${err.message}, which is not in the bucket`,
+    );
+  }
+
+  /** The archived index; briefly cached (a replay reads it once per page). */
   private async remoteIndex(taskId: string): Promise<IndexFile | null> {
-    return this.getJson<IndexFile>(this.key(taskId, "index.json"));
+    const hit = this.indexCache.get(taskId);
+    if (hit && Date.now() - hit.at < INDEX_TTL_MS) return hit.index;
+    const index = await this.getJson<IndexFile>(this.key(taskId, "index.json"));
+    if (!index) return null; // not archived yet: ask again next time
+    this.indexCache.set(taskId, { at: Date.now(), index });
+    if (this.indexCache.size > 256) {
+      this.indexCache.delete(this.indexCache.keys().next().value as string);
+    }
+    return index;
   }
 
   /** Archived chunk `c`: fetched up to the size the index records, parsed, cached. */
@@ -667,6 +692,7 @@ export class ObjectLogStore implements LogStore {
   private async *remoteReadText(
     taskId: string,
     opts: { fromByte?: number; toByte?: number },
+    retried = false,
   ): AsyncIterable<string> {
     const from = opts.fromByte ?? 0;
     const to = opts.toByte ?? Number.POSITIVE_INFINITY;
@@ -701,10 +727,13 @@ export class ObjectLogStore implements LogStore {
         parsed = await this.remoteChunk(taskId, c);
       } catch (err) {
         if (!(err instanceof MissingChunk)) throw err;
-        yield* this.remoteReadText(taskId, {
-          fromByte: Math.max(from, c.textStart),
-          toByte: opts.toByte,
-        });
+        if (retried) throw this.corrupt(taskId, err);
+        this.indexCache.delete(taskId);
+        yield* this.remoteReadText(
+          taskId,
+          { fromByte: Math.max(from, c.textStart), toByte: opts.toByte },
+          true,
+        );
         return;
       }
       let pos = c.textStart;
