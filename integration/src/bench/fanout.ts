@@ -1,10 +1,8 @@
 /**
- * `npm run bench -- fanout [--jobs 100] [--subs 10] [--seconds 6] [--batch 100] [--consumers N]
- * [--mode batch|stream] [--window BYTES]`: live output fan-out. `jobs` agents print lines as fast as
- * their stack lets them, `jobs * subs` subscribers on loopback receive them. In `batch` mode (the
- * default) every stack gets the same batches, each agent keeping one batch in flight; in `stream`
- * mode each agent is a job printing chunks into its stack's client with at most `window` bytes
- * unacknowledged, so drover's client batches adaptively and the others send a message per chunk. Measured: delivered lines/s and
+ * `npm run bench -- fanout [--jobs 100] [--subs 10] [--seconds 6] [--batch 100] [--consumers N]`:
+ * live output fan-out. `jobs` agents print lines as fast as their stack lets them (every stack gets
+ * the same batches, each agent keeping one batch in flight), `jobs * subs` subscribers on loopback
+ * receive them. Measured: delivered lines/s and
  * agent-to-subscriber latency (p50/p99, from the time the agent wrote the line). The same topology
  * runs, in the same run, on:
  *   - drover: the output-processor (ingest, log store, Redis live window and pub/sub, Pusher
@@ -243,9 +241,6 @@ interface Opts {
   batch: number;
   /** Lines per second over all agents; 0 = as fast as possible. */
   rate: number;
-  mode: "batch" | "stream";
-  /** Stream mode: bytes a job may have unacknowledged. */
-  window: number;
 }
 
 function lineText(job: number, i: number): string {
@@ -325,15 +320,9 @@ async function connectSubscriber(
   return () => ws.close();
 }
 
-/**
- * One agent's connection, as its stack's client offers it. `write` never waits; `pending` is the
- * output written but not yet acknowledged, the stack's own flow control.
- */
+/** One agent's connection, as its stack's client offers it. `write` never waits. */
 interface AgentConn {
   write(text: string, lines: number): void;
-  pending(): number;
-  /** Resolves once `pending()` is under `bytes`. */
-  whenBelow(bytes: number): Promise<void>;
   /** Resolves once everything written so far is acknowledged. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -354,8 +343,6 @@ async function connectAgent(kind: Kind, port: number, job: string): Promise<Agen
     return {
       // One write per chunk, as the build agent writes each chunk it reads from the container.
       write: (text) => c.write(0, "out", text),
-      pending: () => c.backlog,
-      whenBelow: (bytes) => c.whenBacklogBelow(bytes),
       flush: () => c.flush(),
       close: () => c.close(),
     };
@@ -363,12 +350,9 @@ async function connectAgent(kind: Kind, port: number, job: string): Promise<Agen
   // socket.io and bare: one message per chunk, acknowledged by the server.
   let sentMsgs = 0;
   let ackedMsgs = 0;
-  let pendingBytes = 0;
-  const sizes: number[] = [];
   const waiters: Array<{ done: () => boolean; resolve: () => void }> = [];
   const acked = (): void => {
     ackedMsgs++;
-    pendingBytes -= sizes.shift() ?? 0;
     for (let i = waiters.length - 1; i >= 0; i--) {
       const w = waiters[i] as (typeof waiters)[number];
       if (w.done()) {
@@ -399,12 +383,8 @@ async function connectAgent(kind: Kind, port: number, job: string): Promise<Agen
   return {
     write: (text, lines) => {
       sentMsgs++;
-      sizes.push(text.length);
-      pendingBytes += text.length;
       send({ job, t: now(), n: lines, text });
     },
-    pending: () => pendingBytes,
-    whenBelow: (bytes) => wait(() => pendingBytes < bytes),
     flush: () => {
       const target = sentMsgs;
       return wait(() => ackedMsgs >= target);
@@ -414,10 +394,8 @@ async function connectAgent(kind: Kind, port: number, job: string): Promise<Agen
 }
 
 /**
- * One agent printing until `stop()`. `batch` mode: writes `batch` lines and waits for their
- * acknowledgement with one more batch in flight (every stack gets the same batches). `stream` mode:
- * a job printing `batch`-line chunks as fast as its stack accepts them, with at most `window`
- * bytes unacknowledged (each stack's client batches, or not, as it does).
+ * One agent printing until `stop()`: writes `batch` lines and waits for their acknowledgement with
+ * one more batch in flight.
  */
 async function runAgent(
   kind: Kind,
@@ -445,14 +423,6 @@ async function runAgent(
         const wait = next - now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         next += interval;
-      }
-      if (opts.mode === "stream") {
-        if (conn.pending() >= opts.window) await conn.whenBelow(opts.window);
-        conn.write(chunk(), opts.batch);
-        state.produced += opts.batch;
-        // Chunks arrive one per turn of the event loop, as reads from a container's output do.
-        if (interval === 0) await new Promise((r) => setImmediate(r));
-        continue;
       }
       conn.write(chunk(), opts.batch);
       const p = conn.flush();
@@ -669,8 +639,6 @@ export async function run(args: string[]): Promise<void> {
       consumers: { type: "string" },
       rate: { type: "string" },
       only: { type: "string" },
-      mode: { type: "string", default: "batch" },
-      window: { type: "string", default: String(256 * 1024) },
     },
   });
   if (values.consume) {
@@ -691,14 +659,10 @@ export async function run(args: string[]): Promise<void> {
     batch: Number(values.batch),
     consumers: Number(values.consumers ?? Math.max(2, availableParallelism())),
     rate: 0,
-    mode: values.mode === "batch" ? "batch" : "stream",
-    window: Number(values.window),
   };
   process.stdout.write(
     `${opts.jobs} jobs x ${opts.subs} subscribers on loopback, ${opts.seconds} s each, ` +
-      (opts.mode === "batch"
-        ? `agents write ${opts.batch}-line batches with one in flight; `
-        : `agents print ${opts.batch}-line chunks with up to ${opts.window} bytes unacknowledged; `) +
+      `agents write ${opts.batch}-line batches with one in flight; ` +
       `server, agents and subscribers in separate processes (subscribers over ${opts.consumers}); ` +
       `Redis at ${REDIS_URL}; ` +
       `${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(1)} at start ` +
