@@ -223,6 +223,20 @@ export class OutputClient {
   }
 
   private appendText(step: number, stream: "out" | "err", text: string): void {
+    const last = this.queue[this.queue.length - 1];
+    if (
+      last &&
+      last.kind === "output" &&
+      last.seq > this.sealedSeq &&
+      last.step === step &&
+      last.stream === stream &&
+      last.data.length + text.length <= MERGE_LIMIT
+    ) {
+      // The common case: a write that fits the frame being filled.
+      last.data += text;
+      this.queuedChars += text.length;
+      return;
+    }
     let rest = text;
     while (rest.length > 0) {
       const last = this.queue[this.queue.length - 1];

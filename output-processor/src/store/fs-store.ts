@@ -462,9 +462,9 @@ class FsTaskWriter implements TaskLogWriter {
   async append(entries: StoredFrame[], json?: string[]): Promise<void> {
     if (this.closed) throw new OutputError("DROVER_ERR_OUTPUT_STORE", "writer closed");
     if (entries.length === 0) return;
-    // At most every 250 ms: a takeover means the agent left this connection, so only frames
+    // At most every second: a takeover means the agent left this connection, so only frames
     // already received here can still arrive.
-    if (Date.now() - this.checkedAt > 250) {
+    if (Date.now() - this.checkedAt > 1000) {
       this.checkedAt = Date.now();
       await this.checkOwner();
     }
@@ -483,7 +483,9 @@ class FsTaskWriter implements TaskLogWriter {
     });
     if (!this.handle) this.handle = await open(join(this.dir, `${active.n}.jsonl`), "a");
     try {
-      await writeAll(this.handle, bufs);
+      // Small batches (the usual case) as one buffer and one write; big ones without the copy.
+      if (bytes <= 256 * 1024) await writeAll(this.handle, [Buffer.concat(bufs, bytes)]);
+      else await writeAll(this.handle, bufs);
     } catch (err) {
       throw new OutputError("DROVER_ERR_OUTPUT_STORE", "cannot append to log", { cause: err });
     }
@@ -567,7 +569,8 @@ async function writeAll(handle: FileHandle, bufs: Buffer[]): Promise<void> {
   let rest = bufs;
   while (rest.length > 0) {
     const batch = rest.slice(0, 1024); // IOV_MAX
-    let { bytesWritten } = await handle.writev(batch);
+    let { bytesWritten } =
+      batch.length === 1 ? await handle.write(batch[0] as Buffer) : await handle.writev(batch);
     let i = 0;
     while (i < batch.length && bytesWritten >= (batch[i] as Buffer).length) {
       bytesWritten -= (batch[i] as Buffer).length;

@@ -36,18 +36,35 @@ export interface LiveWindowOptions {
   ttlSeconds?: number;
 }
 
-/** Tracks the sizes of a task's newest entries to find the oldest seq the byte budget keeps. */
+/**
+ * Tracks a task's newest entries to find the oldest seq the entry and byte budgets keep, and when
+ * its Redis key last had its expiry set.
+ */
 class Budget {
-  private readonly tasks = new Map<string, { seqs: number[]; sizes: number[]; total: number }>();
+  private readonly tasks = new Map<
+    string,
+    { seqs: number[]; sizes: number[]; total: number; expiredAt: number }
+  >();
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxEntries: number,
+  ) {}
 
-  /** Records entries; returns the lowest seq to keep. */
-  add(taskId: string, entries: StoredFrame[], sizes: number[]): number {
+  /**
+   * Records entries; returns the lowest seq to keep, whether entries before it must now go
+   * (`trim`), and whether this is the task's first append here (so its key needs an expiry).
+   */
+  add(
+    taskId: string,
+    entries: StoredFrame[],
+    sizes: number[],
+  ): { keepFrom: number; trim: boolean; fresh: boolean } {
     let t = this.tasks.get(taskId);
+    const fresh = !t;
     if (!t) {
       if (this.tasks.size >= 10_000) this.tasks.delete(this.tasks.keys().next().value as string);
-      this.tasks.set(taskId, (t = { seqs: [], sizes: [], total: 0 }));
+      this.tasks.set(taskId, (t = { seqs: [], sizes: [], total: 0, expiredAt: 0 }));
     }
     entries.forEach((e, i) => {
       const size = sizes[i] as number;
@@ -55,7 +72,8 @@ class Budget {
       t.sizes.push(size);
       t.total += size;
     });
-    let drop = 0;
+    let drop = Math.max(0, t.seqs.length - this.maxEntries);
+    for (let i = 0; i < drop; i++) t.total -= t.sizes[i] as number;
     while (t.total > this.maxBytes && drop < t.seqs.length - 1)
       t.total -= t.sizes[drop++] as number;
     if (drop > 0) {
@@ -64,7 +82,16 @@ class Budget {
     }
     const keepFrom = t.seqs[0] as number;
     if (entries.some((e) => e.kind === "task_finished")) this.tasks.delete(taskId);
-    return keepFrom;
+    return { keepFrom, trim: drop > 0, fresh };
+  }
+
+  /** Whether the task's key should have its expiry set again (at most every `everyMs`). */
+  expiryDue(taskId: string, everyMs: number, now: number): boolean {
+    const t = this.tasks.get(taskId);
+    if (!t) return true;
+    if (now - t.expiredAt < everyMs) return false;
+    t.expiredAt = now;
+    return true;
   }
 }
 
@@ -82,7 +109,7 @@ export class MemoryLiveWindow implements LiveWindow {
   constructor(opts: LiveWindowOptions = {}) {
     this.max = opts.maxEntries ?? 1024;
     this.ttlMs = (opts.ttlSeconds ?? 3600) * 1000;
-    this.budget = new Budget(opts.maxBytes ?? 512 * 1024);
+    this.budget = new Budget(opts.maxBytes ?? 512 * 1024, this.max);
   }
 
   async append(taskId: string, entries: StoredFrame[]): Promise<void> {
@@ -91,7 +118,7 @@ export class MemoryLiveWindow implements LiveWindow {
     else
       this.tasks.set(taskId, (t = { entries: [], timer: undefined as unknown as NodeJS.Timeout }));
     t.entries.push(...entries);
-    const keepFrom = this.budget.add(taskId, entries, entries.map(entrySize));
+    const { keepFrom } = this.budget.add(taskId, entries, entries.map(entrySize));
     const first = (t.entries[0] as StoredFrame).seq;
     const cut = Math.max(t.entries.length - this.max, keepFrom - first);
     if (cut > 0) t.entries.splice(0, cut);
@@ -113,7 +140,12 @@ export class MemoryLiveWindow implements LiveWindow {
   }
 }
 
-/** Redis window: a sorted set per task scored by seq, trimmed and expired in the same round trip. */
+/**
+ * Redis window: a sorted set per task scored by seq. An append is one pipelined round trip: ZADD,
+ * a trim only when the budgets moved, EXPIRE on a task's first append here and then every quarter
+ * of the TTL, and the publish. Commands on one connection run in order, so a subscriber that sees
+ * the message can read its entries; no MULTI is needed for that.
+ */
 export class RedisLiveWindow implements LiveWindow {
   private readonly max: number;
   private readonly ttl: number;
@@ -126,7 +158,7 @@ export class RedisLiveWindow implements LiveWindow {
   ) {
     this.max = opts.maxEntries ?? 1024;
     this.ttl = opts.ttlSeconds ?? 3600;
-    this.budget = new Budget(opts.maxBytes ?? 512 * 1024);
+    this.budget = new Budget(opts.maxBytes ?? 512 * 1024, this.max);
   }
 
   private key(taskId: string): string {
@@ -135,7 +167,9 @@ export class RedisLiveWindow implements LiveWindow {
 
   async append(taskId: string, entries: StoredFrame[], json?: string[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.transaction(taskId, entries, json).exec();
+    const res = await this.transaction(taskId, entries, json).exec();
+    const failed = res?.find(([err]) => err);
+    if (failed) throw failed[0] as Error;
   }
 
   async appendAndPublish(
@@ -163,13 +197,14 @@ export class RedisLiveWindow implements LiveWindow {
       args.push(String(e.seq), Buffer.from(j));
       sizes.push(j.length);
     });
-    const keepFrom = this.budget.add(taskId, entries, sizes);
-    return this.redis
-      .multi()
-      .zadd(key, ...(args as [string, Buffer]))
-      .zremrangebyrank(key, 0, -this.max - 1)
-      .zremrangebyscore(key, "-inf", `(${keepFrom}`)
-      .expire(key, this.ttl);
+    const { keepFrom, trim, fresh } = this.budget.add(taskId, entries, sizes);
+    const p = this.redis.pipeline().zadd(key, ...(args as [string, Buffer]));
+    // Another writer (an earlier connection, another instance) may have left more: trim once.
+    if (trim || fresh) p.zremrangebyscore(key, "-inf", `(${keepFrom}`);
+    if (this.budget.expiryDue(taskId, (this.ttl * 1000) / 4, Date.now())) {
+      p.expire(key, this.ttl);
+    }
+    return p;
   }
 
   async read(taskId: string, fromSeq: number, limit: number): Promise<LogEntry[] | null> {
