@@ -172,7 +172,7 @@ describe("FsLogStore writers on two instances", () => {
   it("an older writer stops once a newer one took the task over", async () => {
     const dir = await tempDir();
     try {
-      const a = new FsLogStore({ dir: dir.dir, chunkBytes: 4096 });
+      const a = new FsLogStore({ dir: dir.dir, chunkBytes: 4096, ownerCheckMs: 250 });
       const b = new FsLogStore({ dir: dir.dir, chunkBytes: 4096 });
       const old = await a.openWriter(meta);
       await old.append(frames(1, 10));

@@ -22,6 +22,8 @@ export interface FsLogStoreOptions {
   maxTaskBytes?: number;
   /** Target chunk size (default 1 MiB, at most an eighth of the limit). */
   chunkBytes?: number;
+  /** How often a writer checks that no other writer took its task over (default 1000 ms). */
+  ownerCheckMs?: number;
 }
 
 interface ChunkInfo {
@@ -170,6 +172,10 @@ export class FsLogStore implements LogStore {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return emptyIndex();
       throw err;
     }
+  }
+
+  get ownerCheckMs(): number {
+    return this.opts.ownerCheckMs ?? 1000;
   }
 
   get limits(): { maxTaskBytes: number; chunkBytes: number } {
@@ -464,7 +470,7 @@ class FsTaskWriter implements TaskLogWriter {
     if (entries.length === 0) return;
     // At most every second: a takeover means the agent left this connection, so only frames
     // already received here can still arrive.
-    if (Date.now() - this.checkedAt > 1000) {
+    if (Date.now() - this.checkedAt > this.store.ownerCheckMs) {
       this.checkedAt = Date.now();
       await this.checkOwner();
     }
