@@ -222,32 +222,33 @@ export class OutputClient {
     return this.ackedSeq;
   }
 
-  private appendText(step: number, stream: "out" | "err", text: string): void {
+  /** The unsent output frame of this step and stream that writes are being merged into, if any. */
+  private openFrame(
+    step: number,
+    stream: "out" | "err",
+  ): Extract<Frame, { kind: "output" }> | null {
     const last = this.queue[this.queue.length - 1];
-    if (
-      last &&
+    return last &&
       last.kind === "output" &&
       last.seq > this.sealedSeq &&
       last.step === step &&
-      last.stream === stream &&
-      last.data.length + text.length <= MERGE_LIMIT
-    ) {
+      last.stream === stream
+      ? last
+      : null;
+  }
+
+  private appendText(step: number, stream: "out" | "err", text: string): void {
+    const open = this.openFrame(step, stream);
+    if (open && open.data.length + text.length <= MERGE_LIMIT) {
       // The common case: a write that fits the frame being filled.
-      last.data += text;
+      open.data += text;
       this.queuedChars += text.length;
       return;
     }
     let rest = text;
     while (rest.length > 0) {
-      const last = this.queue[this.queue.length - 1];
-      if (
-        last &&
-        last.kind === "output" &&
-        last.seq > this.sealedSeq &&
-        last.step === step &&
-        last.stream === stream &&
-        last.data.length < MERGE_LIMIT
-      ) {
+      const last = this.openFrame(step, stream);
+      if (last && last.data.length < MERGE_LIMIT) {
         const room = cutPoint(rest, MERGE_LIMIT - last.data.length);
         last.data += rest.slice(0, room);
         this.queuedChars += room;

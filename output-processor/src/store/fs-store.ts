@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename, rm, appendFile, stat, writeFile } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
+import { findTail, type ChunkInfo, type IndexFile } from "./index-format.js";
 import { join } from "node:path";
 import { OutputError } from "../errors.js";
 import {
@@ -24,34 +25,6 @@ export interface FsLogStoreOptions {
   chunkBytes?: number;
   /** How often a writer checks that no other writer took its task over (default 1000 ms). */
   ownerCheckMs?: number;
-}
-
-interface ChunkInfo {
-  n: number;
-  firstSeq: number;
-  /** Up to date for sealed chunks; the active (last) chunk is scanned instead. */
-  lastSeq: number;
-  /** Offset of the chunk's first output byte among all output ever received. */
-  textStart: number;
-  textBytes: number;
-  fileBytes: number;
-}
-
-interface IndexFile {
-  version: 1;
-  chunks: ChunkInfo[];
-  /** Chunks `[0, headChunks)` are the head, kept whatever the size; null until the head is full. */
-  headChunks: number | null;
-  dropped: {
-    fromSeq: number;
-    toSeq: number;
-    textStart: number;
-    textBytes: number;
-    ts: number;
-  } | null;
-  finished: boolean;
-  /** The writer that owns the task now; an older writer that finds another here stops. */
-  writer?: string;
 }
 
 interface ParsedChunk {
@@ -329,41 +302,12 @@ export class FsLogStore implements LogStore {
   async tailStart(taskId: string, bytes: number): Promise<TailStart | null> {
     if (!(await this.getMeta(taskId))) return null;
     const { index, active } = await this.currentIndex(taskId);
-    const chunks = index.chunks;
-    const lastIdx = chunks.length - 1;
-    if (lastIdx < 0) {
-      // Nothing kept past a drop (a writer that never appended after it): the tail is empty.
-      const d = index.dropped;
-      return d
-        ? { seq: d.toSeq + 1, textStart: d.textStart + d.textBytes }
-        : { seq: 1, textStart: 0 };
-    }
-    // Walk back over kept chunks only (the index, no chunk reads): the dropped middle is not in
-    // the list, so it does not count towards the tail.
-    let need = Math.max(0, bytes);
-    let i = lastIdx;
-    while ((chunks[i] as ChunkInfo).textBytes < need) {
-      need -= (chunks[i] as ChunkInfo).textBytes;
-      if (i === 0) return { seq: 1, textStart: 0 };
-      i--;
-    }
-    const c = chunks[i] as ChunkInfo;
-    const from = c.textStart + c.textBytes - need;
-    const parsed = i === lastIdx && active ? active : await this.chunk(taskId, index, i);
-    let pos = c.textStart;
-    for (const e of parsed.entries) {
-      const end = pos + Buffer.byteLength(entryText(e));
-      // The frame holding byte `from` (or the first one after it): the tail is never cut short.
-      if (end > from || pos >= from) {
-        return e.seq === 1 ? { seq: 1, textStart: 0 } : { seq: e.seq, textStart: pos };
-      }
-      pos = end;
-    }
-    // The point is this chunk's end: the tail starts with the next chunk (or is empty).
-    const next = chunks[i + 1];
-    return next
-      ? { seq: next.firstSeq, textStart: next.textStart }
-      : { seq: c.lastSeq + 1, textStart: c.textStart + c.textBytes };
+    const lastIdx = index.chunks.length - 1;
+    return findTail(
+      index,
+      bytes,
+      async (i) => (i === lastIdx && active ? active : await this.chunk(taskId, index, i)).entries,
+    );
   }
 
   /** Parses chunk `i` of `index`; sealed ones come from a small cache. */

@@ -6,6 +6,7 @@ import { OutputError } from "../errors.js";
 import { S3Client } from "../objstore/client.js";
 import type { S3ConfigInput } from "../objstore/config.js";
 import { FsLogStore } from "./fs-store.js";
+import { findTail, type ChunkInfo, type IndexFile } from "./index-format.js";
 import {
   droppedLine,
   entryText,
@@ -38,31 +39,6 @@ export interface ObjectLogStoreOptions {
    */
   staleMs?: number;
   logger?: Logger;
-}
-
-/** The spool's on-disk index (`FsLogStore`'s `index.json`), as archived. */
-interface ChunkInfo {
-  n: number;
-  firstSeq: number;
-  lastSeq: number;
-  textStart: number;
-  textBytes: number;
-  fileBytes: number;
-}
-
-interface IndexFile {
-  version: 1;
-  chunks: ChunkInfo[];
-  headChunks: number | null;
-  dropped: {
-    fromSeq: number;
-    toSeq: number;
-    textStart: number;
-    textBytes: number;
-    ts: number;
-  } | null;
-  finished: boolean;
-  writer?: string;
 }
 
 interface ParsedChunk {
@@ -771,37 +747,11 @@ export class ObjectLogStore implements LogStore {
   private async remoteTailStart(taskId: string, bytes: number): Promise<TailStart | null> {
     const index = await this.remoteIndex(taskId);
     if (!index) return null;
-    const chunks = index.chunks;
-    const lastIdx = chunks.length - 1;
-    if (lastIdx < 0) {
-      const d = index.dropped;
-      return d
-        ? { seq: d.toSeq + 1, textStart: d.textStart + d.textBytes }
-        : { seq: 1, textStart: 0 };
-    }
-    // The index alone finds the chunk (kept chunks only: dropped bytes do not count); one chunk read.
-    let need = Math.max(0, bytes);
-    let i = lastIdx;
-    while ((chunks[i] as ChunkInfo).textBytes < need) {
-      need -= (chunks[i] as ChunkInfo).textBytes;
-      if (i === 0) return { seq: 1, textStart: 0 };
-      i--;
-    }
-    const c = chunks[i] as ChunkInfo;
-    const from = c.textStart + c.textBytes - need;
-    let pos = c.textStart;
-    for (const e of (await this.remoteChunk(taskId, c)).entries) {
-      const end = pos + Buffer.byteLength(entryText(e));
-      // The frame holding byte `from` (or the first after it): the tail is never cut short.
-      if (end > from || pos >= from) {
-        return e.seq === 1 ? { seq: 1, textStart: 0 } : { seq: e.seq, textStart: pos };
-      }
-      pos = end;
-    }
-    const next = chunks[i + 1];
-    return next
-      ? { seq: next.firstSeq, textStart: next.textStart }
-      : { seq: c.lastSeq + 1, textStart: c.textStart + c.textBytes };
+    return findTail(
+      index,
+      bytes,
+      async (i) => (await this.remoteChunk(taskId, index.chunks[i] as ChunkInfo)).entries,
+    );
   }
 }
 

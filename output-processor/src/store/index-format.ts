@@ -1,0 +1,74 @@
+import { entryText, type StoredFrame, type TailStart } from "./types.js";
+
+/** One chunk of a task's log as `index.json` lists it. */
+export interface ChunkInfo {
+  n: number;
+  firstSeq: number;
+  /** Up to date for sealed chunks; the active (last) chunk is scanned instead. */
+  lastSeq: number;
+  /** Offset of the chunk's first output byte among all output ever received. */
+  textStart: number;
+  textBytes: number;
+  fileBytes: number;
+}
+
+/** A task's `index.json`: its chunks, the head kept past the size limit and what was dropped. */
+export interface IndexFile {
+  version: 1;
+  chunks: ChunkInfo[];
+  /** Chunks `[0, headChunks)` are the head, kept whatever the size; null until the head is full. */
+  headChunks: number | null;
+  dropped: {
+    fromSeq: number;
+    toSeq: number;
+    textStart: number;
+    textBytes: number;
+    ts: number;
+  } | null;
+  finished: boolean;
+  /** The writer that owns the task now; an older writer that finds another here stops. */
+  writer?: string;
+}
+
+/**
+ * Where the last `bytes` of output begin: walks back over the kept chunks of `index` (the dropped
+ * middle is not among them, so it does not count), then reads the one chunk holding that byte
+ * with `entriesOf(i)` and starts at the frame holding it, so the tail is never cut short.
+ */
+export async function findTail(
+  index: IndexFile,
+  bytes: number,
+  entriesOf: (chunk: number) => Promise<StoredFrame[]>,
+): Promise<TailStart> {
+  const chunks = index.chunks;
+  const lastIdx = chunks.length - 1;
+  if (lastIdx < 0) {
+    // Nothing kept past a drop (a writer that never appended after it): the tail is empty.
+    const d = index.dropped;
+    return d
+      ? { seq: d.toSeq + 1, textStart: d.textStart + d.textBytes }
+      : { seq: 1, textStart: 0 };
+  }
+  let need = Math.max(0, bytes);
+  let i = lastIdx;
+  while ((chunks[i] as ChunkInfo).textBytes < need) {
+    need -= (chunks[i] as ChunkInfo).textBytes;
+    if (i === 0) return { seq: 1, textStart: 0 };
+    i--;
+  }
+  const c = chunks[i] as ChunkInfo;
+  const from = c.textStart + c.textBytes - need;
+  let pos = c.textStart;
+  for (const e of await entriesOf(i)) {
+    const end = pos + Buffer.byteLength(entryText(e));
+    if (end > from || pos >= from) {
+      return e.seq === 1 ? { seq: 1, textStart: 0 } : { seq: e.seq, textStart: pos };
+    }
+    pos = end;
+  }
+  // The point is this chunk's end: the tail starts with the next chunk (or is empty).
+  const next = chunks[i + 1];
+  return next
+    ? { seq: next.firstSeq, textStart: next.textStart }
+    : { seq: c.lastSeq + 1, textStart: c.textStart + c.textBytes };
+}
