@@ -40,6 +40,13 @@ export interface PusherDeps {
   logger: Logger;
 }
 
+/** A page of history, encoded once: null `frame` when nothing is stored from that seq on. */
+interface HistoryPage {
+  frame: Buffer | null;
+  /** The seq after the page. */
+  next: number;
+}
+
 /** Backbone subscription shared by every local subscriber of one job or project. */
 interface Hub {
   subs: Set<ChannelSub>;
@@ -65,6 +72,7 @@ export class PusherServer {
     perMessageDeflate: false,
   });
   private readonly hubs = new Map<string, Hub>();
+  private readonly pages = new Map<string, { at: number; page: Promise<HistoryPage> }>();
   readonly conns = new Set<PusherConnection>();
   readonly opts: Required<PusherServerOptions>;
   private readonly pinger: NodeJS.Timeout;
@@ -151,6 +159,46 @@ export class PusherServer {
     return this.opts.stringData
       ? encodeEvent(event, json, channel)
       : encodeJsonEvent(event, json, channel);
+  }
+
+  /**
+   * A page of `task`'s history from seq `from` as a `log` event on `channel`. Subscribers asking
+   * for the same page while one read is in flight share it (after a Redis reconnect every watcher
+   * of a job replays from the same cursor at once), unless that read began before `notBefore`:
+   * it could then miss what was published before the asker's live subscription began.
+   */
+  historyPage(
+    channel: string,
+    task: string,
+    from: number,
+    notBefore: number,
+  ): Promise<HistoryPage> {
+    const key = `${channel}\n${task}\n${from}`;
+    const shared = this.pages.get(key);
+    if (shared && shared.at >= notBefore) return shared.page;
+    const at = performance.now();
+    const page = this.readPage(channel, task, from);
+    this.pages.set(key, { at, page });
+    const forget = (): void => {
+      if (this.pages.get(key)?.page === page) this.pages.delete(key);
+    };
+    page.then(forget, forget);
+    return page;
+  }
+
+  private async readPage(channel: string, task: string, from: number): Promise<HistoryPage> {
+    const { store, window } = this.deps;
+    let entries: LogEntry[] | null = await window.read(task, from, WINDOW_PAGE);
+    if (entries !== null) entries = firstPage(entries, this.historyPageBytes);
+    if (entries === null) {
+      entries = (await store.readEntries(task, from, { maxBytes: this.historyPageBytes })).entries;
+    }
+    const last = entries[entries.length - 1];
+    if (!last) return { frame: null, next: from };
+    return {
+      frame: Buffer.from(this.event("log", JSON.stringify({ task, entries }), channel)),
+      next: (last.kind === "dropped" ? last.toSeq : last.seq) + 1,
+    };
   }
 
   /** One of Drover's events on `channel` whose data is the JSON bytes `raw`, as sent. */
@@ -452,6 +500,8 @@ const WINDOW_PAGE = 512;
 class JobSub implements ChannelSub {
   private stopped = false;
   private readonly tasks = new Map<string, TaskCursor>();
+  /** When live messages began to reach this subscriber (again, after a resync). */
+  private liveSince = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly conn: PusherConnection,
@@ -471,6 +521,7 @@ class JobSub implements ChannelSub {
     // Live first (buffered while replaying), then the list of tasks: nothing falls in between.
     for (const [task, seq] of Object.entries(this.since)) this.cursor(task, seq + 1, true);
     await this.conn.server.join(this.backbone, this);
+    this.liveSince = performance.now();
     if (this.stopped) return;
     const known = await this.conn.server.deps.store.listJobTasks(this.jobId);
     for (const t of known) if (!this.tasks.has(t)) this.cursor(t, 1, true, this.tail);
@@ -522,7 +573,7 @@ class JobSub implements ChannelSub {
     const c = this.tasks.get(task);
     if (!c || c.running) return;
     c.running = true;
-    const { store, window } = this.conn.server.deps;
+    const { store } = this.conn.server.deps;
     try {
       if (c.tail !== undefined) {
         const bytes = c.tail;
@@ -550,21 +601,11 @@ class JobSub implements ChannelSub {
         if (this.stopped) return;
         await this.conn.drained();
         if (this.stopped) return;
-        let entries: LogEntry[] | null = await window.read(task, c.next, WINDOW_PAGE);
-        if (entries !== null) entries = firstPage(entries, this.conn.server.historyPageBytes);
-        if (entries === null) {
-          entries = (
-            await store.readEntries(task, c.next, {
-              maxBytes: this.conn.server.historyPageBytes,
-            })
-          ).entries;
-        }
+        const page = await this.conn.server.historyPage(this.name, task, c.next, this.liveSince);
         if (this.stopped) return;
-        if (entries.length > 0) {
-          const ev = this.conn.server.event("log", JSON.stringify({ task, entries }), this.name);
-          if (!this.conn.send(ev)) return;
-          const last = entries[entries.length - 1] as LogEntry;
-          c.next = (last.kind === "dropped" ? last.toSeq : last.seq) + 1;
+        if (page.frame) {
+          if (!this.conn.send(page.frame)) return;
+          c.next = page.next;
           continue;
         }
         if (c.overflowed) {
@@ -598,6 +639,7 @@ class JobSub implements ChannelSub {
 
   /** The backbone may have lost messages: re-read every task from its cursor. */
   resync(): void {
+    this.liveSince = performance.now();
     for (const [task, c] of this.tasks) {
       if (c.replaying) {
         c.overflowed = true;
