@@ -1,11 +1,10 @@
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename, rm, appendFile, stat, writeFile } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { findTail, type ChunkInfo, type IndexFile } from "./index-format.js";
+import { findTail, readTextRange, type ChunkInfo, type IndexFile } from "./index-format.js";
 import { join } from "node:path";
 import { OutputError } from "../errors.js";
 import {
-  droppedLine,
   entryText,
   type LogEntry,
   type LogStore,
@@ -238,65 +237,15 @@ export class FsLogStore implements LogStore {
     taskId: string,
     opts: { fromByte?: number; toByte?: number } = {},
   ): AsyncIterable<string> {
-    const from = opts.fromByte ?? 0;
-    const to = opts.toByte ?? Number.POSITIVE_INFINITY;
     const index = await this.readIndex(taskId);
     const tail = index.chunks[index.chunks.length - 1];
     if (tail) tail.textBytes = Number.POSITIVE_INFINITY; // the active chunk is read, not trusted
-    const lastIdx = index.chunks.length - 1;
-    let lo = 0;
-    let hi = lastIdx;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const c = index.chunks[mid] as ChunkInfo;
-      if (c.textStart + c.textBytes <= from) lo = mid + 1;
-      else hi = mid;
-    }
-    const d = index.dropped;
-    let droppedShown = false;
-    for (let i = lo; i <= lastIdx; i++) {
-      const c = index.chunks[i] as ChunkInfo;
-      if (c.textStart >= to) return;
-      if (
-        d &&
-        !droppedShown &&
-        c.textStart >= d.textStart + d.textBytes &&
-        d.textStart + d.textBytes > from
-      ) {
-        droppedShown = true;
-        if (d.textStart < to) {
-          yield droppedLine({
-            kind: "dropped",
-            seq: d.fromSeq,
-            toSeq: d.toSeq,
-            textBytes: d.textBytes,
-            ts: d.ts,
-          });
-        }
-      }
-      const parsed = await this.chunk(taskId, index, i);
-      let pos = c.textStart;
-      let piece = "";
-      for (const e of parsed.entries) {
-        const text = entryText(e);
-        if (!text) continue;
-        const len = Buffer.byteLength(text);
-        const start = pos;
-        pos += len;
-        if (pos <= from) continue;
-        if (start >= to) break;
-        if (start >= from && pos <= to) piece += text;
-        else {
-          const b = Buffer.from(text);
-          piece += b.toString("utf8", Math.max(0, from - start), Math.min(len, to - start));
-        }
-        if (piece.length >= 64 * 1024) {
-          yield piece;
-          piece = "";
-        }
-      }
-      if (piece) yield piece;
-    }
+    yield* readTextRange(
+      index,
+      opts.fromByte ?? 0,
+      opts.toByte ?? Number.POSITIVE_INFINITY,
+      async (c) => (await this.chunk(taskId, index, index.chunks.indexOf(c))).entries,
+    );
   }
 
   async tailStart(taskId: string, bytes: number): Promise<TailStart | null> {

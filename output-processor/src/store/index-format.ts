@@ -1,4 +1,10 @@
-import { entryText, type StoredFrame, type TailStart } from "./types.js";
+import {
+  droppedLine,
+  entryText,
+  type DroppedEntry,
+  type StoredFrame,
+  type TailStart,
+} from "./types.js";
 
 /** One chunk of a task's log as `index.json` lists it. */
 export interface ChunkInfo {
@@ -71,4 +77,70 @@ export async function findTail(
   return next
     ? { seq: next.firstSeq, textStart: next.textStart }
     : { seq: c.lastSeq + 1, textStart: c.textStart + c.textBytes };
+}
+
+/** The `dropped` entry that stands for what `index` dropped. */
+export function droppedEntry(d: NonNullable<IndexFile["dropped"]>): DroppedEntry {
+  return { kind: "dropped", seq: d.fromSeq, toSeq: d.toSeq, textBytes: d.textBytes, ts: d.ts };
+}
+
+/**
+ * The output text of bytes `[from, to)` of a log, in pieces of about 64 KiB, with the visible
+ * line for a dropped middle where it falls: binary-searches `index` for the first chunk, then reads
+ * chunks in order with `entriesOf` (called before any of that chunk's text is yielded).
+ */
+export async function* readTextRange(
+  index: IndexFile,
+  from: number,
+  to: number,
+  entriesOf: (chunk: ChunkInfo) => Promise<StoredFrame[]>,
+): AsyncGenerator<string> {
+  const chunks = index.chunks;
+  let lo = 0;
+  let hi = chunks.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const c = chunks[mid] as ChunkInfo;
+    if (c.textStart + c.textBytes <= from) lo = mid + 1;
+    else hi = mid;
+  }
+  const d = index.dropped;
+  let droppedShown = false;
+  for (let i = lo; i < chunks.length; i++) {
+    const c = chunks[i] as ChunkInfo;
+    if (c.textStart >= to) return;
+    if (
+      d &&
+      !droppedShown &&
+      c.textStart >= d.textStart + d.textBytes &&
+      d.textStart + d.textBytes > from
+    ) {
+      droppedShown = true;
+      if (d.textStart < to) yield droppedLine(droppedEntry(d));
+    }
+    const entries = await entriesOf(c);
+    let pos = c.textStart;
+    let piece = "";
+    for (const e of entries) {
+      const text = entryText(e);
+      if (!text) continue;
+      const len = Buffer.byteLength(text);
+      const start = pos;
+      pos += len;
+      if (pos <= from) continue;
+      if (start >= to) break;
+      if (start >= from && pos <= to) piece += text;
+      else
+        piece += Buffer.from(text).toString(
+          "utf8",
+          Math.max(0, from - start),
+          Math.min(len, to - start),
+        );
+      if (piece.length >= 64 * 1024) {
+        yield piece;
+        piece = "";
+      }
+    }
+    if (piece) yield piece;
+  }
 }

@@ -6,11 +6,15 @@ import { OutputError } from "../errors.js";
 import { S3Client } from "../objstore/client.js";
 import type { S3ConfigInput } from "../objstore/config.js";
 import { FsLogStore } from "./fs-store.js";
-import { findTail, type ChunkInfo, type IndexFile } from "./index-format.js";
+import {
+  droppedEntry,
+  findTail,
+  readTextRange,
+  type ChunkInfo,
+  type IndexFile,
+} from "./index-format.js";
 import {
   droppedLine,
-  entryText,
-  type DroppedEntry,
   type LogEntry,
   type LogStore,
   type StoredFrame,
@@ -97,10 +101,6 @@ function parseLines(buf: Buffer): ParsedChunk {
 
 function isEnoent(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === "ENOENT";
-}
-
-function droppedEntry(d: NonNullable<IndexFile["dropped"]>): DroppedEntry {
-  return { kind: "dropped", seq: d.fromSeq, toSeq: d.toSeq, textBytes: d.textBytes, ts: d.ts };
 }
 
 /**
@@ -671,68 +671,24 @@ export class ObjectLogStore implements LogStore {
     retried = false,
   ): AsyncIterable<string> {
     const from = opts.fromByte ?? 0;
-    const to = opts.toByte ?? Number.POSITIVE_INFINITY;
     const index = await this.remoteIndex(taskId);
     if (!index) return;
-    const chunks = index.chunks;
-    let lo = 0;
-    let hi = chunks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const c = chunks[mid] as ChunkInfo;
-      if (c.textStart + c.textBytes <= from) lo = mid + 1;
-      else hi = mid;
-    }
-    const d = index.dropped;
-    let droppedShown = false;
-    for (let i = lo; i < chunks.length; i++) {
-      const c = chunks[i] as ChunkInfo;
-      if (c.textStart >= to) return;
-      if (
-        d &&
-        !droppedShown &&
-        c.textStart >= d.textStart + d.textBytes &&
-        d.textStart + d.textBytes > from
-      ) {
-        droppedShown = true;
-        if (d.textStart < to) yield droppedLine(droppedEntry(d));
-      }
+    let at = from;
+    try {
+      yield* readTextRange(index, from, opts.toByte ?? Number.POSITIVE_INFINITY, async (c) => {
+        at = c.textStart;
+        return (await this.remoteChunk(taskId, c)).entries;
+      });
+    } catch (err) {
       // A chunk replaced mid-read (the task archived again): the rest comes from the new index.
-      let parsed: ParsedChunk;
-      try {
-        parsed = await this.remoteChunk(taskId, c);
-      } catch (err) {
-        if (!(err instanceof MissingChunk)) throw err;
-        if (retried) throw this.corrupt(taskId, err);
-        this.indexCache.delete(taskId);
-        yield* this.remoteReadText(
-          taskId,
-          { fromByte: Math.max(from, c.textStart), toByte: opts.toByte },
-          true,
-        );
-        return;
-      }
-      let pos = c.textStart;
-      let piece = "";
-      for (const e of parsed.entries) {
-        const text = entryText(e);
-        if (!text) continue;
-        const len = Buffer.byteLength(text);
-        const start = pos;
-        pos += len;
-        if (pos <= from) continue;
-        if (start >= to) break;
-        if (start >= from && pos <= to) piece += text;
-        else {
-          const b = Buffer.from(text);
-          piece += b.toString("utf8", Math.max(0, from - start), Math.min(len, to - start));
-        }
-        if (piece.length >= 64 * 1024) {
-          yield piece;
-          piece = "";
-        }
-      }
-      if (piece) yield piece;
+      if (!(err instanceof MissingChunk)) throw err;
+      if (retried) throw this.corrupt(taskId, err);
+      this.indexCache.delete(taskId);
+      yield* this.remoteReadText(
+        taskId,
+        { fromByte: Math.max(from, at), toByte: opts.toByte },
+        true,
+      );
     }
   }
 
