@@ -1,7 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename, rm, appendFile, stat, writeFile } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { findTail, readTextRange, type ChunkInfo, type IndexFile } from "./index-format.js";
+import {
+  findTail,
+  readEntryRange,
+  readTextRange,
+  type ChunkInfo,
+  type IndexFile,
+} from "./index-format.js";
 import { join } from "node:path";
 import { OutputError } from "../errors.js";
 import {
@@ -187,50 +193,15 @@ export class FsLogStore implements LogStore {
     fromSeq: number,
     opts: { toSeq?: number; maxBytes?: number } = {},
   ): Promise<{ entries: LogEntry[]; done: boolean }> {
-    const maxBytes = opts.maxBytes ?? 256 * 1024;
-    const toSeq = opts.toSeq ?? Number.POSITIVE_INFINITY;
     const index = await this.readIndex(taskId);
     const tail = index.chunks[index.chunks.length - 1];
     if (tail) tail.lastSeq = Number.POSITIVE_INFINITY; // the active chunk is read, not trusted
-    const out: LogEntry[] = [];
-    let bytes = 0;
-    let seq = Math.max(1, fromSeq);
-    const lastIdx = index.chunks.length - 1;
-    // Binary search for the first chunk that may hold `seq`.
-    let lo = 0;
-    let hi = lastIdx;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((index.chunks[mid] as ChunkInfo).lastSeq < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i <= lastIdx && seq < toSeq; i++) {
-      const c = index.chunks[i] as ChunkInfo;
-      const d = index.dropped;
-      if (d && seq <= d.toSeq && c.firstSeq > d.toSeq) {
-        out.push({
-          kind: "dropped",
-          seq: d.fromSeq,
-          toSeq: d.toSeq,
-          textBytes: d.textBytes,
-          ts: d.ts,
-        });
-        bytes += 128;
-        seq = d.toSeq + 1;
-      }
-      if (c.lastSeq < seq) continue;
-      const parsed = await this.chunk(taskId, index, i);
-      for (const e of parsed.entries) {
-        if (e.seq < seq) continue;
-        if (e.seq >= toSeq || (bytes >= maxBytes && out.length > 0)) {
-          return { entries: out, done: false };
-        }
-        out.push(e);
-        bytes += (e.kind === "output" ? e.data.length : 0) + 80;
-        seq = e.seq + 1;
-      }
-    }
-    return { entries: out, done: true };
+    return readEntryRange(
+      index,
+      fromSeq,
+      opts,
+      async (c) => (await this.chunk(taskId, index, index.chunks.indexOf(c))).entries,
+    );
   }
 
   async *readText(

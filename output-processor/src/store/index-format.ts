@@ -2,6 +2,7 @@ import {
   droppedLine,
   entryText,
   type DroppedEntry,
+  type LogEntry,
   type StoredFrame,
   type TailStart,
 } from "./types.js";
@@ -143,4 +144,50 @@ export async function* readTextRange(
     }
     if (piece) yield piece;
   }
+}
+
+/**
+ * Entries with seq in `[fromSeq, toSeq)`, up to about `maxBytes` (one at least), with a `dropped`
+ * entry where the dropped middle falls: binary-searches `index`, then reads chunks in order with
+ * `entriesOf`. `done` is false when the page stopped short of `toSeq` for size.
+ */
+export async function readEntryRange(
+  index: IndexFile,
+  fromSeq: number,
+  opts: { toSeq?: number; maxBytes?: number },
+  entriesOf: (chunk: ChunkInfo) => Promise<StoredFrame[]>,
+): Promise<{ entries: LogEntry[]; done: boolean }> {
+  const maxBytes = opts.maxBytes ?? 256 * 1024;
+  const toSeq = opts.toSeq ?? Number.POSITIVE_INFINITY;
+  const chunks = index.chunks;
+  const out: LogEntry[] = [];
+  let bytes = 0;
+  let seq = Math.max(1, fromSeq);
+  let lo = 0;
+  let hi = chunks.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((chunks[mid] as ChunkInfo).lastSeq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo; i < chunks.length && seq < toSeq; i++) {
+    const c = chunks[i] as ChunkInfo;
+    const d = index.dropped;
+    if (d && seq <= d.toSeq && c.firstSeq > d.toSeq) {
+      out.push(droppedEntry(d));
+      bytes += 128;
+      seq = d.toSeq + 1;
+    }
+    if (c.lastSeq < seq) continue;
+    for (const e of await entriesOf(c)) {
+      if (e.seq < seq) continue;
+      if (e.seq >= toSeq || (bytes >= maxBytes && out.length > 0)) {
+        return { entries: out, done: false };
+      }
+      out.push(e);
+      bytes += (e.kind === "output" ? e.data.length : 0) + 80;
+      seq = e.seq + 1;
+    }
+  }
+  return { entries: out, done: true };
 }

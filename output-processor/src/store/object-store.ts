@@ -9,6 +9,7 @@ import { FsLogStore } from "./fs-store.js";
 import {
   droppedEntry,
   findTail,
+  readEntryRange,
   readTextRange,
   type ChunkInfo,
   type IndexFile,
@@ -598,41 +599,14 @@ export class ObjectLogStore implements LogStore {
     fromSeq: number,
     opts: { toSeq?: number; maxBytes?: number },
   ): Promise<{ entries: LogEntry[]; done: boolean }> {
-    const maxBytes = opts.maxBytes ?? 256 * 1024;
-    const toSeq = opts.toSeq ?? Number.POSITIVE_INFINITY;
     const index = await this.remoteIndex(taskId);
     if (!index) return { entries: [], done: true };
-    const out: LogEntry[] = [];
-    let bytes = 0;
-    let seq = Math.max(1, fromSeq);
-    const chunks = index.chunks;
-    let lo = 0;
-    let hi = chunks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((chunks[mid] as ChunkInfo).lastSeq < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < chunks.length && seq < toSeq; i++) {
-      const c = chunks[i] as ChunkInfo;
-      const d = index.dropped;
-      if (d && seq <= d.toSeq && c.firstSeq > d.toSeq) {
-        out.push(droppedEntry(d));
-        bytes += 128;
-        seq = d.toSeq + 1;
-      }
-      if (c.lastSeq < seq) continue;
-      for (const e of (await this.remoteChunk(taskId, c)).entries) {
-        if (e.seq < seq) continue;
-        if (e.seq >= toSeq || (bytes >= maxBytes && out.length > 0)) {
-          return { entries: out, done: false };
-        }
-        out.push(e);
-        bytes += (e.kind === "output" ? e.data.length : 0) + 80;
-        seq = e.seq + 1;
-      }
-    }
-    return { entries: out, done: true };
+    return readEntryRange(
+      index,
+      fromSeq,
+      opts,
+      async (c) => (await this.remoteChunk(taskId, c)).entries,
+    );
   }
 
   async *readText(
