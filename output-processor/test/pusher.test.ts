@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { PUSHER_CLOSE, signChannelAuth } from "@drover/output-processor";
 import { OutputClient } from "@drover/output-processor/client";
@@ -7,16 +7,12 @@ import {
   APP_KEY,
   APP_SECRET,
   REDIS_URL,
-  assertRedis,
   readLog,
-  startProcessor,
-  tempDir,
   tokenFor,
   uniquePrefix,
   waitFor,
-  type Started,
 } from "./helpers/env.js";
-import { Watcher } from "./helpers/watcher.js";
+import { processorFixture } from "./helpers/watcher.js";
 
 const lines = (from: number, to: number, tag = ""): string[] => {
   const out: string[] = [];
@@ -25,29 +21,7 @@ const lines = (from: number, to: number, tag = ""): string[] => {
 };
 
 describe("pusher protocol for browsers", () => {
-  let dir: { dir: string; cleanup: () => Promise<void> };
-  const started: Started[] = [];
-  const watchers: Watcher[] = [];
-  beforeAll(assertRedis);
-  beforeEach(async () => {
-    dir = await tempDir();
-  });
-  afterEach(async () => {
-    for (const w of watchers.splice(0)) w.close();
-    for (const s of started.splice(0)) await s.op.close();
-    await dir.cleanup();
-  });
-
-  async function start(extra: Record<string, unknown> = {}): Promise<Started> {
-    const s = await startProcessor({ dataDir: dir.dir, ...extra });
-    started.push(s);
-    return s;
-  }
-  function watcher(port: number, opts?: { authorize?: boolean }): Watcher {
-    const w = new Watcher(port, opts);
-    watchers.push(w);
-    return w;
-  }
+  const { start, watcher } = processorFixture();
 
   it("pusher-js subscribes, is authorized, gets history then live with no gap or duplicate", async () => {
     const s = await start();

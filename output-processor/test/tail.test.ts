@@ -1,17 +1,8 @@
 import { randomUUID } from "node:crypto";
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { OutputClient } from "@drover/output-processor/client";
-import {
-  READ_TOKEN,
-  assertRedis,
-  readLog,
-  startProcessor,
-  tempDir,
-  tokenFor,
-  waitFor,
-  type Started,
-} from "./helpers/env.js";
-import { Watcher } from "./helpers/watcher.js";
+import { READ_TOKEN, readLog, tokenFor, waitFor, type Started } from "./helpers/env.js";
+import { processorFixture, type Watcher } from "./helpers/watcher.js";
 
 // 100-byte lines numbered from `from`.
 const lines = (from: number, to: number): string[] => {
@@ -33,29 +24,10 @@ async function get(
 }
 
 describe("tail of a log (HTTP and Pusher)", () => {
-  let dir: { dir: string; cleanup: () => Promise<void> };
-  const started: Started[] = [];
-  const watchers: Watcher[] = [];
-  beforeAll(assertRedis);
-  beforeEach(async () => {
-    dir = await tempDir();
-  });
-  afterEach(async () => {
-    for (const w of watchers.splice(0)) w.close();
-    for (const s of started.splice(0)) await s.op.close();
-    await dir.cleanup();
-  });
-
-  async function start(): Promise<Started> {
-    const s = await startProcessor({ dataDir: dir.dir });
-    started.push(s);
-    return s;
-  }
-  function watcher(port: number, tail?: unknown): Watcher {
-    const w = new Watcher(port, tail === undefined ? {} : { tail });
-    watchers.push(w);
-    return w;
-  }
+  const fx = processorFixture();
+  const start = (): Promise<Started> => fx.start();
+  const watcher = (port: number, tail?: unknown): Watcher =>
+    fx.watcher(port, tail === undefined ? {} : { tail });
   /** A finished task: a step header, `all` as output frames of a few lines each, the ends. */
   async function finishedTask(s: Started, jobId: string, all: string[]): Promise<string> {
     const taskId = `t-${randomUUID()}`;

@@ -1,6 +1,7 @@
 import Pusher from "pusher-js";
+import { afterEach, beforeAll, beforeEach } from "vitest";
 import { signChannelAuth } from "@drover/output-processor";
-import { APP_KEY, APP_SECRET } from "./env.js";
+import { APP_KEY, APP_SECRET, assertRedis, startProcessor, tempDir, type Started } from "./env.js";
 
 interface Entry {
   kind: string;
@@ -94,4 +95,38 @@ export class Watcher {
   close(): void {
     this.pusher.disconnect();
   }
+}
+
+/**
+ * Per-test output-processors and browser watchers, closed after each test (Redis required): call
+ * inside a `describe`.
+ */
+export function processorFixture(): {
+  start(extra?: Record<string, unknown>): Promise<Started>;
+  watcher(port: number, opts?: ConstructorParameters<typeof Watcher>[1]): Watcher;
+} {
+  let dir: { dir: string; cleanup: () => Promise<void> } | null = null;
+  const started: Started[] = [];
+  const watchers: Watcher[] = [];
+  beforeAll(assertRedis);
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(async () => {
+    for (const w of watchers.splice(0)) w.close();
+    for (const s of started.splice(0)) await s.op.close();
+    await dir?.cleanup();
+  });
+  return {
+    async start(extra = {}) {
+      const s = await startProcessor({ dataDir: (dir as { dir: string }).dir, ...extra });
+      started.push(s);
+      return s;
+    },
+    watcher(port, opts) {
+      const w = new Watcher(port, opts);
+      watchers.push(w);
+      return w;
+    },
+  };
 }
