@@ -1,26 +1,10 @@
 import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FsLogStore, type StoredFrame } from "@drover/output-processor";
-import { tempDir } from "./helpers/env.js";
+import { FsLogStore } from "@drover/output-processor";
+import { frames, tempDir } from "./helpers/env.js";
 
 const meta = { taskId: "task-1", jobId: "job-1", projectId: "p" };
-
-function frames(from: number, n: number, size = 100): StoredFrame[] {
-  const out: StoredFrame[] = [];
-  for (let i = 0; i < n; i++) {
-    const seq = from + i;
-    out.push({
-      kind: "output",
-      seq,
-      ts: seq,
-      step: 0,
-      stream: "out",
-      data: `${String(seq).padStart(8, "0")}${"x".repeat(size - 9)}\n`,
-    });
-  }
-  return out;
-}
 
 async function collect(it: AsyncIterable<string>): Promise<string> {
   let s = "";

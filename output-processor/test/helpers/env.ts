@@ -10,6 +10,7 @@ import {
   signOutputToken,
   type OutputConfigInput,
   type OutputProcessor,
+  type StoredFrame,
 } from "@drover/output-processor";
 
 export const REDIS_URL = process.env.DROVER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -94,4 +95,21 @@ export async function waitFor(
     if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** `n` output frames from seq `from`, each one line of `size` bytes that starts with its seq. */
+export function frames(from: number, n: number, size = 100): StoredFrame[] {
+  const out: StoredFrame[] = [];
+  for (let i = 0; i < n; i++) {
+    const seq = from + i;
+    out.push({
+      kind: "output",
+      seq,
+      ts: seq,
+      step: 0,
+      stream: "out",
+      data: `${String(seq).padStart(8, "0")}${"x".repeat(size - 9)}\n`,
+    });
+  }
+  return out;
 }

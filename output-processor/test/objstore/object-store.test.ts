@@ -7,27 +7,11 @@ import {
   type StoredFrame,
   type TaskMeta,
 } from "@drover/output-processor";
-import { tempDir, waitFor } from "../helpers/env.js";
+import { frames, tempDir, waitFor } from "../helpers/env.js";
 import type { S3TestServer } from "../../src/objstore/testing/s3-server.js";
 import { s3Target, type S3Target } from "./target.js";
 
 const meta: TaskMeta = { taskId: "task-1", jobId: "job-1", projectId: "p" };
-
-function frames(from: number, n: number, size = 100): StoredFrame[] {
-  const out: StoredFrame[] = [];
-  for (let i = 0; i < n; i++) {
-    const seq = from + i;
-    out.push({
-      kind: "output",
-      seq,
-      ts: seq,
-      step: 0,
-      stream: "out",
-      data: `${String(seq).padStart(8, "0")}${"x".repeat(size - 9)}\n`,
-    });
-  }
-  return out;
-}
 
 function textOf(fs: StoredFrame[]): string {
   return fs.map((f) => (f.kind === "output" ? f.data : "")).join("");
