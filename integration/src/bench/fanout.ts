@@ -422,7 +422,9 @@ async function runAgent(
       if (interval > 0) {
         const wait = next - now();
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        next += interval;
+        // Behind by a whole interval (acks were slow): skip the missed slots rather than burst to
+        // catch up, which would measure latency at more than the rate asked for.
+        next = Math.max(next + interval, now());
       }
       conn.write(chunk(), opts.batch);
       const p = conn.flush();
