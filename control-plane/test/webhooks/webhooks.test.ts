@@ -137,6 +137,36 @@ describe.each(dbs)("webhook endpoints ($name)", ({ open }) => {
     );
   });
 
+  it("takes GitHub's form-encoded deliveries, signed over the form body", async () => {
+    const head = commitFiles(repo.dir, { "form.txt": randomUUID() }, "pushed as a form");
+    const payload = JSON.stringify({
+      ref: "refs/heads/main",
+      after: head,
+      repository: { full_name: `acme/${name}` },
+    });
+    const form = new URLSearchParams({ payload }).toString();
+    const headers = {
+      "content-type": "application/x-www-form-urlencoded",
+      "x-github-event": "push",
+      "x-hub-signature-256": sign(form, ghSecret),
+    };
+    const ok = await http(cp.url, "POST", "/hooks/github", { raw: form, headers });
+    expect(ok.status).toBe(201);
+    expect(await admin.pipeline(ok.body.id)).toMatchObject({ vcs: { revision: head } });
+    // Signed over the JSON instead of the form: refused.
+    const wrongBytes = await http(cp.url, "POST", "/hooks/github", {
+      raw: form,
+      headers: { ...headers, "x-hub-signature-256": sign(payload, ghSecret) },
+    });
+    expect(wrongBytes.status).toBe(401);
+    const noPayload = await http(cp.url, "POST", "/hooks/github", {
+      raw: "other=1",
+      headers: { ...headers, "x-hub-signature-256": sign("other=1", ghSecret) },
+    });
+    expect(noPayload.status).toBe(400);
+    expect(noPayload.body.message).toMatch(/no payload field/);
+  });
+
   it("triggers a GitLab tag push with the right token only", async () => {
     const head = commitFiles(repo.dir, { "y.txt": randomUUID() }, "tagged");
     const { execFileSync } = await import("node:child_process");
