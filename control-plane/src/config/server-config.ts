@@ -52,6 +52,14 @@ export const serverConfigSchema = z.object({
   tickIntervalMs: z.coerce.number().int().min(0).default(2000),
   /** Schedule runner period in ms (`DROVER_SCHEDULE_TICK_MS`); 0 disables the runner. */
   scheduleTickMs: z.coerce.number().int().min(0).default(15_000),
+  /** Days caches are kept (`DROVER_CACHE_RETENTION_DAYS`). */
+  cacheRetentionDays: z.coerce.number().positive().default(15),
+  /** Days artifacts are kept (`DROVER_ARTIFACT_RETENTION_DAYS`). */
+  artifactRetentionDays: z.coerce.number().positive().default(30),
+  /** Days workspaces are kept (`DROVER_WORKSPACE_RETENTION_DAYS`). */
+  workspaceRetentionDays: z.coerce.number().positive().default(15),
+  /** How often expired uploads are deleted, in ms (`DROVER_RETENTION_SWEEP_MS`); 0 disables. */
+  retentionSweepMs: z.coerce.number().int().min(0).default(3_600_000),
 });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
@@ -86,6 +94,10 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
     orbsDir: env.DROVER_ORBS_DIR,
     tickIntervalMs: env.DROVER_TICK_MS,
     scheduleTickMs: env.DROVER_SCHEDULE_TICK_MS,
+    cacheRetentionDays: env.DROVER_CACHE_RETENTION_DAYS || undefined,
+    artifactRetentionDays: env.DROVER_ARTIFACT_RETENTION_DAYS || undefined,
+    workspaceRetentionDays: env.DROVER_WORKSPACE_RETENTION_DAYS || undefined,
+    retentionSweepMs: env.DROVER_RETENTION_SWEEP_MS || undefined,
   });
   if (!parsed.success) {
     const names: Record<string, string> = {

@@ -254,6 +254,27 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
   urls.public ||= url;
   await engine.start();
   if (config.scheduleTickMs > 0) schedules.start(config.scheduleTickMs);
+  const sweep = (): void => {
+    storage
+      .expire({
+        caches: config.cacheRetentionDays,
+        artifacts: config.artifactRetentionDays,
+        workspaces: config.workspaceRetentionDays,
+      })
+      .then(
+        (removed) => {
+          if (removed.caches + removed.artifacts + removed.workspaces > 0) {
+            logger.info({ removed }, "expired uploads deleted");
+          }
+        },
+        (err: unknown) => logger.warn({ err }, "deleting expired uploads failed"),
+      );
+  };
+  // Soon after start (a server restarted more often than the period still sweeps), then periodically.
+  const sweepers =
+    config.retentionSweepMs > 0
+      ? [setTimeout(sweep, 10_000).unref(), setInterval(sweep, config.retentionSweepMs).unref()]
+      : [];
   logger.info({ url }, "control plane listening");
 
   let closed = false;
@@ -265,6 +286,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     async close() {
       if (closed) return;
       closed = true;
+      for (const t of sweepers) clearTimeout(t);
       schedules.stop();
       await app.close();
       await engine.stop();

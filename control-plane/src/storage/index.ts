@@ -2,7 +2,9 @@ export { type BlobStore, checkBlobKey } from "./blob-store.js";
 export { DiskBlobStore } from "./disk-blob-store.js";
 export { StorageError } from "./errors.js";
 export {
+  DEFAULT_RETENTION,
   TaskStorage,
+  type RetentionDays,
   type TaskScope,
   type TaskStorageOptions,
   type ArtifactRecord,

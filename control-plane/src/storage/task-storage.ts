@@ -33,6 +33,21 @@ export interface TaskStorageOptions {
   maxUploadBytes?: number;
 }
 
+/** Days each kind of upload is kept after it was stored (CircleCI Server's defaults). */
+export interface RetentionDays {
+  caches: number;
+  artifacts: number;
+  workspaces: number;
+}
+
+export const DEFAULT_RETENTION: RetentionDays = { caches: 15, artifacts: 30, workspaces: 15 };
+
+const EXPIRING: Array<{ table: string; kind: keyof RetentionDays }> = [
+  { table: "task_caches", kind: "caches" },
+  { table: "task_artifacts", kind: "artifacts" },
+  { table: "task_workspace_layers", kind: "workspaces" },
+];
+
 const SAFE_PATH = (p: string): string => {
   const clean = p.replace(/^\/+/, "");
   const segs = clean.split("/");
@@ -240,5 +255,27 @@ export class TaskStorage {
       [id, scope.workflowId],
     );
     return rows[0] ? this.blobs.get(rows[0].blob_key) : undefined;
+  }
+
+  /**
+   * Deletes what is older than its retention (rows first, so nothing new finds them, then their
+   * blobs) and says how many of each went. Safe to run on several instances at once: each row is
+   * deleted, and its blob removed, by one of them.
+   */
+  async expire(
+    days: RetentionDays = DEFAULT_RETENTION,
+    now: Date = new Date(),
+  ): Promise<RetentionDays> {
+    const removed: RetentionDays = { caches: 0, artifacts: 0, workspaces: 0 };
+    for (const { table, kind } of EXPIRING) {
+      const cutoff = new Date(now.getTime() - days[kind] * 86_400_000);
+      const { rows } = await this.db.query<{ blob_key: string }>(
+        `DELETE FROM ${table} WHERE created_at < $1 RETURNING blob_key`,
+        [cutoff.toISOString()],
+      );
+      for (const r of rows) await this.blobs.delete(r.blob_key);
+      removed[kind] = rows.length;
+    }
+    return removed;
   }
 }

@@ -195,3 +195,67 @@ for (const target of await testDatabases()) {
     });
   });
 }
+
+for (const target of await testDatabases()) {
+  describe(`upload retention on ${target.name}`, () => {
+    it("deletes caches, artifacts and workspace layers past their days, rows and blobs", async () => {
+      const db = await target.open();
+      const dir = await mkdtemp(path.join(os.tmpdir(), "drover-retention-"));
+      try {
+        const blobs = new DiskBlobStore(dir);
+        const storage = new TaskStorage({ db, blobs });
+        const scope: TaskScope = {
+          taskId: randomUUID(),
+          jobId: randomUUID(),
+          workflowId: randomUUID(),
+          projectSlug: `gh/acme/${randomUUID().slice(0, 8)}`,
+        };
+        const put = () => Readable.from([Buffer.from("bytes")]);
+        await storage.putCache(scope, "old-cache", put());
+        await storage.putCache(scope, "new-cache", put());
+        await storage.putArtifact(scope, "old.txt", put());
+        await storage.putArtifact(scope, "new.txt", put());
+        const oldLayer = await storage.putWorkspaceLayer(scope, put());
+        const newLayer = await storage.putWorkspaceLayer(scope, put());
+        const keyOf = async (table: string, where: string, v: string) =>
+          (
+            await db.query<{ blob_key: string }>(
+              `SELECT blob_key FROM ${table} WHERE ${where} = $1`,
+              [v],
+            )
+          ).rows[0]?.blob_key;
+        const oldKeys = [
+          await keyOf("task_caches", "key", "old-cache"),
+          await keyOf("task_artifacts", "path", "old.txt"),
+          await keyOf("task_workspace_layers", "id", oldLayer),
+        ] as string[];
+        // Twenty days old: past the caches' and workspaces' 15 days, within the artifacts' 30.
+        const ago = new Date(Date.now() - 20 * 86_400_000).toISOString();
+        await db.query(`UPDATE task_caches SET created_at = $1 WHERE key = 'old-cache'`, [ago]);
+        await db.query(`UPDATE task_artifacts SET created_at = $1 WHERE path = 'old.txt'`, [ago]);
+        await db.query(`UPDATE task_workspace_layers SET created_at = $1 WHERE id = $2`, [
+          ago,
+          oldLayer,
+        ]);
+        const first = await storage.expire();
+        expect(first).toMatchObject({ caches: 1, artifacts: 0, workspaces: 1 });
+        expect(await storage.findCache(scope.projectSlug, ["old-cache"])).toBeUndefined();
+        expect(await storage.findCache(scope.projectSlug, ["new-cache"])).toBe("new-cache");
+        expect(await keyOf("task_workspace_layers", "id", oldLayer)).toBeUndefined();
+        expect(await blobs.exists(oldKeys[0] as string)).toBe(false);
+        expect(await blobs.exists(oldKeys[2] as string)).toBe(false);
+        expect(await blobs.exists(oldKeys[1] as string)).toBe(true);
+        // Ten days later the artifact is past 30 days too; a shorter cache setting takes the rest.
+        const later = new Date(Date.now() + 11 * 86_400_000);
+        const second = await storage.expire({ caches: 100, artifacts: 30, workspaces: 100 }, later);
+        expect(second).toEqual({ caches: 0, artifacts: 1, workspaces: 0 });
+        expect(await blobs.exists(oldKeys[1] as string)).toBe(false);
+        expect((await storage.listArtifacts(scope.jobId)).map((a) => a.path)).toEqual(["new.txt"]);
+        expect(await keyOf("task_workspace_layers", "id", newLayer)).toBeDefined();
+      } finally {
+        await db.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+}
