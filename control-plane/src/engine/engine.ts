@@ -635,15 +635,17 @@ export class WorkflowEngine {
     if (done.rows[0]) await auditJob(tx, "workflow.job.finish", done.rows[0], SYSTEM_ACTOR);
   }
 
-  /** The agent claimed a task: the job is running. */
-  async markJobRunning(tx: Queryable, jobId: string): Promise<void> {
+  /** The agent claimed a task: the job is running (`requestId`: the claim's request, for the audit). */
+  async markJobRunning(tx: Queryable, jobId: string, requestId?: string): Promise<void> {
     const started = await tx.query<JobAuditRow>(
       `UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, now())
         WHERE id = $1 AND status = 'queued'
         RETURNING ${JOB_AUDIT_COLUMNS}`,
       [jobId],
     );
-    if (started.rows[0]) await auditJob(tx, "workflow.job.start", started.rows[0], SYSTEM_ACTOR);
+    if (started.rows[0]) {
+      await auditJob(tx, "workflow.job.start", started.rows[0], SYSTEM_ACTOR, requestId);
+    }
   }
 
   private async onSchedulerEvent(e: TaskStatusEvent): Promise<void> {

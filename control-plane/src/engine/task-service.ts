@@ -85,7 +85,7 @@ export class TaskService {
    * Exchanges a task token for the task. The token is single use: one atomic UPDATE consumes it,
    * so a second claim, an unknown token or an expired one is `DROVER_ERR_TASK_TOKEN`.
    */
-  async claim(token: string): Promise<ClaimResponse> {
+  async claim(token: string, requestId?: string): Promise<ClaimResponse> {
     const session = generateToken(TASK_SESSION_PREFIX);
     const claimed = await this.opts.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ id: string; job_id: string }>(
@@ -98,7 +98,7 @@ export class TaskService {
       );
       const row = rows[0];
       if (!row) return null;
-      await this.opts.engine.markJobRunning(tx, row.job_id);
+      await this.opts.engine.markJobRunning(tx, row.job_id, requestId);
       return row;
     });
     if (!claimed) {

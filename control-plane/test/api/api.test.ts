@@ -184,6 +184,12 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
       project: { slug, gitUrl: repo.url },
     });
     expect(claim.body.task.pipeline.revision).toBe(repo.head);
+    // The job's start is audited with the claim's request id.
+    const started = await db.query<{ request_id: string | null }>(
+      `SELECT request_id FROM audit_events WHERE action = 'workflow.job.start' AND target->>'id' = $1`,
+      [t?.job.id],
+    );
+    expect(started.rows.map((r) => r.request_id)).toEqual([claim.headers.get("x-request-id")]);
     expect(
       (await http(url, "POST", "/internal/v1/tasks/claim", { body: { token: t?.taskToken } }))
         .status,

@@ -10,7 +10,7 @@ const eventsBody = z.object({ events: z.array(taskEventSchema).max(10_000) });
 export function registerTaskRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
   app.post("/internal/v1/tasks/claim", { config: { auth: "none" } }, async (req) => {
     const { token } = parse(claimRequestSchema, req.body);
-    return deps.tasks.claim(token);
+    return deps.tasks.claim(token, req.id);
   });
 
   app.post<{ Params: { taskId: string } }>(
