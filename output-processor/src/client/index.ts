@@ -24,6 +24,7 @@ import {
   INGEST_PROTOCOL_VERSION,
   MAX_FRAME_DATA,
   MESSAGE_TARGET_CHARS,
+  entryChars,
   isFatalIngestClose,
   serverMessageSchema,
   type Frame,
@@ -45,8 +46,6 @@ export interface OutputClientOptions {
 
 /** Frames merged from consecutive writes stay under this many characters. */
 const MERGE_LIMIT = 64 * 1024;
-/** One WebSocket message carries about this many characters of frame data (one frame at least). */
-const MESSAGE_BUDGET = MESSAGE_TARGET_CHARS;
 /** Bytes queued in the socket beyond which sending waits. */
 const MAX_SOCKET_BUFFER = 2 * 1024 * 1024;
 const MAX_BACKOFF_MS = 5_000;
@@ -238,13 +237,6 @@ export class OutputClient {
   }
 
   private appendText(step: number, stream: "out" | "err", text: string): void {
-    const open = this.openFrame(step, stream);
-    if (open && open.data.length + text.length <= MERGE_LIMIT) {
-      // The common case: a write that fits the frame being filled.
-      open.data += text;
-      this.queuedChars += text.length;
-      return;
-    }
     let rest = text;
     while (rest.length > 0) {
       const last = this.openFrame(step, stream);
@@ -267,7 +259,7 @@ export class OutputClient {
     if (this.fatal) return;
     frame.seq = this.nextSeq++;
     this.queue.push(frame);
-    this.queuedChars += frameChars(frame);
+    this.queuedChars += entryChars(frame);
     this.schedulePump();
   }
 
@@ -304,9 +296,9 @@ export class OutputClient {
         frames.length < 4096
       ) {
         const f = this.queue[this.sentCount + frames.length] as Frame;
-        if (frames.length > 0 && size + frameChars(f) > MESSAGE_BUDGET) break;
+        if (frames.length > 0 && size + entryChars(f) > MESSAGE_TARGET_CHARS) break;
         frames.push(f);
-        size += frameChars(f);
+        size += entryChars(f);
       }
       this.sentCount += frames.length;
       this.inflightChars += size;
@@ -386,7 +378,7 @@ export class OutputClient {
     while (n < this.queue.length && (this.queue[n] as Frame).seq <= seq) n++;
     if (n > 0) {
       for (let i = 0; i < n; i++) {
-        const chars = frameChars(this.queue[i] as Frame);
+        const chars = entryChars(this.queue[i] as Frame);
         if (i < this.sentCount) this.inflightChars -= chars;
         this.queuedChars -= chars;
       }
@@ -440,10 +432,6 @@ export class OutputClient {
       this.open();
     }, delay);
   }
-}
-
-function frameChars(f: Frame): number {
-  return f.kind === "output" ? f.data.length + 64 : 96;
 }
 
 function now(): number {

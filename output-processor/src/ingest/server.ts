@@ -329,7 +329,7 @@ class IngestSession {
 }
 
 /** Index ranges `[from, to)` of `json` whose texts add up to about `MESSAGE_TARGET_CHARS` each. */
-export function groupBySize(json: string[]): Array<[number, number]> {
+function groupBySize(json: string[]): Array<[number, number]> {
   const groups: Array<[number, number]> = [];
   let from = 0;
   let size = 0;

@@ -29,6 +29,14 @@ export const MAX_FRAME_DATA = 256 * 1024;
  * path stays under it.
  */
 export const MESSAGE_TARGET_CHARS = 96 * 1024;
+/**
+ * About how many characters an entry takes serialized: its data plus a fixed allowance for the
+ * envelope. The one estimate behind message, window and history page budgets.
+ */
+export function entryChars(e: { kind: string; data?: string }): number {
+  return e.kind === "output" && e.data !== undefined ? e.data.length + 64 : 96;
+}
+
 /** Frames in one `frames` message. */
 export const MAX_FRAMES_PER_MESSAGE = 4096;
 export const AUTH_TIMEOUT_MS = 10_000;

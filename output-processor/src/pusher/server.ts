@@ -7,7 +7,7 @@ import { LiveJobMessage, jobChannel, projectChannel } from "../fanout/messages.j
 import type { PubSub } from "../pubsub/types.js";
 import type { LiveWindow } from "../store/live-window.js";
 import type { LogEntry, LogStore, SkippedEntry } from "../store/types.js";
-import { MESSAGE_TARGET_CHARS } from "../protocol/ingest.js";
+import { MESSAGE_TARGET_CHARS, entryChars } from "../protocol/ingest.js";
 import { verifyChannelAuth } from "./auth.js";
 import {
   JOB_CHANNEL_PREFIX,
@@ -662,7 +662,7 @@ function firstPage(entries: LogEntry[], maxChars: number): LogEntry[] {
   let size = 0;
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i] as LogEntry;
-    size += e.kind === "output" ? e.data.length + 64 : 96;
+    size += entryChars(e);
     if (i > 0 && size > maxChars) return entries.slice(0, i);
   }
   return entries;

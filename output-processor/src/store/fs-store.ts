@@ -200,7 +200,7 @@ export class FsLogStore implements LogStore {
       index,
       fromSeq,
       opts,
-      async (c) => (await this.chunk(taskId, index, index.chunks.indexOf(c))).entries,
+      async (_c, i) => (await this.chunk(taskId, index, i)).entries,
     );
   }
 
@@ -215,7 +215,7 @@ export class FsLogStore implements LogStore {
       index,
       opts.fromByte ?? 0,
       opts.toByte ?? Number.POSITIVE_INFINITY,
-      async (c) => (await this.chunk(taskId, index, index.chunks.indexOf(c))).entries,
+      async (_c, i) => (await this.chunk(taskId, index, i)).entries,
     );
   }
 
@@ -226,7 +226,8 @@ export class FsLogStore implements LogStore {
     return findTail(
       index,
       bytes,
-      async (i) => (i === lastIdx && active ? active : await this.chunk(taskId, index, i)).entries,
+      async (_c, i) =>
+        (i === lastIdx && active ? active : await this.chunk(taskId, index, i)).entries,
     );
   }
 

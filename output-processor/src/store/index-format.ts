@@ -40,12 +40,12 @@ export interface IndexFile {
 /**
  * Where the last `bytes` of output begin: walks back over the kept chunks of `index` (the dropped
  * middle is not among them, so it does not count), then reads the one chunk holding that byte
- * with `entriesOf(i)` and starts at the frame holding it, so the tail is never cut short.
+ * with `entriesOf` and starts at the frame holding it, so the tail is never cut short.
  */
 export async function findTail(
   index: IndexFile,
   bytes: number,
-  entriesOf: (chunk: number) => Promise<StoredFrame[]>,
+  entriesOf: (chunk: ChunkInfo, i: number) => Promise<StoredFrame[]>,
 ): Promise<TailStart> {
   const chunks = index.chunks;
   const lastIdx = chunks.length - 1;
@@ -66,7 +66,7 @@ export async function findTail(
   const c = chunks[i] as ChunkInfo;
   const from = c.textStart + c.textBytes - need;
   let pos = c.textStart;
-  for (const e of await entriesOf(i)) {
+  for (const e of await entriesOf(c, i)) {
     const end = pos + Buffer.byteLength(entryText(e));
     if (end > from || pos >= from) {
       return e.seq === 1 ? { seq: 1, textStart: 0 } : { seq: e.seq, textStart: pos };
@@ -94,7 +94,7 @@ export async function* readTextRange(
   index: IndexFile,
   from: number,
   to: number,
-  entriesOf: (chunk: ChunkInfo) => Promise<StoredFrame[]>,
+  entriesOf: (chunk: ChunkInfo, i: number) => Promise<StoredFrame[]>,
 ): AsyncGenerator<string> {
   const chunks = index.chunks;
   let lo = 0;
@@ -119,7 +119,7 @@ export async function* readTextRange(
       droppedShown = true;
       if (d.textStart < to) yield droppedLine(droppedEntry(d));
     }
-    const entries = await entriesOf(c);
+    const entries = await entriesOf(c, i);
     let pos = c.textStart;
     let piece = "";
     for (const e of entries) {
@@ -155,7 +155,7 @@ export async function readEntryRange(
   index: IndexFile,
   fromSeq: number,
   opts: { toSeq?: number; maxBytes?: number },
-  entriesOf: (chunk: ChunkInfo) => Promise<StoredFrame[]>,
+  entriesOf: (chunk: ChunkInfo, i: number) => Promise<StoredFrame[]>,
 ): Promise<{ entries: LogEntry[]; done: boolean }> {
   const maxBytes = opts.maxBytes ?? 256 * 1024;
   const toSeq = opts.toSeq ?? Number.POSITIVE_INFINITY;
@@ -179,7 +179,7 @@ export async function readEntryRange(
       seq = d.toSeq + 1;
     }
     if (c.lastSeq < seq) continue;
-    for (const e of await entriesOf(c)) {
+    for (const e of await entriesOf(c, i)) {
       if (e.seq < seq) continue;
       if (e.seq >= toSeq || (bytes >= maxBytes && out.length > 0)) {
         return { entries: out, done: false };

@@ -1,4 +1,5 @@
 import type { ChainableCommander, Redis } from "ioredis";
+import { entryChars } from "../protocol/ingest.js";
 import type { LogEntry, StoredFrame } from "./types.js";
 
 /**
@@ -53,7 +54,7 @@ class Budget {
 
   /**
    * Records entries; returns the lowest seq to keep, whether entries before it must now go
-   * (`trim`), and whether this is the task's first append here (so its key needs an expiry).
+   * (`trim`), and whether this is the task's first append here (older writers may have left more).
    */
   add(
     taskId: string,
@@ -95,21 +96,15 @@ class Budget {
   }
 }
 
-function entrySize(e: StoredFrame): number {
-  return e.kind === "output" ? e.data.length + 64 : 96;
-}
-
 /** In-process window, for a single instance without Redis. */
 export class MemoryLiveWindow implements LiveWindow {
   private readonly tasks = new Map<string, { entries: StoredFrame[]; timer: NodeJS.Timeout }>();
-  private readonly max: number;
   private readonly ttlMs: number;
   private readonly budget: Budget;
 
   constructor(opts: LiveWindowOptions = {}) {
-    this.max = opts.maxEntries ?? 1024;
     this.ttlMs = (opts.ttlSeconds ?? 3600) * 1000;
-    this.budget = new Budget(opts.maxBytes ?? 512 * 1024, this.max);
+    this.budget = new Budget(opts.maxBytes ?? 512 * 1024, opts.maxEntries ?? 1024);
   }
 
   async append(taskId: string, entries: StoredFrame[]): Promise<void> {
@@ -118,9 +113,9 @@ export class MemoryLiveWindow implements LiveWindow {
     else
       this.tasks.set(taskId, (t = { entries: [], timer: undefined as unknown as NodeJS.Timeout }));
     t.entries.push(...entries);
-    const { keepFrom } = this.budget.add(taskId, entries, entries.map(entrySize));
-    const first = (t.entries[0] as StoredFrame).seq;
-    const cut = Math.max(t.entries.length - this.max, keepFrom - first);
+    const { keepFrom } = this.budget.add(taskId, entries, entries.map(entryChars));
+    // The budget counts entries too, so `keepFrom` is the whole answer.
+    const cut = keepFrom - (t.entries[0] as StoredFrame).seq;
     if (cut > 0) t.entries.splice(0, cut);
     t.timer = setTimeout(() => this.tasks.delete(taskId), this.ttlMs);
     t.timer.unref();

@@ -677,11 +677,7 @@ export class ObjectLogStore implements LogStore {
   private async remoteTailStart(taskId: string, bytes: number): Promise<TailStart | null> {
     const index = await this.remoteIndex(taskId);
     if (!index) return null;
-    return findTail(
-      index,
-      bytes,
-      async (i) => (await this.remoteChunk(taskId, index.chunks[i] as ChunkInfo)).entries,
-    );
+    return findTail(index, bytes, async (c) => (await this.remoteChunk(taskId, c)).entries);
   }
 }
 
