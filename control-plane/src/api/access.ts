@@ -6,7 +6,7 @@ import { getPipeline } from "../model/pipelines.js";
 import { getProject, getProjectBySlug } from "../model/projects.js";
 import type { Job, Pipeline, Project, User, Workflow } from "../model/records.js";
 import { getUser } from "../model/users.js";
-import { getJob, getWorkflow } from "../model/workflows.js";
+import { getJob, getJobByNumber, getWorkflow } from "../model/workflows.js";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (s: string): boolean => UUID.test(s);
@@ -22,6 +22,19 @@ export async function visibleProject(db: Database, who: Principal, slug: string)
   const project = await getProjectBySlug(db, slug);
   if (!project || !canSeeProject(who, project.id)) throw notFound("Project");
   return project;
+}
+
+/** A job by its project slug and number (`/project/{slug}/job/{number}` routes). */
+export async function visibleJob(
+  db: Database,
+  who: Principal,
+  params: SlugParams & { number: string },
+): Promise<{ project: Project; job: Job }> {
+  const project = await visibleProject(db, who, slugOf(params));
+  const n = Number(params.number);
+  const job = Number.isInteger(n) ? await getJobByNumber(db, project.id, n) : null;
+  if (!job) throw notFound("Job");
+  return { project, job };
 }
 
 export async function visiblePipeline(

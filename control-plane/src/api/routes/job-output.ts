@@ -3,8 +3,8 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import { ControlPlaneError, notFound } from "../../model/errors.js";
-import { getJobByNumber, listTasksOfJob } from "../../model/workflows.js";
-import { slugOf, visibleProject, type SlugParams } from "../access.js";
+import { listTasksOfJob } from "../../model/workflows.js";
+import { visibleJob, type SlugParams } from "../access.js";
 import { parse, principalOf } from "../server.js";
 import type { CoreRouteDeps } from "./deps.js";
 
@@ -56,10 +56,8 @@ export function registerJobOutputRoutes(
     "/api/v2/project/:vcs/:org/:repo/job/:number/output",
     async (req, reply) => {
       const q = parse(outputQuery, req.query, "query");
-      const project = await visibleProject(deps.db, principalOf(req), slugOf(req.params));
+      const { project, job } = await visibleJob(deps.db, principalOf(req), req.params);
       const n = Number(req.params.number);
-      const job = Number.isInteger(n) ? await getJobByNumber(deps.db, project.id, n) : null;
-      if (!job) throw notFound("Job");
       const task = (await listTasksOfJob(deps.db, job.id)).find((t) => t.nodeIndex === q.node);
       if (!task) throw notFound(`Node ${q.node} of job ${n}`);
       const source = deps.outputSource();

@@ -2,13 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { notFound } from "../../model/errors.js";
 import { getPipeline } from "../../model/pipelines.js";
 import type { TaskStep } from "../../model/records.js";
-import {
-  getJobByNumber,
-  getWorkflow,
-  listTaskSteps,
-  listTasksOfJob,
-} from "../../model/workflows.js";
-import { slugOf, visibleProject, type SlugParams } from "../access.js";
+import { getWorkflow, listTaskSteps, listTasksOfJob } from "../../model/workflows.js";
+import { visibleJob, type SlugParams } from "../access.js";
 import { presentJobDetails } from "../present.js";
 import { principalOf } from "../server.js";
 import { auditOf } from "./audit-context.js";
@@ -20,16 +15,8 @@ type Params = SlugParams & { number: string };
 export function registerJobRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
   const { db } = deps;
 
-  const load = async (who: ReturnType<typeof principalOf>, params: Params) => {
-    const project = await visibleProject(db, who, slugOf(params));
-    const n = Number(params.number);
-    const job = Number.isInteger(n) ? await getJobByNumber(db, project.id, n) : null;
-    if (!job) throw notFound("Job");
-    return { project, job };
-  };
-
   app.get<{ Params: Params }>("/api/v2/project/:vcs/:org/:repo/job/:number", async (req) => {
-    const { project, job } = await load(principalOf(req), req.params);
+    const { project, job } = await visibleJob(db, principalOf(req), req.params);
     const workflow = await getWorkflow(db, job.workflowId);
     const pipeline = workflow ? await getPipeline(db, workflow.pipelineId) : null;
     if (!workflow || !pipeline) throw notFound("Job");
@@ -43,7 +30,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: CoreRouteDeps): vo
     "/api/v2/project/:vcs/:org/:repo/job/:number/cancel",
     async (req, reply) => {
       const who = principalOf(req);
-      const { job } = await load(who, req.params);
+      const { job } = await visibleJob(db, who, req.params);
       await deps.engine.cancelJob(job.id, who.userId, auditOf(req));
       return reply.code(202).send({ message: "Accepted." });
     },
