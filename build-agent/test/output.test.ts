@@ -42,6 +42,16 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** Runs `spec` on a local agent whose output goes where `spec.output` says. */
+function runWithProcessorOutput(spec: ReturnType<typeof makeTask>) {
+  return runAgent({
+    config: agentConfig(server, server.addTask(spec), { output: "processor" }),
+    logger,
+    signal: new AbortController().signal,
+    docker,
+  });
+}
+
 /** Runs a task whose output goes to the processor (as task `taskId`); returns its stored text. */
 async function runToProcessor(
   taskId: string,
@@ -52,13 +62,7 @@ async function runToProcessor(
     output: { url: `http://127.0.0.1:${processor.port}`, token: taskId },
   });
   spec.taskId = taskId; // the test verifier grants the task named by the token
-  const outcome = await runAgent({
-    config: agentConfig(server, server.addTask(spec), { output: "processor" }),
-    logger,
-    signal: new AbortController().signal,
-    docker,
-  });
-  expect(outcome.result).toBe("success");
+  expect((await runWithProcessorOutput(spec)).result).toBe("success");
   const res = await request(`http://127.0.0.1:${processor.port}/output/v1/tasks/${taskId}/raw`);
   expect(res.statusCode).toBe(200);
   return res.body.text();
@@ -99,12 +103,7 @@ describe("agent output without an output-processor", () => {
       output: { url: "http://127.0.0.1:9", token: "nobody-listens" },
     });
     const t0 = Date.now();
-    const outcome = await runAgent({
-      config: agentConfig(server, server.addTask(spec), { output: "processor" }),
-      logger,
-      signal: new AbortController().signal,
-      docker,
-    });
+    const outcome = await runWithProcessorOutput(spec);
     expect(outcome.result).toBe("success");
     // Unbounded before (waiting for acknowledgements); now a 2 s grace. Generous for loaded CI.
     expect(Date.now() - t0).toBeLessThan(9_000);
