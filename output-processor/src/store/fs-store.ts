@@ -1,12 +1,15 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdir, open, readFile, rename, rm, appendFile, stat, writeFile } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import {
   findTail,
+  parseChunkLines,
   readEntryRange,
   readTextRange,
   type ChunkInfo,
   type IndexFile,
+  type ParsedChunk,
+  safeName,
 } from "./index-format.js";
 import { join } from "node:path";
 import { OutputError } from "../errors.js";
@@ -32,18 +35,6 @@ export interface FsLogStoreOptions {
   ownerCheckMs?: number;
 }
 
-interface ParsedChunk {
-  entries: StoredFrame[];
-  /** Bytes of complete lines (a torn last line is excluded). */
-  validBytes: number;
-}
-
-function safeName(id: string): string {
-  return /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,120}$/.test(id)
-    ? id
-    : `h-${createHash("sha256").update(id).digest("hex")}`;
-}
-
 function emptyIndex(): IndexFile {
   return { version: 1, chunks: [], headChunks: null, dropped: null, finished: false };
 }
@@ -56,15 +47,7 @@ async function parseChunk(path: string): Promise<ParsedChunk> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { entries: [], validBytes: 0 };
     throw err;
   }
-  const end = buf.lastIndexOf(0x0a) + 1;
-  const entries: StoredFrame[] = [];
-  let start = 0;
-  while (start < end) {
-    const nl = buf.indexOf(0x0a, start);
-    entries.push(JSON.parse(buf.toString("utf8", start, nl)) as StoredFrame);
-    start = nl + 1;
-  }
-  return { entries, validBytes: end };
+  return parseChunkLines(buf);
 }
 
 /** A `LogStore` on the local filesystem: `tasks/<id>/{meta.json,index.json,<n>.jsonl}`. */

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   droppedLine,
   entryText,
@@ -6,6 +7,32 @@ import {
   type StoredFrame,
   type TailStart,
 } from "./types.js";
+
+/** A parsed chunk file: its entries and the bytes of its complete lines (a torn last line is not). */
+export interface ParsedChunk {
+  entries: StoredFrame[];
+  validBytes: number;
+}
+
+/** Parses a chunk file's JSON lines, leaving out a torn last line. */
+export function parseChunkLines(buf: Buffer): ParsedChunk {
+  const end = buf.lastIndexOf(0x0a) + 1;
+  const entries: StoredFrame[] = [];
+  let start = 0;
+  while (start < end) {
+    const nl = buf.indexOf(0x0a, start);
+    entries.push(JSON.parse(buf.toString("utf8", start, nl)) as StoredFrame);
+    start = nl + 1;
+  }
+  return { entries, validBytes: end };
+}
+
+/** A task or job id as a file or key name: readable ids as they are, others hashed. */
+export function safeName(id: string): string {
+  return /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,120}$/.test(id)
+    ? id
+    : `h-${createHash("sha256").update(id).digest("hex")}`;
+}
 
 /** One chunk of a task's log as `index.json` lists it. */
 export interface ChunkInfo {

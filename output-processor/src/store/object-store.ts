@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pino, type Logger } from "pino";
@@ -9,10 +9,13 @@ import { FsLogStore } from "./fs-store.js";
 import {
   droppedEntry,
   findTail,
+  parseChunkLines,
   readEntryRange,
   readTextRange,
   type ChunkInfo,
   type IndexFile,
+  type ParsedChunk,
+  safeName,
 } from "./index-format.js";
 import {
   droppedLine,
@@ -46,10 +49,6 @@ export interface ObjectLogStoreOptions {
   logger?: Logger;
 }
 
-interface ParsedChunk {
-  entries: StoredFrame[];
-}
-
 /** An archived chunk the index names is gone (the task was archived again meanwhile). */
 class MissingChunk extends Error {}
 
@@ -79,25 +78,6 @@ async function inParallel<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw (failure as { err: unknown }).err;
-}
-
-/** Same rule as the spool's directory names: readable ids as they are, others hashed. */
-function safeName(id: string): string {
-  return /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,120}$/.test(id)
-    ? id
-    : `h-${createHash("sha256").update(id).digest("hex")}`;
-}
-
-function parseLines(buf: Buffer): ParsedChunk {
-  const end = buf.lastIndexOf(0x0a) + 1;
-  const entries: StoredFrame[] = [];
-  let start = 0;
-  while (start < end) {
-    const nl = buf.indexOf(0x0a, start);
-    entries.push(JSON.parse(buf.toString("utf8", start, nl)) as StoredFrame);
-    start = nl + 1;
-  }
-  return { entries };
 }
 
 function isEnoent(err: unknown): boolean {
@@ -513,7 +493,7 @@ export class ObjectLogStore implements LogStore {
 
   /** Archived chunk `c`: fetched up to the size the index records, parsed, cached. */
   private async remoteChunk(taskId: string, c: ChunkInfo): Promise<ParsedChunk> {
-    if (c.fileBytes === 0) return { entries: [] };
+    if (c.fileBytes === 0) return { entries: [], validBytes: 0 };
     const cacheKey = `${taskId}\n${c.n}\n${c.fileBytes}`;
     const hit = this.cache.get(cacheKey);
     if (hit) {
@@ -528,7 +508,7 @@ export class ObjectLogStore implements LogStore {
     if (!got || got.body.length < c.fileBytes) {
       throw new MissingChunk(`chunk ${c.n} of task ${taskId}`);
     }
-    const parsed = parseLines(got.body);
+    const parsed = parseChunkLines(got.body);
     this.cache.set(cacheKey, parsed);
     if (this.cache.size > this.cacheSize)
       this.cache.delete(this.cache.keys().next().value as string);
