@@ -2,7 +2,7 @@ import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { TaskApiClient, type TaskEvent } from "@drover/control-plane/task-api";
+import { TaskApiClient, type TaskEvent } from "@drover/task-api";
 import { createMasker } from "@drover/output-processor/masking";
 import { OutputClient } from "@drover/output-processor/client";
 import type { AgentConfig, DockerConnection } from "./config.js";

@@ -9,8 +9,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compile, type JobPlan } from "@drover/control-plane/compiler";
-import type { TaskSpec } from "@drover/control-plane/task-api";
+import { compile, type JobPlan } from "@drover/config-compiler";
+import type { TaskSpec } from "@drover/task-api";
 import { TaskServer } from "./helpers/task-server.js";
 import { makeTask, requireDocker, runTask } from "./helpers/fixtures.js";
 

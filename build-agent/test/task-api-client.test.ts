@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { TaskApiClient } from "@drover/control-plane/task-api";
+import { TaskApiClient } from "@drover/task-api";
 
 let server: Server | undefined;
 afterEach(async () => {

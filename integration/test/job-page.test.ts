@@ -13,12 +13,12 @@ import pino from "pino";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  DroverClient,
   InstantScheduler,
   serverConfigSchema,
   startControlPlane,
   type ControlPlane,
 } from "@drover/control-plane";
+import { DroverClient } from "@drover/cli";
 import { openDatabase } from "@drover/control-plane/db";
 import { webRoutes } from "@drover/control-plane/web";
 import {

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const cli = join(root, "control-plane", "dist", "cli", "main.js");
+const cli = join(root, "control-plane", "cli", "dist", "main.js");
 
 beforeAll(() => {
   if (!existsSync(cli) || !existsSync(join(root, "build-agent", "dist", "main.js"))) {

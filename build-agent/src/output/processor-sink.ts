@@ -1,5 +1,5 @@
 import type { OutputClient } from "@drover/output-processor/client";
-import type { StepStatus, TaskResult } from "@drover/control-plane/task-api";
+import type { StepStatus, TaskResult } from "@drover/task-api";
 import { withTimeout } from "../util/time.js";
 import type { OutputSink, OutputStream } from "./sink.js";
 

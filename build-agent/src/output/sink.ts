@@ -1,4 +1,4 @@
-import type { StepStatus, TaskResult } from "@drover/control-plane/task-api";
+import type { StepStatus, TaskResult } from "@drover/task-api";
 
 export type OutputStream = "stdout" | "stderr";
 

@@ -1,4 +1,4 @@
-import type { TaskSpec } from "@drover/control-plane/task-api";
+import type { TaskSpec } from "@drover/task-api";
 
 /** CircleCI's built-in variables for this task. */
 export function builtinEnvironment(task: TaskSpec): Record<string, string> {

@@ -5,7 +5,7 @@ import {
   type TaskEvent,
   type TaskResult,
   type TaskSpec,
-} from "@drover/control-plane/task-api";
+} from "@drover/task-api";
 import { AgentError, errorMessage } from "../errors.js";
 import type { EnvironmentInfo, ExecHandle, Executor } from "../executor/types.js";
 import type { OutputSink } from "../output/sink.js";

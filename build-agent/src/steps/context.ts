@@ -1,4 +1,4 @@
-import type { StepStatus, TaskApiClient, TaskSpec } from "@drover/control-plane/task-api";
+import type { StepStatus, TaskApiClient, TaskSpec } from "@drover/task-api";
 import type { EnvironmentInfo, Executor } from "../executor/types.js";
 import { expandPath } from "../executor/types.js";
 

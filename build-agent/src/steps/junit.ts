@@ -1,5 +1,5 @@
 import { XMLParser } from "fast-xml-parser";
-import type { TestCase } from "@drover/control-plane/task-api";
+import type { TestCase } from "@drover/task-api";
 
 const parser = new XMLParser({
   ignoreAttributes: false,

@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import type { TestCase } from "@drover/control-plane/task-api";
+import type { TestCase } from "@drover/task-api";
 import { forEachEntry, readEntry } from "../util/tar.js";
 import { jobPath, type StepContext, type StepOutcome } from "./context.js";
 import { parseJUnit } from "./junit.js";

@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import Docker from "dockerode";
 import { pino } from "pino";
-import type { TaskSpec } from "@drover/control-plane/task-api";
+import type { TaskSpec } from "@drover/task-api";
 import {
   runAgent,
   defaultExecutorConfig,

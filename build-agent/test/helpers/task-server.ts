@@ -1,5 +1,5 @@
 /**
- * A test double of the control plane's task API (see control-plane/src/task-api/contract.ts):
+ * A test double of the control plane's task API (see control-plane/task-api/src/contract.ts):
  * in-memory tasks, events, artifacts, tests, caches and workspace layers.
  */
 import { randomUUID } from "node:crypto";
@@ -11,7 +11,7 @@ import {
   type TaskEvent,
   type TaskSpec,
   type TestCase,
-} from "@drover/control-plane/task-api";
+} from "@drover/task-api";
 
 interface TaskState {
   spec: TaskSpec;

@@ -14,8 +14,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { compile } from "@drover/control-plane";
-import type { PipelineValues } from "@drover/control-plane";
+import { compile } from "@drover/config-compiler";
+import type { PipelineValues } from "@drover/config-compiler";
 import { parseDocument } from "yaml";
 
 const CORPUS_MEDIAN_GOAL_MS = 5;

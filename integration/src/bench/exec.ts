@@ -24,7 +24,7 @@ import {
   dockerClient,
   parseImageAliases,
 } from "@drover/build-agent";
-import type { TaskEvent, TaskSpec } from "@drover/control-plane/task-api";
+import type { TaskEvent, TaskSpec } from "@drover/task-api";
 
 const IMAGE = "drover/ci-base";
 const MEMORY_LIMIT_MIB = 256;

@@ -11,12 +11,8 @@ import { join } from "node:path";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import {
-  DroverClient,
-  InstantScheduler,
-  serverConfigSchema,
-  startControlPlane,
-} from "@drover/control-plane";
+import { DroverClient } from "@drover/cli";
+import { InstantScheduler, serverConfigSchema, startControlPlane } from "@drover/control-plane";
 import { openDatabase, type Database } from "@drover/control-plane/db";
 
 const POSTGRES_URL =

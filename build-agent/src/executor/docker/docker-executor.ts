@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { Writable, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
-import type { TaskSpec } from "@drover/control-plane/task-api";
+import type { TaskSpec } from "@drover/task-api";
 import type { ExecutorConfig } from "../../config.js";
 import { AgentError, ErrorCodes, errorMessage } from "../../errors.js";
 import type { OutputStream } from "../../output/sink.js";

@@ -1,0 +1,62 @@
+/** The `drover` command table: each command lives in `commands/<name>.ts` and is loaded only when used. */
+import process from "node:process";
+
+export interface CommandModule {
+  /** Runs the command with the arguments after its name; resolves to the exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+export const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  config: {
+    summary: "validate or process a .circleci/config.yml",
+    load: () => import("./commands/config.js"),
+  },
+  up: {
+    summary: "run every service in one process on embedded defaults",
+    load: () => import("./commands/up.js"),
+  },
+  run: {
+    summary: "build a checkout's working-tree config and follow it",
+    load: () => import("./commands/run.js"),
+  },
+  pipeline: {
+    summary: "trigger, list or show pipelines",
+    load: () => import("./commands/pipeline.js"),
+  },
+  workflow: {
+    summary: "rerun a workflow (--from-failed, --ssh)",
+    load: () => import("./commands/workflow.js"),
+  },
+  project: {
+    summary: "add a project",
+    load: () => import("./commands/project.js"),
+  },
+  token: {
+    summary: "create an API token",
+    load: () => import("./commands/token.js"),
+  },
+  nomad: {
+    summary: "render the Nomad job bodies of a pipeline, or list Drover's Nomad jobs",
+    load: () => import("./commands/nomad.js"),
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: drover <command> [args]\n\ncommands:\n${lines.join("\n")}\n`;
+}
+
+/** Runs `drover <argv>`; resolves to the exit code. */
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`drover: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load()).run(rest);
+}

@@ -1,0 +1,2 @@
+export * from "./server-config.js";
+export type { ServiceUrls } from "./urls.js";

@@ -1,0 +1,44 @@
+export * from "./scheduler/index.js";
+export * from "./secrets/index.js";
+export * from "./audit/index.js";
+export * from "./scheduler/local/index.js";
+export * from "./engine/index.js";
+export * from "./model/index.js";
+export * from "./auth/index.js";
+export * from "./config/index.js";
+export * from "./schedules/index.js";
+export * from "./webhooks/index.js";
+export {
+  createApiServer,
+  parse,
+  principalOf,
+  requireAdmin,
+  requestToken,
+  type ApiServerDeps,
+  type RequestAuthenticator,
+  type RouteAuth,
+} from "./api/server.js";
+export type { CoreRouteDeps } from "./api/routes/deps.js";
+export {
+  TriggerService,
+  type CompileFn,
+  type TriggerRequest,
+  type TriggerType,
+} from "./pipelines/trigger.js";
+export { GitConfigFetcher } from "./git/fetch.js";
+export {
+  startControlPlane,
+  type ComposeOptions,
+  type ControlPlane,
+  type ControlPlaneDeps,
+  type RouteModule,
+  type OutputInfo,
+} from "./server/compose.js";
+export {
+  ROOT_LOG_REDACT_PATHS,
+  startDrover,
+  type Drover,
+  type DroverOptions,
+} from "./server/drover.js";
+export * from "./contexts/index.js";
+export * from "./users/index.js";

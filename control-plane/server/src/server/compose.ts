@@ -1,0 +1,298 @@
+/**
+ * The composition root: builds every control-plane service from one config and wires them
+ * together. `drover up`, the tests and the benchmarks all start the control plane here.
+ *
+ * To plug in a route module, add it to `registerRoutes` below (or pass `routes` from the
+ * caller); each module exports `registerXRoutes(app, deps)` and receives `ControlPlaneDeps`.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { createApiServer, type RequestAuthenticator } from "../api/server.js";
+import { registerHookRoutes } from "../api/routes/hooks.js";
+import { registerJobOutputRoutes } from "../api/routes/job-output.js";
+import { registerJobRoutes } from "../api/routes/jobs.js";
+import { registerMeRoutes } from "../api/routes/me.js";
+import { registerPipelineRoutes } from "../api/routes/pipelines.js";
+import { registerProjectRoutes } from "../api/routes/projects.js";
+import { registerScheduleRoutes } from "../api/routes/schedules.js";
+import { registerTaskRoutes } from "../api/routes/tasks.js";
+import { registerTaskStorageRoutes } from "../api/routes/task-storage.js";
+import { registerTokenRoutes } from "../api/routes/tokens.js";
+import { registerWorkflowRoutes } from "../api/routes/workflows.js";
+import { TokenAuthenticator } from "../auth/principal.js";
+import { compile } from "@drover/config-compiler";
+import { dataPaths, type ServerConfig } from "../config/server-config.js";
+import type { ServiceUrls } from "../config/urls.js";
+import { openDatabase } from "../db/open.js";
+import type { Database } from "../db/types.js";
+import { WorkflowEngine } from "../engine/engine.js";
+import { TaskService, type TaskSecretsProvider } from "../engine/task-service.js";
+import { GitConfigFetcher } from "../git/fetch.js";
+import { TriggerService, type CompileFn } from "../pipelines/trigger.js";
+import { LocalScheduler } from "../scheduler/local/local.js";
+import { DiskBlobStore } from "../storage/disk-blob-store.js";
+import { TaskStorage } from "../storage/task-storage.js";
+import { visibleProject } from "../api/access.js";
+import { principalOf } from "../api/server.js";
+import { getJobByNumber } from "../model/workflows.js";
+import type { SchedulerBackend } from "../scheduler/types.js";
+import { ScheduleRunner } from "../schedules/runner.js";
+import { bootstrapAdmin } from "./bootstrap.js";
+
+/** Everything a route module may use. */
+export interface ControlPlaneDeps {
+  config: ServerConfig;
+  logger: Logger;
+  db: Database;
+  urls: ServiceUrls;
+  scheduler: SchedulerBackend;
+  engine: WorkflowEngine;
+  tasks: TaskService;
+  trigger: TriggerService;
+  schedules: ScheduleRunner;
+  /** Artifacts, tests, caches and workspaces uploaded by tasks (`<dataDir>/blobs`). */
+  storage: TaskStorage;
+  /** The output-processor serving live output, when one runs (`startDrover`). */
+  output?: OutputInfo;
+}
+
+/** Where the output-processor is and the Pusher keys its browsers' channels are signed with. */
+export interface OutputInfo {
+  /** Base URL of ingest, log reads and Pusher WebSockets (`/app/<pusherAppKey>`). */
+  url: string;
+  port: number;
+  pusherAppKey: string;
+  /** For `signChannelAuth` only; never sent to a browser. */
+  pusherAppSecret: string;
+  /** Service token of the log routes, for step output served by the control plane. */
+  readToken?: string;
+}
+
+export type RouteModule = (app: FastifyInstance, deps: ControlPlaneDeps) => void | Promise<void>;
+
+export interface ComposeOptions {
+  config: ServerConfig;
+  logger: Logger;
+  /** Defaults: the configured database, the local scheduler, the compiler. */
+  db?: Database;
+  scheduler?: SchedulerBackend;
+  compile?: CompileFn;
+  /** Project/context environment and secrets for claimed tasks (the secrets engine). */
+  secrets?: TaskSecretsProvider;
+  /** HMAC output tokens (the output-processor); default random. */
+  mintOutputToken?: (
+    taskId: string,
+    task: { jobId: string; projectId: string },
+  ) => string | Promise<string>;
+  /** The running output-processor, handed to route modules as `deps.output`. */
+  output?: OutputInfo;
+  /** Clock of the schedule runner (tests control it). */
+  now?: () => Date;
+  /** Other ways to authenticate users (session cookies), tried when no API token is sent. */
+  authenticators?: RequestAuthenticator[];
+  /** Extra route modules, registered after the built-in ones. */
+  routes?: RouteModule[];
+}
+
+export interface ControlPlane extends ControlPlaneDeps {
+  app: FastifyInstance;
+  /** The listen URL. */
+  url: string;
+  /** The admin token, only on the first start of an empty database. */
+  bootstrapToken: string | null;
+  /** Stops accepting requests and background work; running tasks keep running. */
+  close(): Promise<void>;
+}
+
+/** This instance's id, kept in `<dataDir>/instance-id` so a restart adopts its own local tasks. */
+async function instanceId(root: string): Promise<string> {
+  const file = join(root, "instance-id");
+  try {
+    const id = (await readFile(file, "utf8")).trim();
+    if (id) return id;
+  } catch {
+    // first start
+  }
+  const id = randomUUID();
+  await writeFile(file, `${id}\n`);
+  return id;
+}
+
+/** The built-in route modules. Add a module here to have it on every server. */
+async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Promise<void> {
+  registerTaskRoutes(app, deps);
+  registerPipelineRoutes(app, deps);
+  registerWorkflowRoutes(app, deps);
+  registerJobRoutes(app, deps);
+  registerJobOutputRoutes(app, {
+    ...deps,
+    outputSource: () => {
+      const url = deps.output?.url ?? deps.config.outputUrl;
+      const readToken = deps.output?.readToken ?? deps.config.outputReadToken;
+      return url ? { url, ...(readToken ? { readToken } : {}) } : null;
+    },
+  });
+  registerMeRoutes(app, deps);
+  registerProjectRoutes(app, deps);
+  registerTokenRoutes(app, deps);
+  registerScheduleRoutes(app, deps);
+  await registerHookRoutes(app, deps);
+  registerTaskStorageRoutes(app, {
+    storage: deps.storage,
+    authenticateTask: async (taskId, session) => {
+      const task = await deps.tasks.authenticate(taskId, session);
+      if (!task) return null;
+      return {
+        taskId,
+        jobId: task.jobId,
+        workflowId: task.workflowId,
+        projectSlug: task.projectSlug,
+        nodeIndex: task.nodeIndex,
+        upstreamJobIds: await deps.tasks.upstreamJobIds(task.jobId),
+      };
+    },
+    findJob: async (req, slug, number) => {
+      const project = await visibleProject(deps.db, principalOf(req), slug).catch(() => null);
+      const job = project ? await getJobByNumber(deps.db, project.id, number) : null;
+      return job ? { jobId: job.id } : null;
+    },
+    get baseUrl() {
+      return deps.urls.public;
+    },
+  });
+  // The CLI learns where live output is read from here.
+  app.get("/healthz", { config: { auth: "none" } }, async () => ({
+    status: "ok",
+    ...(deps.output ? { output_url: deps.output.url } : {}),
+  }));
+}
+
+/** Opens state, builds the services, registers routes, listens, then starts the engine. */
+export async function startControlPlane(opts: ComposeOptions): Promise<ControlPlane> {
+  const { config, logger } = opts;
+  const paths = dataPaths(config);
+  await mkdir(paths.root, { recursive: true });
+  const ownDb = !opts.db;
+  const db =
+    opts.db ??
+    (await openDatabase(
+      config.databaseUrl ? { url: config.databaseUrl } : { dataDir: paths.pglite },
+    ));
+  const scheduler =
+    opts.scheduler ??
+    new LocalScheduler({
+      logger,
+      stateDir: paths.agents,
+      ...(config.agentCommand ? { agentCommand: config.agentCommand } : {}),
+    });
+  const urls: ServiceUrls = {
+    controlPlane: config.internalUrl ?? "",
+    public: config.publicUrl ?? "",
+    output: config.outputUrl ?? "http://127.0.0.1:8585",
+  };
+  const engine = new WorkflowEngine({
+    db,
+    scheduler,
+    logger,
+    urls,
+    tickIntervalMs: config.tickIntervalMs,
+    ...(scheduler.name === "local" ? { instanceId: await instanceId(paths.root) } : {}),
+    ...(opts.secrets ? { access: opts.secrets } : {}),
+  });
+  const tasks = new TaskService({
+    db,
+    engine,
+    logger,
+    urls,
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
+    ...(opts.mintOutputToken ? { mintOutputToken: opts.mintOutputToken } : {}),
+  });
+  const trigger = new TriggerService({
+    db,
+    engine,
+    logger,
+    fetcher: new GitConfigFetcher(paths.git),
+    compile: opts.compile ?? compile,
+    ...(config.orbsDir ? { orbsDir: config.orbsDir } : {}),
+  });
+  const schedules = new ScheduleRunner({
+    db,
+    trigger,
+    logger,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
+  const storage = new TaskStorage({ db, blobs: new DiskBlobStore(join(paths.root, "blobs")) });
+  const deps: ControlPlaneDeps = {
+    config,
+    logger,
+    db,
+    urls,
+    scheduler,
+    engine,
+    tasks,
+    trigger,
+    schedules,
+    storage,
+    ...(opts.output ? { output: opts.output } : {}),
+  };
+  const app = createApiServer({
+    logger,
+    authenticator: new TokenAuthenticator(db),
+    tasks,
+    ...(opts.authenticators ? { authenticators: opts.authenticators } : {}),
+  });
+  await registerRoutes(app, deps);
+  for (const mod of opts.routes ?? []) await mod(app, deps);
+
+  const bootstrapToken = await bootstrapAdmin(db);
+  const address = await app.listen({ host: config.host, port: config.port });
+  const url = address.replace("[::1]", "127.0.0.1");
+  urls.controlPlane ||= url;
+  urls.public ||= url;
+  await engine.start();
+  if (config.scheduleTickMs > 0) schedules.start(config.scheduleTickMs);
+  const sweep = (): void => {
+    storage
+      .expire({
+        caches: config.cacheRetentionDays,
+        artifacts: config.artifactRetentionDays,
+        workspaces: config.workspaceRetentionDays,
+      })
+      .then(
+        (removed) => {
+          if (removed.caches + removed.artifacts + removed.workspaces > 0) {
+            logger.info({ removed }, "expired uploads deleted");
+          }
+        },
+        (err: unknown) => logger.warn({ err }, "deleting expired uploads failed"),
+      );
+  };
+  // Soon after start (a server restarted more often than the period still sweeps), then periodically.
+  const sweepers =
+    config.retentionSweepMs > 0
+      ? [setTimeout(sweep, 10_000).unref(), setInterval(sweep, config.retentionSweepMs).unref()]
+      : [];
+  logger.info({ url }, "control plane listening");
+
+  let closed = false;
+  return {
+    ...deps,
+    app,
+    url,
+    bootstrapToken,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const t of sweepers) clearTimeout(t);
+      schedules.stop();
+      await app.close();
+      await engine.stop();
+      await schedules.idle();
+      await scheduler.close();
+      if (ownDb) await db.close();
+    },
+  };
+}

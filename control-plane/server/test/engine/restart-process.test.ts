@@ -1,0 +1,122 @@
+/**
+ * The restart test with a real kill: `drover up` (the built CLI, `npm run build` first) runs as
+ * a child process, gets SIGKILL while a job's agent is mid-step, and a new `drover up` on the same
+ * data directory and port finishes the workflow.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { randomUUID } from "node:crypto";
+import { afterAll, describe, expect, it } from "vitest";
+import { DroverClient, type ApiWorkflowJob } from "@drover/cli";
+import { makeRepo } from "../helpers/server.js";
+
+const cli = fileURLToPath(new URL("../../../cli/dist/main.js", import.meta.url));
+const agent = fileURLToPath(new URL("../fixtures/fake-agent.mjs", import.meta.url));
+
+const CONFIG = `version: 2.1
+jobs:
+  a: {docker: [{image: x}], steps: [{run: "echo a"}]}
+  b: {docker: [{image: x}], steps: [{run: "sleep 4; echo b"}]}
+  c: {docker: [{image: x}], steps: [{run: "echo c"}]}
+workflows:
+  w:
+    jobs: [a, {b: {requires: [a]}}, {c: {requires: [b]}}]
+`;
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function poll<T>(
+  fn: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined && ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("restart after SIGKILL (drover up as a child process)", () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  });
+
+  it("finishes the workflow correctly", async () => {
+    expect(existsSync(cli), `${cli} is missing: run npm run build first`).toBe(true);
+    const dataDir = mkdtempSync(join(tmpdir(), "drover-kill-"));
+    const port = await freePort();
+    const up = async () => {
+      const child = spawn(process.execPath, [cli, "up"], {
+        env: {
+          ...process.env,
+          DROVER_PORT: String(port),
+          DROVER_DATA_DIR: dataDir,
+          DROVER_TICK_MS: "200",
+          DROVER_AGENT_COMMAND: JSON.stringify([process.execPath, agent]),
+          DROVER_LOG_LEVEL: "warn",
+        },
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      children.push(child);
+      let out = "";
+      await new Promise<void>((resolve, reject) => {
+        child.stdout?.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("Drover is up at")) resolve();
+        });
+        child.once("exit", (code) => reject(new Error(`drover up exited ${code}: ${out}`)));
+      });
+      return child;
+    };
+    const first = await up();
+    const { url, token } = JSON.parse(readFileSync(join(dataDir, "cli.json"), "utf8")) as {
+      url: string;
+      token: string;
+    };
+    const client = new DroverClient(url, token);
+    const slug = `gh/acme/${randomUUID().slice(0, 8)}`;
+    await client.addProject({
+      slug,
+      repository_url: makeRepo({ ".circleci/config.yml": CONFIG }).url,
+    });
+    const p = await client.trigger(slug, { branch: "main" });
+    const wf = (await client.pipelineWorkflows(p.id)).items[0]?.id ?? "";
+    const status = (jobs: ApiWorkflowJob[], name: string) =>
+      jobs.find((j) => j.name === name)?.status;
+    await poll(
+      async () => (await client.workflowJobs(wf)).items,
+      (jobs) => status(jobs, "b") === "running",
+    );
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("exit", r));
+    await new Promise((r) => setTimeout(r, 1000));
+    const second = await up();
+    const done = await poll(
+      () => client.workflow(wf),
+      (w) => w.stopped_at !== null,
+    );
+    const jobs = (await client.workflowJobs(wf)).items;
+    expect(jobs.map((j) => [j.name, j.status])).toEqual([
+      ["a", "success"],
+      ["b", "success"],
+      ["c", "success"],
+    ]);
+    expect(done.status).toBe("success");
+    second.kill("SIGTERM");
+    await new Promise((r) => second.once("exit", r));
+  });
+});

@@ -1,3 +1,0 @@
-export * from "./server-config.js";
-export type { ServiceUrls } from "./urls.js";
-export * from "./cli.js";
