@@ -11,6 +11,7 @@ export default defineConfig({
       "control-plane/task-api",
       "control-plane/server",
       "control-plane/cli",
+      "control-plane/web",
       "build-agent",
       "integration",
     ],

@@ -6,7 +6,8 @@
  * | `GET /jobs/{id}` | none (a shell) | the page; `?token=<API token>` or `#token=` on the first load |
  * | `GET /web/v1/jobs/{id}` | user | the job (API v2 job details) plus the pusher-js settings |
  * | `POST /api/pusher/auth` | user | Pusher channel authorization (`api/routes/pusher-auth.ts`) |
- * | `GET /static/web/{pusher.min.js,job-page.js,job-page.css}` | none | the page's assets |
+ * | `GET /static/web/pusher.min.js` | none | pusher-js's browser build |
+ * | `GET /static/web/{version}/{name}` | none | `@drover/web`'s built files (content-hashed `version`) |
  *
  * Page auth: the page takes an API token from `?token=` (or `#token=`, which never reaches the
  * server) once, keeps it in the tab's `sessionStorage`, removes it from the address bar and sends it
@@ -18,6 +19,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { loadWebBundle, type WebBundle } from "@drover/web";
 import { registerPusherAuthRoutes } from "../api/routes/pusher-auth.js";
 import { jobById } from "../api/access.js";
 import { presentJobDetails } from "../api/present.js";
@@ -29,18 +31,9 @@ import { getProject } from "../model/projects.js";
 import type { TaskStep } from "../model/records.js";
 import { getWorkflow, listTaskSteps, listTasksOfJob } from "../model/workflows.js";
 import type { ControlPlaneDeps, RouteModule } from "../server/compose.js";
-import {
-  JOB_DATA_PATH,
-  JOB_PAGE_CSS,
-  JOB_PAGE_CSS_PATH,
-  JOB_PAGE_JS_PATH,
-  PUSHER_JS_PATH,
-  jobPageScript,
-  renderJobPage,
-} from "./job-page.js";
+import { JOB_DATA_PATH, PUSHER_JS_PATH, STATIC_PREFIX, renderJobPage } from "./job-page.js";
 
-export { createAnsiRenderer, ansiToHtml, type AnsiRenderer } from "./ansi.js";
-export { renderJobPage, jobPageScript, PUSHER_JS_PATH, JOB_DATA_PATH } from "./job-page.js";
+export { renderJobPage, assetPath, PUSHER_JS_PATH, JOB_DATA_PATH } from "./job-page.js";
 export { registerPusherAuthRoutes, type PusherAuthConfig } from "../api/routes/pusher-auth.js";
 
 /** The output-processor's Pusher app as browsers reach it. */
@@ -84,7 +77,14 @@ export function registerWebRoutes(
   registerPusherAuthRoutes(app, { db, pusher });
 
   let pusherJs: Promise<Buffer> | null = null;
-  const script = jobPageScript();
+  let bundle: Promise<WebBundle> | null = null;
+  const webBundle = (): Promise<WebBundle> => {
+    bundle ??= loadWebBundle().catch((err: unknown) => {
+      bundle = null;
+      throw err;
+    });
+    return bundle;
+  };
 
   app.get<{ Params: { id: string } }>(
     "/jobs/:id",
@@ -112,7 +112,7 @@ export function registerWebRoutes(
             "connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; " +
             "form-action 'none'; frame-ancestors 'none'",
         })
-        .send(renderJobPage(req.params.id));
+        .send(renderJobPage(req.params.id, (await webBundle()).version));
     },
   );
 
@@ -162,24 +162,23 @@ export function registerWebRoutes(
       })
       .send(body);
   });
-  app.get(JOB_PAGE_JS_PATH, { config: { auth: "none" } }, async (_req, reply) => {
-    void reply
-      .headers({
-        ...SECURITY_HEADERS,
-        "content-type": "application/javascript; charset=utf-8",
-        "cache-control": "no-cache",
-      })
-      .send(script);
-  });
-  app.get(JOB_PAGE_CSS_PATH, { config: { auth: "none" } }, async (_req, reply) => {
-    void reply
-      .headers({
-        ...SECURITY_HEADERS,
-        "content-type": "text/css; charset=utf-8",
-        "cache-control": "no-cache",
-      })
-      .send(JOB_PAGE_CSS);
-  });
+  app.get<{ Params: { version: string; name: string } }>(
+    `${STATIC_PREFIX}/:version/:name`,
+    { config: { auth: "none" } },
+    async (req, reply) => {
+      const { version, files } = await webBundle();
+      const file = files.get(req.params.name);
+      if (!file || req.params.version !== version) throw notFound("Asset");
+      void reply
+        .headers({
+          ...SECURITY_HEADERS,
+          "content-type": file.contentType,
+          // The path changes with the content: cache for good.
+          "cache-control": "public, max-age=31536000, immutable",
+        })
+        .send(file.body);
+    },
+  );
 }
 
 /** The same as a `RouteModule` for `ComposeOptions.routes` or `registerRoutes` in compose.ts. */

@@ -8,6 +8,7 @@ import type { Database } from "@drover/control-plane/db";
 import type { DroverClient } from "@drover/cli";
 import { openDatabase } from "@drover/control-plane/db";
 import { pusherBrowserBuildPath, webRoutes } from "@drover/control-plane/web";
+import { loadWebBundle } from "@drover/web";
 import { signChannelAuth } from "@drover/output-processor";
 import { CONFIG, http, makeRepo, startTestServer } from "../helpers/server.js";
 
@@ -150,7 +151,7 @@ describe("web routes: job page and Pusher channel auth", () => {
     const html = await res.text();
     expect(html).toContain(`data-job-id="${jobId}"`);
     expect(html).toContain('<script src="/static/web/pusher.min.js">');
-    expect(html).toContain('<script src="/static/web/job-page.js">');
+    expect(html).toMatch(/<script type="module" src="\/static\/web\/[0-9a-f]{12}\/job-page\.js">/);
     expect(html).not.toContain(token);
     expect(html).not.toContain(APP_SECRET);
     const weird = await (await fetch(`${cp.url}/jobs/%22%3E%3Cscript%3E`)).text();
@@ -167,13 +168,23 @@ describe("web routes: job page and Pusher channel auth", () => {
     expect(pusher.status).toBe(200);
     expect(pusher.headers.get("content-type")).toMatch(/javascript/);
     expect(Buffer.from(await pusher.arrayBuffer())).toEqual(readFileSync(pusherBrowserBuildPath()));
-    const js = await fetch(`${cp.url}/static/web/job-page.js`);
+    const html = await (await fetch(`${cp.url}/jobs/${jobId}`)).text();
+    const version = /\/static\/web\/([0-9a-f]{12})\/job-page\.js/.exec(html)?.[1];
+    expect(version).toBeDefined();
+    const bundle = await loadWebBundle();
+    expect(version).toBe(bundle.version);
+    const js = await fetch(`${cp.url}/static/web/${version}/job-page.js`);
     expect(js.status).toBe(200);
+    expect(js.headers.get("cache-control")).toContain("immutable");
     const source = await js.text();
-    expect(() => new Function(source)).not.toThrow();
     expect(source).toContain("/api/pusher/auth");
-    expect(source).toContain("function createAnsiRenderer");
-    const css = await fetch(`${cp.url}/static/web/job-page.css`);
+    expect(source).toContain('from "./ansi.js"');
+    const ansi = await fetch(`${cp.url}/static/web/${version}/ansi.js`);
+    expect(await ansi.text()).toContain("function createAnsiRenderer");
+    // Another version or an unknown name is not served.
+    expect((await fetch(`${cp.url}/static/web/000000000000/job-page.js`)).status).toBe(404);
+    expect((await fetch(`${cp.url}/static/web/${version}/..%2Fpackage.json`)).status).toBe(404);
+    const css = await fetch(`${cp.url}/static/web/${version}/job-page.css`);
     expect(css.status).toBe(200);
     expect(await css.text()).toContain(".ansi-fg-1");
   });

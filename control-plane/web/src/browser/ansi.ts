@@ -1,10 +1,4 @@
-/**
- * ANSI SGR to HTML spans for the job page.
- *
- * `createAnsiRenderer` is self-contained (no imports, no outer references) because the page
- * ships its source to the browser with `Function.prototype.toString`: the same code runs in tests
- * and in the page. Keep it that way.
- */
+/** ANSI SGR to HTML spans for the job page; the same module runs in the page and in tests. */
 
 /** Converts chunks of terminal text to HTML; colour state and split escapes carry across chunks. */
 export interface AnsiRenderer {
