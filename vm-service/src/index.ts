@@ -19,3 +19,16 @@ export {
   type MachineAccess,
   type ProvisionOptions,
 } from "./machine/provision.js";
+export type { SqlDatabase, SqlQueryable } from "./store/sql.js";
+export { ensureVmSchema } from "./store/schema.js";
+export { PostgresSql, type PostgresSqlOptions } from "./store/pg.js";
+export {
+  LeaseService,
+  leaseConfigSchema,
+  MANAGED_BY,
+  type LeaseConfig,
+  type LeaseRequest,
+  type LeaseServiceDeps,
+  type MachineLease,
+  type MachineSummary,
+} from "./service/leases.js";

@@ -13,14 +13,10 @@ import {
   provisionMachine,
   type MachineAccess,
 } from "@drover/vm-service";
+import { describeDocker } from "./helpers.js";
 import { providerConformance } from "./provider-conformance.js";
 
 const log = pino({ level: "silent" });
-const dockerUp = spawnSync("docker", ["image", "inspect", "drover/machine:latest"]).status === 0;
-if (!dockerUp && process.env.CI === "true") {
-  throw new Error("CI: Docker with drover/machine:latest is required (npm run images)");
-}
-const describeDocker = dockerUp ? describe : describe.skip;
 
 describeDocker("local provider", () => {
   providerConformance({

@@ -1,0 +1,399 @@
+/**
+ * Leases: one machine per task, made fresh, handed over ready (SSH and Docker TLS answering), and
+ * destroyed when released or when its lease runs out. The database is the record: a restart of
+ * vm-service loses no lease, and the reaper destroys whatever the record does not account for.
+ *
+ * - `lease` is idempotent on the task id: a second call for a task with a live machine returns it
+ *   (waiting for it if another call is still making it).
+ * - `release` is idempotent; releasing an unknown id is a not-found error.
+ * - Calls may run concurrently across instances sharing the database: state changes are
+ *   conditional updates, so one instance wins each transition.
+ */
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { createDockerTlsSet } from "../credentials/docker-tls.js";
+import { generateSshKeyPair, sshFingerprint } from "../credentials/ssh.js";
+import { VmError } from "../errors.js";
+import { provisionMachine } from "../machine/provision.js";
+import type { MachineProvider } from "../provider/types.js";
+import {
+  getMachine,
+  insertMachine,
+  listMachines,
+  machineByProviderId,
+  machineOfTask,
+  updateMachine,
+  type MachineRow,
+} from "../store/machines.js";
+import type { SqlDatabase } from "../store/sql.js";
+
+export const leaseConfigSchema = z.object({
+  /** Names this installation's machines (a tag), so two installations never reap each other's. */
+  installId: z.string().min(1).default("drover"),
+  /** Lease length when the caller gives none, seconds. */
+  defaultLeaseSeconds: z.number().int().positive().default(3600),
+  /** Longest lease a caller may ask for or renew to, seconds (CircleCI's job limit: 5 hours). */
+  maxLeaseSeconds: z
+    .number()
+    .int()
+    .positive()
+    .default(5 * 3600),
+  /** A machine not ready (SSH and Docker answering) by then is destroyed and counted as failed. */
+  startTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(6 * 60_000),
+  /** The reaper spares an unknown tagged machine this young (another instance may be making it). */
+  reaperGraceMs: z
+    .number()
+    .int()
+    .positive()
+    .default(10 * 60_000),
+  sshUser: z.string().min(1).default("circleci"),
+});
+export type LeaseConfig = z.infer<typeof leaseConfigSchema>;
+
+export interface LeaseRequest {
+  taskId: string;
+  image: string;
+  resourceClass: string;
+  leaseSeconds?: number;
+}
+
+/** What a job needs to reach its machine. Secret: never logged, sent only to the lease's caller. */
+export interface MachineLease {
+  id: string;
+  taskId: string;
+  image: string;
+  resourceClass: string;
+  host: string;
+  sshPort: number;
+  dockerPort: number;
+  sshUser: string;
+  sshPrivateKey: string;
+  hostPublicKey: string;
+  hostKeyFingerprint: string;
+  docker: { caCert: string; clientCert: string; clientKey: string };
+  expiresAt: string;
+}
+
+/** A machine as operators see it: no credentials. */
+export interface MachineSummary {
+  id: string;
+  provider: string;
+  providerId: string | null;
+  image: string;
+  resourceClass: string;
+  state: MachineRow["state"];
+  taskId: string | null;
+  address: string | null;
+  leaseExpiresAt: string | null;
+  createdAt: string;
+  failure: string | null;
+}
+
+export const MANAGED_BY = "drover-vm-service";
+
+export function summarize(m: MachineRow): MachineSummary {
+  return {
+    id: m.id,
+    provider: m.provider,
+    providerId: m.providerId,
+    image: m.image,
+    resourceClass: m.resourceClass,
+    state: m.state,
+    taskId: m.taskId,
+    address: m.address,
+    leaseExpiresAt: m.leaseExpiresAt?.toISOString() ?? null,
+    createdAt: m.createdAt.toISOString(),
+    failure: m.failure,
+  };
+}
+
+export interface LeaseServiceDeps {
+  db: SqlDatabase;
+  provider: MachineProvider;
+  logger: Logger;
+  config: z.input<typeof leaseConfigSchema>;
+  now?: () => Date;
+}
+
+export class LeaseService {
+  readonly config: LeaseConfig;
+  private readonly db: SqlDatabase;
+  private readonly provider: MachineProvider;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  /** Leases being made by this process, by task id. */
+  private readonly making = new Map<string, Promise<MachineLease>>();
+
+  constructor(deps: LeaseServiceDeps) {
+    this.config = leaseConfigSchema.parse(deps.config);
+    this.db = deps.db;
+    this.provider = deps.provider;
+    this.log = deps.logger.child({ unit: "leases" });
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  private leaseSeconds(asked: number | undefined): number {
+    const s = asked ?? this.config.defaultLeaseSeconds;
+    if (!Number.isInteger(s) || s <= 0 || s > this.config.maxLeaseSeconds) {
+      throw new VmError(
+        "DROVER_ERR_VM_INVALID",
+        `leaseSeconds must be an integer from 1 to ${this.config.maxLeaseSeconds}`,
+      );
+    }
+    return s;
+  }
+
+  /** A ready machine for the task: its own, made now (or the one already made for it). */
+  async lease(req: LeaseRequest): Promise<MachineLease> {
+    const seconds = this.leaseSeconds(req.leaseSeconds);
+    const inFlight = this.making.get(req.taskId);
+    if (inFlight) return inFlight;
+    const existing = await machineOfTask(this.db, req.taskId);
+    if (existing?.state === "leased") return this.present(existing);
+    if (existing) return this.waitLeased(existing.id);
+    const made = this.make(req, seconds).finally(() => this.making.delete(req.taskId));
+    this.making.set(req.taskId, made);
+    return made;
+  }
+
+  private async make(req: LeaseRequest, seconds: number): Promise<MachineLease> {
+    const id = randomUUID();
+    const log = this.log.child({ vmId: id, taskId: req.taskId });
+    const user = generateSshKeyPair(`drover-${id}`);
+    const host = generateSshKeyPair(`drover-${id}-host`);
+    try {
+      await insertMachine(this.db, {
+        id,
+        provider: this.provider.name,
+        image: req.image,
+        resourceClass: req.resourceClass,
+        taskId: req.taskId,
+        pooled: false,
+        sshUser: this.config.sshUser,
+        sshPrivateKey: user.privateKey,
+        hostPublicKey: host.publicKey,
+        createdAt: this.now(),
+      });
+    } catch (err) {
+      // Another instance is making this task's machine.
+      if ((err as { code?: string }).code === "23505") {
+        const other = await machineOfTask(this.db, req.taskId);
+        if (other) return this.waitLeased(other.id);
+      }
+      throw err;
+    }
+    const deadline = Date.now() + this.config.startTimeoutMs;
+    let providerId: string | null = null;
+    try {
+      [providerId = null] = await this.provider.create([
+        {
+          image: req.image,
+          resourceClass: req.resourceClass,
+          tags: {
+            ManagedBy: MANAGED_BY,
+            install: this.config.installId,
+            machine: id,
+            task: req.taskId,
+          },
+          boot: {
+            sshUser: this.config.sshUser,
+            authorizedKey: user.publicKey,
+            hostKey: host.privateKey,
+          },
+        },
+      ]);
+      if (!providerId) throw new VmError("DROVER_ERR_VM_NOT_READY", "the provider returned no id");
+      await updateMachine(this.db, id, "provisioning", { providerId });
+      const address = await this.waitRunning(providerId, deadline);
+      await updateMachine(this.db, id, "provisioning", { address });
+      const tls = createDockerTlsSet({ ips: [address] });
+      await provisionMachine(
+        {
+          host: address,
+          sshPort: 22,
+          dockerPort: 2376,
+          sshUser: this.config.sshUser,
+          privateKey: user.privateKey,
+          hostPublicKey: host.publicKey,
+        },
+        tls,
+        { timeoutMs: Math.max(deadline - Date.now(), 1) },
+      );
+      const now = this.now();
+      const leased = await updateMachine(
+        this.db,
+        id,
+        "leased",
+        {
+          dockerCa: tls.caCert,
+          dockerClientCert: tls.clientCert,
+          dockerClientKey: tls.clientKey,
+          readyAt: now,
+          leaseExpiresAt: new Date(now.getTime() + seconds * 1000),
+        },
+        ["provisioning"],
+      );
+      if (!leased)
+        throw new VmError("DROVER_ERR_VM_NOT_READY", "the machine was released while it started");
+      log.info(
+        { address, ms: now.getTime() - (deadline - this.config.startTimeoutMs) },
+        "machine leased",
+      );
+      const row = await getMachine(this.db, id);
+      if (!row) throw new VmError("DROVER_ERR_VM_NOT_FOUND", `machine ${id} vanished`);
+      return this.present(row);
+    } catch (err) {
+      const failure = err instanceof Error ? err.message : String(err);
+      log.warn({ err }, "machine failed to start");
+      await updateMachine(this.db, id, "failed", { failure }).catch(() => {});
+      if (providerId) await this.provider.destroy([providerId]).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async waitRunning(providerId: string, deadline: number): Promise<string> {
+    for (;;) {
+      const [info] = await this.provider.describe([providerId]);
+      if (!info || info.state === "failed" || info.state === "deleted") {
+        throw new VmError(
+          "DROVER_ERR_VM_NOT_READY",
+          `machine ${providerId} ${info ? `failed: ${info.failure ?? info.state}` : "disappeared"}`,
+        );
+      }
+      if (info.state === "running" && info.internalAddress) return info.internalAddress;
+      if (Date.now() > deadline) {
+        throw new VmError("DROVER_ERR_VM_NOT_READY", `machine ${providerId} did not start in time`);
+      }
+      await sleep(250);
+    }
+  }
+
+  private async waitLeased(id: string): Promise<MachineLease> {
+    const deadline = Date.now() + this.config.startTimeoutMs;
+    for (;;) {
+      const row = await getMachine(this.db, id);
+      if (row?.state === "leased") return this.present(row);
+      if (!row || row.state === "failed" || row.state === "destroyed" || Date.now() > deadline) {
+        throw new VmError(
+          "DROVER_ERR_VM_NOT_READY",
+          `machine ${id} did not become ready${row?.failure ? `: ${row.failure}` : ""}`,
+        );
+      }
+      await sleep(250);
+    }
+  }
+
+  private present(m: MachineRow): MachineLease {
+    if (!m.address || !m.taskId || !m.dockerCa || !m.dockerClientCert || !m.dockerClientKey) {
+      throw new VmError("DROVER_ERR_VM_NOT_READY", `machine ${m.id} is not ready`);
+    }
+    return {
+      id: m.id,
+      taskId: m.taskId,
+      image: m.image,
+      resourceClass: m.resourceClass,
+      host: m.address,
+      sshPort: 22,
+      dockerPort: 2376,
+      sshUser: m.sshUser,
+      sshPrivateKey: m.sshPrivateKey,
+      hostPublicKey: m.hostPublicKey,
+      hostKeyFingerprint: sshFingerprint(m.hostPublicKey),
+      docker: { caCert: m.dockerCa, clientCert: m.dockerClientCert, clientKey: m.dockerClientKey },
+      expiresAt: (m.leaseExpiresAt ?? this.now()).toISOString(),
+    };
+  }
+
+  /** The lease of machine `id`, if it is leased. */
+  async get(id: string): Promise<MachineLease> {
+    const row = await getMachine(this.db, id);
+    if (!row || row.state !== "leased") {
+      throw new VmError("DROVER_ERR_VM_NOT_FOUND", `no lease ${id}`);
+    }
+    return this.present(row);
+  }
+
+  /** Extends the lease to `seconds` from now. */
+  async renew(id: string, seconds?: number): Promise<MachineLease> {
+    const s = this.leaseSeconds(seconds);
+    const ok = await updateMachine(
+      this.db,
+      id,
+      "leased",
+      { leaseExpiresAt: new Date(this.now().getTime() + s * 1000) },
+      ["leased"],
+    );
+    if (!ok) throw new VmError("DROVER_ERR_VM_NOT_FOUND", `no lease ${id}`);
+    return this.get(id);
+  }
+
+  /** Ends the lease and destroys the machine; releasing twice is fine. */
+  async release(id: string, reason = "released"): Promise<void> {
+    const row = await getMachine(this.db, id);
+    if (!row) throw new VmError("DROVER_ERR_VM_NOT_FOUND", `no machine ${id}`);
+    if (row.state === "destroyed") return;
+    await updateMachine(this.db, id, "releasing");
+    if (row.providerId) await this.provider.destroy([row.providerId]);
+    await updateMachine(this.db, id, "destroyed", { releasedAt: this.now() });
+    this.log.info({ vmId: id, taskId: row.taskId, reason }, "machine released");
+  }
+
+  /** Releases the live machine of a task, if it has one (the control plane calls it at task end). */
+  async releaseTask(taskId: string): Promise<boolean> {
+    const row = await machineOfTask(this.db, taskId);
+    if (!row) return false;
+    await this.release(row.id, "task ended");
+    return true;
+  }
+
+  async list(): Promise<MachineSummary[]> {
+    return (await listMachines(this.db)).map(summarize);
+  }
+
+  /**
+   * One reaper pass: destroys machines whose lease ran out, machines stuck starting past the start
+   * limit, and tagged machines of this installation that the database does not know (after the
+   * grace period) or knows as destroyed or failed. Returns the provider ids it destroyed.
+   */
+  async reap(): Promise<string[]> {
+    const now = this.now().getTime();
+    const destroyed: string[] = [];
+    for (const m of await listMachines(this.db)) {
+      const expired = m.state === "leased" && m.leaseExpiresAt && m.leaseExpiresAt.getTime() < now;
+      const stuck =
+        (m.state === "provisioning" || m.state === "releasing") &&
+        !this.making.has(m.taskId ?? "") &&
+        m.createdAt.getTime() + this.config.startTimeoutMs < now;
+      if (!expired && !stuck) continue;
+      this.log.warn({ vmId: m.id, taskId: m.taskId, state: m.state }, "reaping machine");
+      if (m.providerId) destroyed.push(m.providerId);
+      await this.release(m.id, expired ? "lease expired" : "stuck").catch((err: unknown) =>
+        this.log.error({ err, vmId: m.id }, "reap failed"),
+      );
+    }
+    const tagged = await this.provider.list({
+      ManagedBy: MANAGED_BY,
+      install: this.config.installId,
+    });
+    for (const machine of tagged) {
+      const row =
+        (await machineByProviderId(this.db, this.provider.name, machine.id)) ??
+        (machine.tags.machine ? await getMachine(this.db, machine.tags.machine) : null);
+      const orphan =
+        (!row && machine.createdAt.getTime() + this.config.reaperGraceMs < now) ||
+        row?.state === "destroyed" ||
+        row?.state === "failed";
+      if (!orphan || destroyed.includes(machine.id)) continue;
+      this.log.warn({ providerId: machine.id, known: Boolean(row) }, "reaping orphan machine");
+      await this.provider.destroy([machine.id]);
+      destroyed.push(machine.id);
+    }
+    return destroyed;
+  }
+}
