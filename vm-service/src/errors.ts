@@ -7,7 +7,13 @@ export type VmErrorCode =
   /** Invalid input to vm-service (a body field, a config value). */
   | "DROVER_ERR_VM_INVALID"
   /** No such lease or machine, or not visible to the caller. */
-  | "DROVER_ERR_VM_NOT_FOUND";
+  | "DROVER_ERR_VM_NOT_FOUND"
+  /** The API call carried no valid service token (401). */
+  | "DROVER_ERR_VM_UNAUTHENTICATED"
+  /** vm-service failed in a way it did not expect (500). */
+  | "DROVER_ERR_VM_INTERNAL"
+  /** vm-service could not be reached (the client's own error). */
+  | "DROVER_ERR_VM_UNREACHABLE";
 
 /** Base error of vm-service. */
 export class VmError extends Error {

@@ -32,3 +32,12 @@ export {
   type MachineLease,
   type MachineSummary,
 } from "./service/leases.js";
+export { createVmApi, type VmApiDeps } from "./api/server.js";
+export { VmServiceClient, type VmServiceClientOptions } from "./client/index.js";
+export {
+  vmServiceConfigSchema,
+  vmServiceConfigFromEnv,
+  type VmServiceConfig,
+  type VmServiceConfigInput,
+} from "./config.js";
+export { startVmService, type VmService } from "./service/run.js";

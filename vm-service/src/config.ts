@@ -1,0 +1,74 @@
+/** vm-service's configuration, parsed once from the environment by `main.ts`. */
+import { z } from "zod";
+import { leaseConfigSchema } from "./service/leases.js";
+import { localProviderConfigSchema } from "./providers/local/local-provider.js";
+
+export const vmServiceConfigSchema = z.object({
+  /** Address and port the API listens on (3000, as CircleCI Server's machine provisioner). */
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535).default(3000),
+  /** The token the control plane and agents present. */
+  serviceToken: z.string().min(16),
+  /** Which provider makes machines. */
+  provider: z.enum(["local"]).default("local"),
+  local: localProviderConfigSchema.default(localProviderConfigSchema.parse({})),
+  leases: leaseConfigSchema.default(leaseConfigSchema.parse({})),
+  /** How often the reaper runs, ms. */
+  reapIntervalMs: z.number().int().positive().default(60_000),
+});
+export type VmServiceConfig = z.infer<typeof vmServiceConfigSchema>;
+export type VmServiceConfigInput = z.input<typeof vmServiceConfigSchema>;
+
+const int = (v: string | undefined): number | undefined =>
+  v === undefined ? undefined : Number(v);
+
+/** Reads vm-service's variables; a bad one fails naming the variable. */
+export function vmServiceConfigFromEnv(env: NodeJS.ProcessEnv): {
+  config: VmServiceConfig;
+  databaseUrl: string;
+} {
+  const databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) {
+    throw new Error("DATABASE_URL: vm-service on its own needs the control plane's PostgreSQL");
+  }
+  const raw = {
+    host: env.DROVER_VM_HOST,
+    port: int(env.DROVER_VM_PORT),
+    serviceToken: env.DROVER_VM_SERVICE_TOKEN,
+    provider: env.DROVER_VM_PROVIDER,
+    local: { image: env.DROVER_VM_LOCAL_IMAGE, network: env.DROVER_VM_LOCAL_NETWORK },
+    leases: {
+      installId: env.DROVER_VM_INSTALL_ID,
+      startTimeoutMs: int(env.DROVER_VM_START_TIMEOUT_MS),
+    },
+    reapIntervalMs: int(env.DROVER_VM_REAP_INTERVAL_MS),
+  };
+  const names: Record<string, string> = {
+    host: "DROVER_VM_HOST",
+    port: "DROVER_VM_PORT",
+    serviceToken: "DROVER_VM_SERVICE_TOKEN",
+    provider: "DROVER_VM_PROVIDER",
+    "local.image": "DROVER_VM_LOCAL_IMAGE",
+    "local.network": "DROVER_VM_LOCAL_NETWORK",
+    "leases.installId": "DROVER_VM_INSTALL_ID",
+    "leases.startTimeoutMs": "DROVER_VM_START_TIMEOUT_MS",
+    reapIntervalMs: "DROVER_VM_REAP_INTERVAL_MS",
+  };
+  const strip = (o: unknown): unknown =>
+    o && typeof o === "object"
+      ? Object.fromEntries(
+          Object.entries(o)
+            .filter(([, v]) => v !== undefined)
+            .map(([k, v]) => [k, strip(v)]),
+        )
+      : o;
+  const r = vmServiceConfigSchema.safeParse(strip(raw));
+  if (!r.success) {
+    throw new Error(
+      r.error.issues
+        .map((i) => `${names[i.path.join(".")] ?? i.path.join(".")}: ${i.message}`)
+        .join("; "),
+    );
+  }
+  return { config: r.data, databaseUrl };
+}

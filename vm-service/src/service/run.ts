@@ -1,0 +1,44 @@
+/** Starts vm-service: the provider, leases, the reaper on a timer and the API. */
+import type { Logger } from "pino";
+import { createVmApi } from "../api/server.js";
+import { vmServiceConfigSchema, type VmServiceConfigInput } from "../config.js";
+import { LocalProvider } from "../providers/local/local-provider.js";
+import { ensureVmSchema } from "../store/schema.js";
+import type { SqlDatabase } from "../store/sql.js";
+import { LeaseService } from "./leases.js";
+
+export interface VmService {
+  url: string;
+  leases: LeaseService;
+  close(): Promise<void>;
+}
+
+export async function startVmService(opts: {
+  config: VmServiceConfigInput;
+  db: SqlDatabase;
+  logger: Logger;
+}): Promise<VmService> {
+  const config = vmServiceConfigSchema.parse(opts.config);
+  const log = opts.logger.child({ service: "vm-service" });
+  await ensureVmSchema(opts.db);
+  const provider = new LocalProvider(config.local, log);
+  const leases = new LeaseService({ db: opts.db, provider, logger: log, config: config.leases });
+  const app = createVmApi({ leases, provider, serviceToken: config.serviceToken, logger: log });
+  const url = await app.listen({ host: config.host, port: config.port });
+  let reaping: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    reaping = leases.reap().catch((err: unknown) => log.error({ err }, "reaper pass failed"));
+  }, config.reapIntervalMs);
+  timer.unref();
+  log.info({ url, provider: provider.name }, "vm-service listening");
+  return {
+    url,
+    leases,
+    close: async () => {
+      clearInterval(timer);
+      await reaping;
+      await app.close();
+      await provider.close();
+    },
+  };
+}
