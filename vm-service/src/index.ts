@@ -41,3 +41,9 @@ export {
   type VmServiceConfigInput,
 } from "./config.js";
 export { startVmService, type VmService } from "./service/run.js";
+export { cloudUserData } from "./provider/user-data.js";
+export {
+  Ec2Provider,
+  ec2ProviderConfigSchema,
+  type Ec2ProviderConfig,
+} from "./providers/ec2/ec2-provider.js";
