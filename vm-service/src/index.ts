@@ -47,3 +47,10 @@ export {
   ec2ProviderConfigSchema,
   type Ec2ProviderConfig,
 } from "./providers/ec2/ec2-provider.js";
+export {
+  GceProvider,
+  gceProviderConfigSchema,
+  gceLabel,
+  type GceProviderConfig,
+  type GceAuthClient,
+} from "./providers/gce/gce-provider.js";

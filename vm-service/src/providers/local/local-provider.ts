@@ -119,7 +119,7 @@ async function bootArchive(spec: MachineSpec): Promise<Buffer> {
   pack.entry({ name: "etc/drover/", type: "directory", mode: 0o755 });
   pack.entry({ name: "etc/drover/authorized_keys/", type: "directory", mode: 0o755 });
   pack.entry({ name: "etc/drover/docker/", type: "directory", mode: 0o700 });
-  pack.entry({ name: "etc/drover/ssh_host_ed25519_key", mode: 0o600 }, boot.hostKey);
+  pack.entry({ name: "etc/drover/ssh_host_ed25519_key", mode: 0o600 }, `${boot.hostKey.trim()}\n`);
   pack.entry(
     { name: `etc/drover/authorized_keys/${boot.sshUser}`, mode: 0o644 },
     `${boot.authorizedKey.trim()}\n`,

@@ -1,0 +1,1 @@
+export { startComputeTestServer, type ComputeTestServer } from "./compute-server.js";
