@@ -153,4 +153,41 @@ describeDocker("leases on the local provider and PostgreSQL", () => {
     expect(await live()).toEqual([]);
     expect((await restarted.list()).filter((m) => m.state !== "destroyed")).toEqual([]);
   });
+
+  it("hands out warm pool machines once each, and replaces them", async () => {
+    const pools = [{ image: "ubuntu-2204:current", resourceClass: "large", preallocated: 1 }];
+    const pooled = new LeaseService({ db, provider, logger, config: { installId, pools }, now });
+    expect(await pooled.fillPools()).toBe(1);
+    expect(await pooled.fillPools()).toBe(0); // full
+    const [warm] = (await pooled.list()).filter((m) => m.state === "ready");
+    expect(warm).toBeDefined();
+    const lease = await pooled.lease({
+      taskId: randomUUID(),
+      image: "ubuntu-2204:current",
+      resourceClass: "large",
+    });
+    expect(lease.id).toBe(warm?.id);
+    // Another image is not served from this pool.
+    const other = await pooled.lease({
+      taskId: randomUUID(),
+      image: "default",
+      resourceClass: "large",
+    });
+    expect(other.id).not.toBe(warm?.id);
+    // The pool refills; the used machine is destroyed on release, never reused.
+    await expect
+      .poll(async () => (await pooled.list()).filter((m) => m.state === "ready").length, {
+        timeout: 60_000,
+      })
+      .toBe(1);
+    await pooled.release(lease.id);
+    await pooled.release(other.id);
+    const next = await pooled.lease({
+      taskId: randomUUID(),
+      image: "ubuntu-2204:current",
+      resourceClass: "large",
+    });
+    expect(next.id).not.toBe(lease.id);
+    await pooled.release(next.id);
+  });
 });

@@ -19,6 +19,7 @@ import { VmError } from "../errors.js";
 import { provisionMachine } from "../machine/provision.js";
 import type { MachineProvider } from "../provider/types.js";
 import {
+  claimPooled,
   getMachine,
   insertMachine,
   listMachines,
@@ -53,6 +54,19 @@ export const leaseConfigSchema = z.object({
     .positive()
     .default(10 * 60_000),
   sshUser: z.string().min(1).default("circleci"),
+  /**
+   * Warm pools: machines made ahead per image and resource class. A pooled machine serves exactly
+   * one job and is then destroyed and replaced, like CircleCI's `preallocated` machines.
+   */
+  pools: z
+    .array(
+      z.object({
+        image: z.string().min(1),
+        resourceClass: z.string().min(1),
+        preallocated: z.number().int().min(0).max(100),
+      }),
+    )
+    .default([]),
 });
 export type LeaseConfig = z.infer<typeof leaseConfigSchema>;
 
@@ -157,14 +171,62 @@ export class LeaseService {
     const existing = await machineOfTask(this.db, req.taskId);
     if (existing?.state === "leased") return this.present(existing);
     if (existing) return this.waitLeased(existing.id);
-    const made = this.make(req, seconds).finally(() => this.making.delete(req.taskId));
+    const pooled = await claimPooled(this.db, req, this.leaseUntil(seconds));
+    if (pooled) {
+      this.log.info({ vmId: pooled.id, taskId: req.taskId }, "machine leased from the warm pool");
+      void this.fillPools().catch((err: unknown) => this.log.error({ err }, "pool refill failed"));
+      return this.present(pooled);
+    }
+    const made = this.make(req, seconds)
+      .then((row) => (row ? this.present(row) : this.waitLeased(req.taskId, true)))
+      .finally(() => this.making.delete(req.taskId));
     this.making.set(req.taskId, made);
     return made;
   }
 
-  private async make(req: LeaseRequest, seconds: number): Promise<MachineLease> {
+  private leaseUntil(seconds: number): Date {
+    return new Date(this.now().getTime() + seconds * 1000);
+  }
+
+  private filling: Promise<number> | null = null;
+
+  /** Makes pooled machines until every pool holds its `preallocated` count (made or starting). */
+  fillPools(): Promise<number> {
+    this.filling ??= this.fillPoolsOnce().finally(() => {
+      this.filling = null;
+    });
+    return this.filling;
+  }
+
+  private async fillPoolsOnce(): Promise<number> {
+    let started = 0;
+    const live = await listMachines(this.db, ["provisioning", "ready"]);
+    const made: Promise<unknown>[] = [];
+    for (const pool of this.config.pools) {
+      const have = live.filter(
+        (m) => m.pooled && m.image === pool.image && m.resourceClass === pool.resourceClass,
+      ).length;
+      for (let i = have; i < pool.preallocated; i++) {
+        started++;
+        made.push(
+          this.make({ taskId: "", image: pool.image, resourceClass: pool.resourceClass }, 0).catch(
+            (err: unknown) => this.log.warn({ err }, "pooled machine failed to start"),
+          ),
+        );
+      }
+    }
+    await Promise.all(made);
+    return started;
+  }
+
+  /**
+   * Makes a machine: leased to `req.taskId`, or pooled (state `ready`) when the task id is empty.
+   * Null when another instance is making this task's machine.
+   */
+  private async make(req: LeaseRequest, seconds: number): Promise<MachineRow | null> {
     const id = randomUUID();
-    const log = this.log.child({ vmId: id, taskId: req.taskId });
+    const forPool = req.taskId === "";
+    const log = this.log.child({ vmId: id, taskId: req.taskId || null });
     const user = generateSshKeyPair(`drover-${id}`);
     const host = generateSshKeyPair(`drover-${id}-host`);
     try {
@@ -173,8 +235,8 @@ export class LeaseService {
         provider: this.provider.name,
         image: req.image,
         resourceClass: req.resourceClass,
-        taskId: req.taskId,
-        pooled: false,
+        taskId: forPool ? null : req.taskId,
+        pooled: forPool,
         sshUser: this.config.sshUser,
         sshPrivateKey: user.privateKey,
         hostPublicKey: host.publicKey,
@@ -182,10 +244,7 @@ export class LeaseService {
       });
     } catch (err) {
       // Another instance is making this task's machine.
-      if ((err as { code?: string }).code === "23505") {
-        const other = await machineOfTask(this.db, req.taskId);
-        if (other) return this.waitLeased(other.id);
-      }
+      if ((err as { code?: string }).code === "23505") return null;
       throw err;
     }
     const deadline = Date.now() + this.config.startTimeoutMs;
@@ -199,7 +258,7 @@ export class LeaseService {
             ManagedBy: MANAGED_BY,
             install: this.config.installId,
             machine: id,
-            task: req.taskId,
+            ...(forPool ? { pool: "warm" } : { task: req.taskId }),
           },
           boot: {
             sshUser: this.config.sshUser,
@@ -229,13 +288,13 @@ export class LeaseService {
       const leased = await updateMachine(
         this.db,
         id,
-        "leased",
+        forPool ? "ready" : "leased",
         {
           dockerCa: tls.caCert,
           dockerClientCert: tls.clientCert,
           dockerClientKey: tls.clientKey,
           readyAt: now,
-          leaseExpiresAt: new Date(now.getTime() + seconds * 1000),
+          ...(forPool ? {} : { leaseExpiresAt: this.leaseUntil(seconds) }),
         },
         ["provisioning"],
       );
@@ -243,11 +302,11 @@ export class LeaseService {
         throw new VmError("DROVER_ERR_VM_NOT_READY", "the machine was released while it started");
       log.info(
         { address, ms: now.getTime() - (deadline - this.config.startTimeoutMs) },
-        "machine leased",
+        forPool ? "pooled machine ready" : "machine leased",
       );
       const row = await getMachine(this.db, id);
       if (!row) throw new VmError("DROVER_ERR_VM_NOT_FOUND", `machine ${id} vanished`);
-      return this.present(row);
+      return row;
     } catch (err) {
       const failure = err instanceof Error ? err.message : String(err);
       log.warn({ err }, "machine failed to start");
@@ -274,8 +333,10 @@ export class LeaseService {
     }
   }
 
-  private async waitLeased(id: string): Promise<MachineLease> {
+  /** Waits for machine `key` (or the task `key`'s machine) to be leased. */
+  private async waitLeased(key: string, byTask = false): Promise<MachineLease> {
     const deadline = Date.now() + this.config.startTimeoutMs;
+    const id = byTask ? ((await machineOfTask(this.db, key))?.id ?? key) : key;
     for (;;) {
       const row = await getMachine(this.db, id);
       if (row?.state === "leased") return this.present(row);

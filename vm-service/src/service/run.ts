@@ -26,9 +26,14 @@ export async function startVmService(opts: {
   const app = createVmApi({ leases, provider, serviceToken: config.serviceToken, logger: log });
   const url = await app.listen({ host: config.host, port: config.port });
   let reaping: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    reaping = leases.reap().catch((err: unknown) => log.error({ err }, "reaper pass failed"));
-  }, config.reapIntervalMs);
+  const tend = (): void => {
+    reaping = leases
+      .reap()
+      .then(() => leases.fillPools())
+      .catch((err: unknown) => log.error({ err }, "reaper or pool pass failed"));
+  };
+  tend();
+  const timer = setInterval(tend, config.reapIntervalMs);
   timer.unref();
   log.info({ url, provider: provider.name }, "vm-service listening");
   return {

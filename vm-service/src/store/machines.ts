@@ -200,3 +200,23 @@ export async function machineByProviderId(
   );
   return r.rows[0] ? fromRaw(r.rows[0]) : null;
 }
+
+/**
+ * Takes the oldest ready pooled machine of this image and resource class for a task, if there is
+ * one; concurrent claims never take the same machine.
+ */
+export async function claimPooled(
+  db: SqlQueryable,
+  req: { taskId: string; image: string; resourceClass: string },
+  leaseExpiresAt: Date,
+): Promise<MachineRow | null> {
+  const r = await db.query<Raw>(
+    `UPDATE vm_machines SET state = 'leased', task_id = $1, lease_expires_at = $4
+      WHERE id = (SELECT id FROM vm_machines
+                   WHERE state = 'ready' AND pooled AND image = $2 AND resource_class = $3
+                   ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+      RETURNING *`,
+    [req.taskId, req.image, req.resourceClass, leaseExpiresAt],
+  );
+  return r.rows[0] ? fromRaw(r.rows[0]) : null;
+}
