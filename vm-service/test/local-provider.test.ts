@@ -54,7 +54,7 @@ describeDocker("local provider", () => {
         privateKey: user.privateKey,
         hostPublicKey: host.publicKey,
       };
-      const tls = createDockerTlsSet({ ips: [address] });
+      const tls = await createDockerTlsSet({ ips: [address] });
       await provisionMachine(access, tls, { timeoutMs: 60_000 });
       certs = join(dir, "certs");
       execFileSync("mkdir", ["-p", certs]);
@@ -123,7 +123,7 @@ describeDocker("local provider", () => {
       const impostor = generateSshKeyPair("impostor");
       const err = await provisionMachine(
         { ...access, hostPublicKey: impostor.publicKey },
-        createDockerTlsSet({ ips: [access.host] }),
+        await createDockerTlsSet({ ips: [access.host] }),
         { timeoutMs: 10_000 },
       ).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(VmError);

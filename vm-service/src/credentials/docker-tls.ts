@@ -3,7 +3,8 @@
  * machine's address, and a client certificate for the job. Keys are made by Node's crypto (native,
  * fast); certificates are built and signed by node-forge.
  */
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { generateKeyPair, randomBytes } from "node:crypto";
+import { promisify } from "node:util";
 import forge from "node-forge";
 
 /** PEM files as Docker names them (`ca.pem`, `cert.pem`, `key.pem` in `DOCKER_CERT_PATH`). */
@@ -26,8 +27,14 @@ export interface DockerTlsOptions {
   now?: Date;
 }
 
-function rsaKey(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey } {
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+const generateRsa = promisify(generateKeyPair);
+
+// Off the event loop: RSA key generation takes tens of milliseconds of CPU each.
+async function rsaKey(): Promise<{
+  privateKey: forge.pki.rsa.PrivateKey;
+  publicKey: forge.pki.rsa.PublicKey;
+}> {
+  const { privateKey } = await generateRsa("rsa", { modulusLength: 2048 });
   const pem = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
   const key = forge.pki.privateKeyFromPem(pem);
   return { privateKey: key, publicKey: forge.pki.setRsaPublicKey(key.n, key.e) };
@@ -50,10 +57,10 @@ function certificate(
 }
 
 /** A fresh CA, server and client certificate set for one machine. */
-export function createDockerTlsSet(opts: DockerTlsOptions): DockerTlsSet {
+export async function createDockerTlsSet(opts: DockerTlsOptions): Promise<DockerTlsSet> {
   const now = opts.now ?? new Date();
   const days = opts.days ?? 2;
-  const ca = rsaKey();
+  const [ca, server, client] = await Promise.all([rsaKey(), rsaKey(), rsaKey()]);
   const caCert = certificate("drover machine CA", ca.publicKey, now, days);
   caCert.setIssuer(caCert.subject.attributes);
   caCert.setExtensions([
@@ -63,7 +70,6 @@ export function createDockerTlsSet(opts: DockerTlsOptions): DockerTlsSet {
   ]);
   caCert.sign(ca.privateKey, forge.md.sha256.create());
 
-  const server = rsaKey();
   const serverCert = certificate(opts.ips[0] ?? "drover-machine", server.publicKey, now, days);
   serverCert.setIssuer(caCert.subject.attributes);
   serverCert.setExtensions([
@@ -80,7 +86,6 @@ export function createDockerTlsSet(opts: DockerTlsOptions): DockerTlsSet {
   ]);
   serverCert.sign(ca.privateKey, forge.md.sha256.create());
 
-  const client = rsaKey();
   const clientCert = certificate("drover job", client.publicKey, now, days);
   clientCert.setIssuer(caCert.subject.attributes);
   clientCert.setExtensions([

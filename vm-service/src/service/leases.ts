@@ -67,6 +67,10 @@ export const leaseConfigSchema = z.object({
       }),
     )
     .default([]),
+  /** Quiet time after the last pool claim before the pools are refilled, ms. */
+  poolRefillDelayMs: z.number().int().min(0).default(1000),
+  /** Pooled machines made at once while refilling. */
+  poolFillConcurrency: z.number().int().positive().default(4),
 });
 export type LeaseConfig = z.infer<typeof leaseConfigSchema>;
 
@@ -174,7 +178,7 @@ export class LeaseService {
     const pooled = await claimPooled(this.db, req, this.leaseUntil(seconds));
     if (pooled) {
       this.log.info({ vmId: pooled.id, taskId: req.taskId }, "machine leased from the warm pool");
-      void this.fillPools().catch((err: unknown) => this.log.error({ err }, "pool refill failed"));
+      this.refillSoon();
       return this.present(pooled);
     }
     const made = this.make(req, seconds)
@@ -189,6 +193,20 @@ export class LeaseService {
   }
 
   private filling: Promise<number> | null = null;
+  private refillTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * Refills the pools once claims pause for `poolRefillDelayMs`: a burst of leases is answered
+   * from the pool first, and the machines that replace it are made together afterwards.
+   */
+  private refillSoon(): void {
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = null;
+      this.fillPools().catch((err: unknown) => this.log.error({ err }, "pool refill failed"));
+    }, this.config.poolRefillDelayMs);
+    this.refillTimer.unref();
+  }
 
   /** Makes pooled machines until every pool holds its `preallocated` count (made or starting). */
   fillPools(): Promise<number> {
@@ -199,24 +217,27 @@ export class LeaseService {
   }
 
   private async fillPoolsOnce(): Promise<number> {
-    let started = 0;
     const live = await listMachines(this.db, ["provisioning", "ready"]);
-    const made: Promise<unknown>[] = [];
+    const wanted: LeaseRequest[] = [];
     for (const pool of this.config.pools) {
       const have = live.filter(
         (m) => m.pooled && m.image === pool.image && m.resourceClass === pool.resourceClass,
       ).length;
       for (let i = have; i < pool.preallocated; i++) {
-        started++;
-        made.push(
-          this.make({ taskId: "", image: pool.image, resourceClass: pool.resourceClass }, 0).catch(
-            (err: unknown) => this.log.warn({ err }, "pooled machine failed to start"),
-          ),
-        );
+        wanted.push({ taskId: "", image: pool.image, resourceClass: pool.resourceClass });
       }
     }
-    await Promise.all(made);
-    return started;
+    // A few at a time: a refill must not starve the leases it serves, nor flood the provider's API.
+    const queue = [...wanted];
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        await this.make(next, 0).catch((err: unknown) =>
+          this.log.warn({ err }, "pooled machine failed to start"),
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: this.config.poolFillConcurrency }, worker));
+    return wanted.length;
   }
 
   /**
@@ -271,7 +292,7 @@ export class LeaseService {
       await updateMachine(this.db, id, "provisioning", { providerId });
       const address = await this.waitRunning(providerId, deadline);
       await updateMachine(this.db, id, "provisioning", { address });
-      const tls = createDockerTlsSet({ ips: [address] });
+      const tls = await createDockerTlsSet({ ips: [address] });
       await provisionMachine(
         {
           host: address,

@@ -17,7 +17,9 @@ export class PostgresSql implements SqlDatabase {
     if (schema && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema name ${schema}`);
     this.pool = new pg.Pool({
       connectionString: opts.connectionString,
-      max: 5,
+      max: 10,
+      // A burst of leases after a quiet minute should not pay for new connections.
+      idleTimeoutMillis: 60_000,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
     this.ready = schema
