@@ -31,6 +31,7 @@ export const ErrorCodes = {
   step: "DROVER_ERR_STEP",
   checkout: "DROVER_ERR_CHECKOUT",
   junit: "DROVER_ERR_JUNIT",
+  machine: "DROVER_ERR_MACHINE",
 } as const;
 
 export function errorMessage(err: unknown): string {

@@ -1,0 +1,147 @@
+import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import pino from "pino";
+import tar from "tar-stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LeaseService, LocalProvider, PostgresSql, ensureVmSchema } from "@drover/vm-service";
+import { MachineExecutor } from "../src/executor/machine/machine-executor.js";
+
+const logger = pino({ level: "silent" });
+const ready = spawnSync("docker", ["image", "inspect", "drover/machine:latest"]).status === 0;
+if (!ready && process.env.CI === "true") throw new Error("CI: drover/machine:latest is required");
+const describeMachine = ready ? describe : describe.skip;
+
+async function tarOf(files: Record<string, string>): Promise<Readable> {
+  const pack = tar.pack();
+  for (const [name, body] of Object.entries(files)) pack.entry({ name }, body);
+  pack.finalize();
+  return pack as unknown as Readable;
+}
+
+async function names(stream: Readable): Promise<Record<string, string>> {
+  const extract = tar.extract();
+  const out: Record<string, string> = {};
+  extract.on("entry", (h, s, next) => {
+    let body = "";
+    s.on("data", (d: Buffer) => (body += d.toString()));
+    s.on("end", () => {
+      out[h.name] = body;
+      next();
+    });
+  });
+  const done = new Promise((r) => extract.on("finish", r));
+  stream.pipe(extract);
+  await done;
+  return out;
+}
+
+describeMachine("machine executor over SSH on a leased local machine", () => {
+  const db = new PostgresSql({
+    connectionString:
+      process.env.DROVER_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test",
+    schema: `agent_vm_${randomUUID().replace(/-/g, "").slice(0, 12)}`,
+  });
+  const installId = `agent-test-${randomUUID()}`;
+  const provider = new LocalProvider({}, logger);
+  let leases: LeaseService;
+  let executor: MachineExecutor;
+  let released = 0;
+
+  beforeAll(async () => {
+    await ensureVmSchema(db);
+    leases = new LeaseService({ db, provider, logger, config: { installId } });
+    executor = new MachineExecutor({
+      workingDirectory: "~/project",
+      lease: async () => {
+        const l = await leases.lease({
+          taskId: randomUUID(),
+          image: "default",
+          resourceClass: "medium",
+        });
+        return {
+          access: {
+            host: l.host,
+            sshPort: l.sshPort,
+            dockerPort: l.dockerPort,
+            sshUser: l.sshUser,
+            privateKey: l.sshPrivateKey,
+            hostPublicKey: l.hostPublicKey,
+          },
+          release: async () => {
+            released++;
+            await leases.release(l.id);
+          },
+        };
+      },
+    });
+  });
+  afterAll(async () => {
+    await executor.destroy();
+    const left = await provider.list({ install: installId });
+    await provider.destroy(left.map((m) => m.id));
+    await db.close();
+  });
+
+  it("sets up: the user's home, the working directory, the shell", async () => {
+    const lines: string[] = [];
+    const info = await executor.setup((l) => lines.push(l));
+    expect(info.home).toBe("/home/circleci");
+    expect(info.workingDirectory).toBe("/home/circleci/project");
+    expect(info.shell[0]).toBe("/bin/bash");
+    expect(info.services).toEqual([]);
+    expect(lines.join("\n")).toContain("leased");
+  });
+
+  it("runs commands with the job's environment and directory, streaming output, with exit codes", async () => {
+    const out: string[] = [];
+    const h = executor.exec({
+      argv: ["/bin/bash", "-c", 'echo "$GREETING from $(pwd)"; echo oops >&2; exit 3'],
+      env: { GREETING: "it's me", EMPTY: "" },
+      workdir: "/home/circleci/project",
+      onOutput: (stream, data) => void out.push(`${stream}:${data}`),
+    });
+    const r = await h.result;
+    expect(r).toEqual({ exitCode: 3, timedOut: false, killed: false });
+    expect(out.join("")).toContain("stdout:it's me from /home/circleci/project");
+    expect(out.join("")).toContain("stderr:oops");
+    const docker = await executor.exec({ argv: ["docker", "info", "--format", "{{.OSType}}"] })
+      .result;
+    expect(docker.exitCode).toBe(0);
+  });
+
+  it("ends a silent command at its no-output timeout, and kills what it started", async () => {
+    const silent = await executor.exec({
+      argv: ["/bin/sh", "-c", "sleep 300 & sleep 300"],
+      noOutputTimeoutMs: 300,
+    }).result;
+    expect(silent.timedOut).toBe(true);
+    let text = "";
+    await executor.exec({
+      argv: ["/bin/sh", "-c", "pgrep -x sleep | wc -l"],
+      onOutput: (_s, d) => void (text += d),
+    }).result;
+    expect(text.trim()).toBe("0");
+    const h = executor.exec({ argv: ["sleep", "300"] });
+    await h.kill();
+    expect(await h.result).toMatchObject({ killed: true });
+  });
+
+  it("moves files in and out as tar archives", async () => {
+    await executor.putArchive(
+      "/home/circleci/project",
+      await tarOf({ "a.txt": "alpha", "dir/b.txt": "beta" }),
+    );
+    const back = await executor.getArchive("/home/circleci/project/dir");
+    expect(back).toBeDefined();
+    expect(await names(back!)).toMatchObject({ "dir/b.txt": "beta" });
+    expect(await executor.getArchive("/home/circleci/project/missing")).toBeUndefined();
+  });
+
+  it("releases the machine once when destroyed", async () => {
+    await executor.destroy();
+    await executor.destroy();
+    expect(released).toBe(1);
+    expect(await provider.list({ install: installId })).toEqual([]);
+  });
+});
