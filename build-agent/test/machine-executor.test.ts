@@ -4,7 +4,13 @@ import type { Readable } from "node:stream";
 import pino from "pino";
 import tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LeaseService, LocalProvider, PostgresSql, ensureVmSchema } from "@drover/vm-service";
+import {
+  LeaseService,
+  leaseAccess,
+  LocalProvider,
+  PostgresSql,
+  ensureVmSchema,
+} from "@drover/vm-service";
 import { MachineExecutor } from "../src/executor/machine/machine-executor.js";
 
 const logger = pino({ level: "silent" });
@@ -60,14 +66,7 @@ describeMachine("machine executor over SSH on a leased local machine", () => {
           resourceClass: "medium",
         });
         return {
-          access: {
-            host: l.host,
-            sshPort: l.sshPort,
-            dockerPort: l.dockerPort,
-            sshUser: l.sshUser,
-            privateKey: l.sshPrivateKey,
-            hostPublicKey: l.hostPublicKey,
-          },
+          access: leaseAccess(l),
           release: async () => {
             released++;
             await leases.release(l.id);

@@ -24,6 +24,7 @@ export { ensureVmSchema } from "./store/schema.js";
 export { PostgresSql, type PostgresSqlOptions } from "./store/pg.js";
 export {
   LeaseService,
+  leaseAccess,
   leaseConfigSchema,
   MANAGED_BY,
   type LeaseConfig,

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import {
   LeaseService,
+  leaseAccess,
   LocalProvider,
   VmServiceClient,
   createVmApi,
@@ -86,17 +87,7 @@ describeDocker("vm-service API and client", () => {
   it("leases, renews and releases through the client", async () => {
     const taskId = randomUUID();
     const lease = await client.lease({ taskId, image: "default", resourceClass: "medium" });
-    const r = await sshExec(
-      {
-        host: lease.host,
-        sshPort: lease.sshPort,
-        dockerPort: lease.dockerPort,
-        sshUser: lease.sshUser,
-        privateKey: lease.sshPrivateKey,
-        hostPublicKey: lease.hostPublicKey,
-      },
-      "hostname",
-    );
+    const r = await sshExec(leaseAccess(lease), "hostname");
     expect(r.stdout.trim()).toBe("drover-machine");
     expect((await client.get(lease.id)).host).toBe(lease.host);
     const renewed = await client.renew(lease.id, 7200);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   GceProvider,
   LeaseService,
+  leaseAccess,
   LocalProvider,
   ProviderError,
   ensureVmSchema,
@@ -118,17 +119,7 @@ describeDocker("gce provider on the Compute API test server, backed by local mac
       image: "default",
       resourceClass: "medium",
     });
-    const r = await sshExec(
-      {
-        host: lease.host,
-        sshPort: 22,
-        dockerPort: 2376,
-        sshUser: lease.sshUser,
-        privateKey: lease.sshPrivateKey,
-        hostPublicKey: lease.hostPublicKey,
-      },
-      "id -un",
-    );
+    const r = await sshExec(leaseAccess(lease), "id -un");
     expect(r.stdout.trim()).toBe("circleci");
     await leases.release(lease.id);
     expect(await provider.list({ machine: lease.id })).toEqual([]);

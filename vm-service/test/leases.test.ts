@@ -3,6 +3,7 @@ import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   LeaseService,
+  leaseAccess,
   LocalProvider,
   MANAGED_BY,
   VmError,
@@ -46,14 +47,7 @@ describeDocker("leases on the local provider and PostgreSQL", () => {
     expect(lease.taskId).toBe(taskId);
     expect(lease.hostKeyFingerprint).toMatch(/^SHA256:/);
     expect(lease.docker.clientCert).toContain("BEGIN CERTIFICATE");
-    const access = {
-      host: lease.host,
-      sshPort: lease.sshPort,
-      dockerPort: lease.dockerPort,
-      sshUser: lease.sshUser,
-      privateKey: lease.sshPrivateKey,
-      hostPublicKey: lease.hostPublicKey,
-    };
+    const access = leaseAccess(lease);
     const r = await sshExec(access, "echo $USER; docker info --format '{{.ServerVersion}}'");
     expect(r.code).toBe(0);
     expect(r.stdout.split("\n")[0]).toBe("circleci");

@@ -33,6 +33,13 @@ describeDocker("local provider", () => {
     let id = "";
     let access: MachineAccess;
     let certs = "";
+    /** The OpenSSH client's arguments: key file `key`, the machine's host key pinned. */
+    const opensshArgs = (key: string, command: string): string[] => [
+      ...["-i", join(dir, key), "-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`],
+      ...["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"],
+      `circleci@${access.host}`,
+      command,
+    ];
 
     beforeAll(async () => {
       [id = ""] = await provider.create([
@@ -69,18 +76,10 @@ describeDocker("local provider", () => {
     });
 
     it("answers the OpenSSH client with the pinned host key and the job's key", () => {
-      const out = execFileSync("ssh", [
-        "-i",
-        join(dir, "id"),
-        "-o",
-        `UserKnownHostsFile=${join(dir, "known_hosts")}`,
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        `circleci@${access.host}`,
-        "id -un; docker version --format '{{.Server.Version}}'",
-      ]).toString();
+      const out = execFileSync(
+        "ssh",
+        opensshArgs("id", "id -un; docker version --format '{{.Server.Version}}'"),
+      ).toString();
       expect(out.split("\n")[0]).toBe("circleci");
       expect(out.split("\n")[1]).toMatch(/^\d+\.\d+/);
     });
@@ -88,18 +87,7 @@ describeDocker("local provider", () => {
     it("refuses a key it was not given", () => {
       const other = generateSshKeyPair("someone-else");
       writeFileSync(join(dir, "other"), other.privateKey, { mode: 0o600 });
-      const r = spawnSync("ssh", [
-        "-i",
-        join(dir, "other"),
-        "-o",
-        `UserKnownHostsFile=${join(dir, "known_hosts")}`,
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        "BatchMode=yes",
-        `circleci@${access.host}`,
-        "true",
-      ]);
+      const r = spawnSync("ssh", opensshArgs("other", "true"));
       expect(r.status).toBe(255);
       expect(r.stderr.toString()).toContain("Permission denied");
     });

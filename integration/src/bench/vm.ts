@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import {
   LeaseService,
+  leaseAccess,
   LocalProvider,
   PostgresSql,
   VmServiceClient,
@@ -166,14 +167,7 @@ async function sshStep(db: PostgresSql, rounds: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "drover-bench-vm-"));
   writeFileSync(join(dir, "id"), lease.sshPrivateKey, { mode: 0o600 });
   writeFileSync(join(dir, "known"), `${lease.host} ${lease.hostPublicKey}\n`);
-  const access = {
-    host: lease.host,
-    sshPort: lease.sshPort,
-    dockerPort: lease.dockerPort,
-    sshUser: lease.sshUser,
-    privateKey: lease.sshPrivateKey,
-    hostPublicKey: lease.hostPublicKey,
-  };
+  const access = leaseAccess(lease);
   const ours: number[] = [];
   const openssh: number[] = [];
   try {

@@ -16,7 +16,7 @@ import { z } from "zod";
 import { createDockerTlsSet } from "../credentials/docker-tls.js";
 import { generateSshKeyPair, sshFingerprint } from "../credentials/ssh.js";
 import { VmError } from "../errors.js";
-import { provisionMachine } from "../machine/provision.js";
+import { provisionMachine, type MachineAccess } from "../machine/provision.js";
 import type { MachineProvider } from "../provider/types.js";
 import {
   claimPooled,
@@ -114,6 +114,18 @@ export interface MachineSummary {
 }
 
 export const MANAGED_BY = "drover-vm-service";
+
+/** How to reach a leased machine over SSH and Docker, as `sshConnect`/`sshExec` take it. */
+export function leaseAccess(lease: MachineLease): MachineAccess {
+  return {
+    host: lease.host,
+    sshPort: lease.sshPort,
+    dockerPort: lease.dockerPort,
+    sshUser: lease.sshUser,
+    privateKey: lease.sshPrivateKey,
+    hostPublicKey: lease.hostPublicKey,
+  };
+}
 
 export function summarize(m: MachineRow): MachineSummary {
   return {
