@@ -136,8 +136,10 @@ export class MachineExecutor implements Executor {
       ),
     ].join(" ");
     const kill = (): Promise<void> => {
+      // The command may not have written its pid yet: wait for it (up to 10 s) before killing.
       killing ??= this.run(
-        `kill -KILL -- -$(cat ${pidfile} 2>/dev/null) 2>/dev/null; rm -f ${pidfile}`,
+        `for i in $(seq 1 100); do [ -s ${pidfile} ] && break; sleep 0.1; done; ` +
+          `kill -KILL -- -$(cat ${pidfile} 2>/dev/null) 2>/dev/null; rm -f ${pidfile}`,
       )
         .then(() => undefined)
         .catch(() => undefined);
