@@ -1,68 +1,39 @@
 import type { Logger } from "pino";
-import type { JobPlan } from "@drover/config-compiler";
 import type { ServiceUrls } from "../config/urls.js";
 import type { Database } from "../db/types.js";
 import { generateToken, hashToken, TASK_SESSION_PREFIX } from "../auth/tokens.js";
 import { ControlPlaneError } from "../model/errors.js";
+import { listSshKeys } from "../model/users.js";
 import type { ClaimResponse, TaskEvent, TaskSpec } from "@drover/task-api";
-import type { WorkflowEngine } from "./engine.js";
+import { markJobRunning, type TaskResult } from "./results.js";
+import { emptySecretsProvider, type TaskSecretsProvider } from "./secrets-provider.js";
+import * as claims from "./store/claims.js";
+import type { TaskPrincipal } from "./store/claims.js";
+import { jobName, jobRequirements, jobsNamed } from "./store/jobs.js";
+import { rerunOf } from "./store/workflows.js";
+
+export type { TaskPrincipal } from "./store/claims.js";
+export {
+  emptySecretsProvider,
+  type TaskAccessResult,
+  type TaskSecrets,
+  type TaskSecretsInput,
+  type TaskSecretsProvider,
+} from "./secrets-provider.js";
 
 /**
- * Supplies a claimed task's project and context environment and the values the agent must mask.
- * Called once per claim, outside any transaction, after the token was consumed. Throwing fails
- * the claim (the task then ends as `infrastructure_fail` when its token expires or the agent
- * exits). The default returns nothing; the secrets engine plugs in a real one.
+ * What the task service tells the engine, always after its own transaction has committed: a
+ * task's result (idempotent: a task already final keeps its first result) and that a workflow
+ * changed. `WorkflowEngine` implements it.
  */
-/** What the claim endpoint passes to `TaskSecretsProvider.forTask`. */
-export interface TaskSecretsInput {
-  taskId: string;
-  projectId: string;
-  projectSlug: string;
-  orgId: string;
-  /** Context names from the job's `context:` key, in config order. */
-  contexts: string[];
-  /** The user the job runs as (the trigger's or the rerun's actor); null for system triggers. */
-  userId: string | null;
-}
-
-/** A claimed task's environment layers and the values its agent must mask. */
-export interface TaskSecrets {
-  project: Record<string, string>;
-  contexts: Record<string, string>;
-  secrets: string[];
-}
-
-export type TaskAccessResult =
-  { allowed: true } | { allowed: false; context: string; reason: string };
-
-export interface TaskSecretsProvider {
-  forTask(input: TaskSecretsInput): Promise<TaskSecrets>;
-  /**
-   * Optional: whether a job may use its contexts, asked before its tasks are handed to the
-   * scheduler. A refusal ends the job `unauthorized` without running it.
-   */
-  checkAccess?(input: Omit<TaskSecretsInput, "taskId" | "projectSlug">): Promise<TaskAccessResult>;
-}
-
-export const emptySecretsProvider: TaskSecretsProvider = {
-  forTask: () => Promise.resolve({ project: {}, contexts: {}, secrets: [] }),
-};
-
-/** What the task-session auth hook puts on a request to `/internal/v1/tasks/{id}/...`. */
-export interface TaskPrincipal {
-  taskId: string;
-  jobId: string;
-  jobName: string;
-  workflowId: string;
-  pipelineId: string;
-  projectId: string;
-  projectSlug: string;
-  nodeIndex: number;
+export interface TaskOutcomes {
+  finishTask(taskId: string, result: TaskResult, message?: string): Promise<boolean>;
+  changed(workflowId: string): void;
 }
 
 export interface TaskServiceOptions {
   db: Database;
-  engine: WorkflowEngine;
+  engine: TaskOutcomes;
   logger: Logger;
   urls: ServiceUrls;
   secrets?: TaskSecretsProvider;
@@ -88,18 +59,9 @@ export class TaskService {
   async claim(token: string, requestId?: string): Promise<ClaimResponse> {
     const session = generateToken(TASK_SESSION_PREFIX);
     const claimed = await this.opts.db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ id: string; job_id: string }>(
-        `UPDATE tasks SET claimed_at = now(), session_hash = $2, status = 'running',
-                started_at = now(), token_hash = NULL
-          WHERE token_hash = $1 AND claimed_at IS NULL AND token_expires_at > now()
-            AND status IN ('pending', 'submitted')
-          RETURNING id, job_id`,
-        [hashToken(token), hashToken(session)],
-      );
-      const row = rows[0];
-      if (!row) return null;
-      await this.opts.engine.markJobRunning(tx, row.job_id, requestId);
-      return row;
+      const task = await claims.claimTask(tx, hashToken(token), hashToken(session));
+      if (task) await markJobRunning(tx, task.jobId, requestId);
+      return task;
     });
     if (!claimed) {
       throw new ControlPlaneError(
@@ -117,80 +79,56 @@ export class TaskService {
       throw err;
     }
     this.opts.engine.changed(task.workflow.id);
-    this.log.info({ taskId: claimed.id, jobId: claimed.job_id }, "task claimed");
+    this.log.info({ taskId: claimed.id, jobId: claimed.jobId }, "task claimed");
     return { task, session };
   }
 
   private async buildSpec(taskId: string): Promise<TaskSpec> {
-    const { rows } = await this.opts.db.query<Record<string, unknown>>(
-      `SELECT t.id, t.attempt, t.node_index, t.node_total, t.enable_ssh,
-              j.id AS job_id, j.name AS job_name, j.number AS job_number, j.plan,
-              w.id AS workflow_id, w.name AS workflow_name, w.started_by,
-              p.id AS pipeline_id, p.number AS pipeline_number, p.vcs, p.trigger_actor_id,
-              pr.id AS project_id, pr.slug, pr.name AS repo, pr.repository_url, pr.org_id
-         FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN workflows w ON w.id = t.workflow_id
-         JOIN pipelines p ON p.id = w.pipeline_id JOIN projects pr ON pr.id = p.project_id
-        WHERE t.id = $1`,
-      [taskId],
-    );
-    const r = rows[0];
-    if (!r) throw new ControlPlaneError("DROVER_ERR_NOT_FOUND", "task not found");
-    const parse = <T>(v: unknown): T => (typeof v === "string" ? (JSON.parse(v) as T) : (v as T));
-    const plan = parse<JobPlan>(r.plan);
-    const vcs = parse<{ branch?: string; tag?: string; revision: string }>(r.vcs);
-    const slug = String(r.slug);
-    const userId = (r.started_by ?? r.trigger_actor_id ?? null) as string | null;
-    const sshEnabled = Boolean(r.enable_ssh);
+    const t = await claims.claimedTask(this.opts.db, taskId);
+    if (!t) throw new ControlPlaneError("DROVER_ERR_NOT_FOUND", "task not found");
+    const { plan } = t.job;
     const keys =
-      sshEnabled && userId
-        ? (
-            await this.opts.db.query<{ public_key: string }>(
-              "SELECT public_key FROM ssh_keys WHERE user_id = $1 ORDER BY created_at",
-              [userId],
-            )
-          ).rows.map((k) => k.public_key)
+      t.enableSsh && t.userId
+        ? (await listSshKeys(this.opts.db, t.userId)).map((k) => k.publicKey)
         : [];
     const env = await (this.opts.secrets ?? emptySecretsProvider).forTask({
       taskId,
-      projectId: String(r.project_id),
-      projectSlug: slug,
-      orgId: String(r.org_id),
+      projectId: t.project.id,
+      projectSlug: t.project.slug,
+      orgId: t.project.orgId,
       contexts: plan.contexts,
-      userId,
+      userId: t.userId,
     });
     const outputToken = this.opts.mintOutputToken
-      ? await this.opts.mintOutputToken(taskId, {
-          jobId: String(r.job_id),
-          projectId: String(r.project_id),
-        })
+      ? await this.opts.mintOutputToken(taskId, { jobId: t.job.id, projectId: t.project.id })
       : generateToken("dot_");
-    const jobId = String(r.job_id);
     if (!plan.executor) {
       throw new ControlPlaneError("DROVER_ERR_INVALID_STATE", `job ${plan.name} has no executor`);
     }
+    const { vcs } = t.pipeline;
     return {
       taskId,
-      attempt: Number(r.attempt),
-      node: { index: Number(r.node_index), total: Number(r.node_total) },
+      attempt: t.attempt,
+      node: { index: t.nodeIndex, total: t.nodeTotal },
       project: {
-        slug,
-        org: slug.split("/")[1] ?? "",
-        repo: String(r.repo),
-        gitUrl: String(r.repository_url),
+        slug: t.project.slug,
+        org: t.project.slug.split("/")[1] ?? "",
+        repo: t.project.repo,
+        gitUrl: t.project.repositoryUrl,
       },
       pipeline: {
-        id: String(r.pipeline_id),
-        number: Number(r.pipeline_number),
+        id: t.pipeline.id,
+        number: t.pipeline.number,
         ...(vcs.branch ? { branch: vcs.branch } : {}),
         ...(vcs.tag ? { tag: vcs.tag } : {}),
         revision: vcs.revision,
       },
-      workflow: { id: String(r.workflow_id), name: String(r.workflow_name) },
+      workflow: t.workflow,
       job: {
-        id: jobId,
-        name: String(r.job_name),
-        number: Number(r.job_number ?? 0),
-        url: `${this.opts.urls.public}/jobs/${jobId}`,
+        id: t.job.id,
+        name: t.job.name,
+        number: t.job.number ?? 0,
+        url: `${this.opts.urls.public}/jobs/${t.job.id}`,
       },
       executor: plan.executor,
       steps: plan.steps,
@@ -199,7 +137,7 @@ export class TaskService {
       resourceClass: plan.resourceClass,
       environment: { project: env.project, contexts: env.contexts, job: plan.environment },
       secrets: env.secrets,
-      ssh: { enabled: sshEnabled, authorizedKeys: keys },
+      ssh: { enabled: t.enableSsh, authorizedKeys: keys },
       output: { url: this.opts.urls.output, token: outputToken },
     };
   }
@@ -207,26 +145,7 @@ export class TaskService {
   /** The task a session token belongs to, while that task is not final; null otherwise. */
   async authenticate(taskId: string, session: string): Promise<TaskPrincipal | null> {
     if (!/^[0-9a-f-]{36}$/i.test(taskId)) return null;
-    const { rows } = await this.opts.db.query<Record<string, unknown>>(
-      `SELECT t.id, t.node_index, j.id AS job_id, j.name AS job_name, w.id AS workflow_id,
-              w.pipeline_id, pr.id AS project_id, pr.slug
-         FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN workflows w ON w.id = t.workflow_id
-         JOIN projects pr ON pr.id = w.project_id
-        WHERE t.id = $1 AND t.session_hash = $2 AND t.status = 'running'`,
-      [taskId, hashToken(session)],
-    );
-    const r = rows[0];
-    if (!r) return null;
-    return {
-      taskId,
-      jobId: String(r.job_id),
-      jobName: String(r.job_name),
-      workflowId: String(r.workflow_id),
-      pipelineId: String(r.pipeline_id),
-      projectId: String(r.project_id),
-      projectSlug: String(r.slug),
-      nodeIndex: Number(r.node_index),
-    };
+    return claims.sessionPrincipal(this.opts.db, taskId, hashToken(session));
   }
 
   /**
@@ -234,24 +153,15 @@ export class TaskService {
    * jobs a partial rerun did not copy, the same-named jobs of the workflow it reran.
    */
   async upstreamJobIds(jobId: string): Promise<string[]> {
-    const { rows } = await this.opts.db.query<{ workflow_id: string; name: string }>(
-      "SELECT workflow_id, name FROM jobs WHERE id = $1",
-      [jobId],
-    );
-    const start = rows[0];
+    const { db } = this.opts;
+    const start = await jobName(db, jobId);
     if (!start) return [];
     const out: string[] = [];
-    let workflowId: string | null = start.workflow_id;
+    let workflowId: string | null = start.workflowId;
     let wanted = new Set<string>([start.name]);
     const seen = new Set<string>();
     for (let depth = 0; workflowId && wanted.size > 0 && depth < 20; depth++) {
-      const jobs = (
-        await this.opts.db.query<{ id: string; name: string; requires: unknown }>(
-          "SELECT id, name, requires FROM jobs WHERE workflow_id = $1",
-          [workflowId],
-        )
-      ).rows;
-      const byName = new Map(jobs.map((j) => [j.name, j]));
+      const byName = new Map((await jobRequirements(db, workflowId)).map((j) => [j.name, j]));
       const missing = new Set<string>();
       const queue = [...wanted];
       while (queue.length > 0) {
@@ -261,10 +171,7 @@ export class TaskService {
           missing.add(name);
           continue;
         }
-        const reqs = (
-          typeof job.requires === "string" ? JSON.parse(job.requires) : job.requires
-        ) as Array<{ job: string }>;
-        for (const r of reqs) {
+        for (const r of job.requires) {
           if (seen.has(r.job)) continue;
           seen.add(r.job);
           const dep = byName.get(r.job);
@@ -273,18 +180,10 @@ export class TaskService {
         }
       }
       wanted = missing;
-      const wf: { rows: Array<{ rerun_of: string | null }> } = await this.opts.db.query(
-        "SELECT rerun_of FROM workflows WHERE id = $1",
-        [workflowId],
-      );
-      workflowId = wf.rows[0]?.rerun_of ?? null;
+      workflowId = await rerunOf(db, workflowId);
       // Names carried from the reran workflow: look them up (and their requirements) there.
       if (workflowId && wanted.size > 0) {
-        const prior = await this.opts.db.query<{ id: string; name: string }>(
-          "SELECT id, name FROM jobs WHERE workflow_id = $1 AND name = ANY($2::text[])",
-          [workflowId, [...wanted]],
-        );
-        for (const j of prior.rows) out.push(j.id);
+        for (const j of await jobsNamed(db, workflowId, [...wanted])) out.push(j.id);
       }
     }
     return out;
@@ -294,30 +193,9 @@ export class TaskService {
   async events(taskId: string, events: TaskEvent[]): Promise<void> {
     for (const e of events) {
       if (e.type === "step_started") {
-        await this.opts.db.query(
-          `INSERT INTO task_steps (task_id, step, name, status, started_at)
-           VALUES ($1, $2, $3, 'running', $4) ON CONFLICT (task_id, step) DO NOTHING`,
-          [taskId, e.step, e.name, e.at],
-        );
+        await claims.stepStarted(this.opts.db, taskId, e);
       } else if (e.type === "step_finished") {
-        await this.opts.db.query(
-          `INSERT INTO task_steps (task_id, step, name, status, exit_code, duration_ms, message, finished_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (task_id, step) DO UPDATE SET status = EXCLUDED.status,
-               exit_code = EXCLUDED.exit_code, duration_ms = EXCLUDED.duration_ms,
-               message = EXCLUDED.message, finished_at = EXCLUDED.finished_at
-             WHERE task_steps.finished_at IS NULL`,
-          [
-            taskId,
-            e.step,
-            `step ${e.step}`,
-            e.status,
-            e.exitCode,
-            e.durationMs,
-            e.message ?? null,
-            e.at,
-          ],
-        );
+        await claims.stepFinished(this.opts.db, taskId, { ...e, message: e.message ?? null });
       } else {
         await this.opts.engine.finishTask(taskId, e.result, e.message);
       }

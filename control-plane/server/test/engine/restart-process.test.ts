@@ -5,49 +5,17 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
-import { afterAll, describe, expect, it } from "vitest";
-import { DroverClient, type ApiWorkflowJob } from "@drover/cli";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { DroverClient } from "@drover/cli";
 import { makeRepo } from "../helpers/server.js";
+import { agentRetried, freePort, gatedWorkflow, WAIT } from "./restart-fixture.js";
 
 const cli = fileURLToPath(new URL("../../../cli/dist/main.js", import.meta.url));
 const agent = fileURLToPath(new URL("../fixtures/fake-agent.mjs", import.meta.url));
-
-const CONFIG = `version: 2.1
-jobs:
-  a: {docker: [{image: x}], steps: [{run: "echo a"}]}
-  b: {docker: [{image: x}], steps: [{run: "sleep 4; echo b"}]}
-  c: {docker: [{image: x}], steps: [{run: "echo c"}]}
-workflows:
-  w:
-    jobs: [a, {b: {requires: [a]}}, {c: {requires: [b]}}]
-`;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-async function poll<T>(
-  fn: () => Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined && ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("restart after SIGKILL (drover up as a child process)", () => {
   const children: ChildProcess[] = [];
@@ -58,6 +26,7 @@ describe("restart after SIGKILL (drover up as a child process)", () => {
   it("finishes the workflow correctly", async () => {
     expect(existsSync(cli), `${cli} is missing: run npm run build first`).toBe(true);
     const dataDir = mkdtempSync(join(tmpdir(), "drover-kill-"));
+    const flow = gatedWorkflow();
     const port = await freePort();
     const up = async () => {
       const child = spawn(process.execPath, [cli, "up"], {
@@ -91,24 +60,22 @@ describe("restart after SIGKILL (drover up as a child process)", () => {
     const slug = `gh/acme/${randomUUID().slice(0, 8)}`;
     await client.addProject({
       slug,
-      repository_url: makeRepo({ ".circleci/config.yml": CONFIG }).url,
+      repository_url: makeRepo({ ".circleci/config.yml": flow.config }).url,
     });
     const p = await client.trigger(slug, { branch: "main" });
     const wf = (await client.pipelineWorkflows(p.id)).items[0]?.id ?? "";
-    const status = (jobs: ApiWorkflowJob[], name: string) =>
-      jobs.find((j) => j.name === name)?.status;
-    await poll(
-      async () => (await client.workflowJobs(wf)).items,
-      (jobs) => status(jobs, "b") === "running",
-    );
+    await flow.stepStarted();
     first.kill("SIGKILL");
     await new Promise((r) => first.once("exit", r));
-    await new Promise((r) => setTimeout(r, 1000));
+    // b's step ends while no control plane runs: its agent's report has to wait.
+    await flow.openGate();
+    await agentRetried(dataDir, "b");
     const second = await up();
-    const done = await poll(
-      () => client.workflow(wf),
-      (w) => w.stopped_at !== null,
-    );
+    const done = await vi.waitFor(async () => {
+      const w = await client.workflow(wf);
+      expect(w.stopped_at).not.toBeNull();
+      return w;
+    }, WAIT);
     const jobs = (await client.workflowJobs(wf)).items;
     expect(jobs.map((j) => [j.name, j.status])).toEqual([
       ["a", "success"],
