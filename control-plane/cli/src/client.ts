@@ -56,6 +56,14 @@ export interface ApiJobDetails {
   }>;
 }
 
+export interface ApiToken {
+  id: string;
+  label: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+}
+
 export interface Paged<T> {
   items: T[];
   next_page_token: string | null;
@@ -147,11 +155,23 @@ export class DroverClient {
     role?: "admin" | "member";
     projects?: string[];
     label?: string;
+    expires_in_days?: number;
   }) {
     return this.request<{
+      id: string;
       token: string;
+      expires_at: string | null;
       user: { id: string; login: string; role: string };
       projects: string[];
     }>("POST", "/api/v2/tokens", body);
+  }
+  /** Your unrevoked API tokens; an admin may name another user's `login`. */
+  listTokens(login?: string) {
+    const q = login ? `?login=${encodeURIComponent(login)}` : "";
+    return this.request<Paged<ApiToken>>("GET", `/api/v2/tokens${q}`);
+  }
+  /** Revokes one of your tokens (admins: anyone's). */
+  revokeToken(id: string) {
+    return this.request<undefined>("DELETE", `/api/v2/tokens/${encodeURIComponent(id)}`);
   }
 }

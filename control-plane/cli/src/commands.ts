@@ -32,7 +32,7 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     load: () => import("./commands/project.js"),
   },
   token: {
-    summary: "create an API token",
+    summary: "create, list or revoke API tokens",
     load: () => import("./commands/token.js"),
   },
   nomad: {

@@ -5,6 +5,7 @@ export {
   type ApiWorkflow,
   type ApiWorkflowJob,
   type ApiJobDetails,
+  type ApiToken,
   type Paged,
 } from "./client.js";
 export { followPipeline, type FollowOptions } from "./follow.js";

@@ -34,6 +34,9 @@ export const AUDIT_ACTIONS = [
   "workflow.rerun",
   "job.cancel",
   "user.api_token.create",
+  "user.api_token.revoke",
+  "user.delete",
+  "project.member.remove",
   "user.ssh_key.create",
   "user.ssh_key.delete",
 ] as const;

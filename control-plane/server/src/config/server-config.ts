@@ -1,5 +1,6 @@
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { usersConfigSchema } from "../users/config.js";
 
 export const serverConfigSchema = z.object({
   /** Interface the API listens on (`DROVER_HOST`). */
@@ -60,6 +61,8 @@ export const serverConfigSchema = z.object({
   workspaceRetentionDays: z.coerce.number().positive().default(15),
   /** How often expired uploads are deleted, in ms (`DROVER_RETENTION_SWEEP_MS`); 0 disables. */
   retentionSweepMs: z.coerce.number().int().min(0).default(3_600_000),
+  // Login rate limits and trusted origins (`users/config.ts`).
+  ...usersConfigSchema.shape,
 });
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 
@@ -98,6 +101,14 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
     artifactRetentionDays: env.DROVER_ARTIFACT_RETENTION_DAYS || undefined,
     workspaceRetentionDays: env.DROVER_WORKSPACE_RETENTION_DAYS || undefined,
     retentionSweepMs: env.DROVER_RETENTION_SWEEP_MS || undefined,
+    loginWindowSeconds: env.DROVER_LOGIN_WINDOW_SECONDS || undefined,
+    loginMaxFailuresPerUser: env.DROVER_LOGIN_MAX_FAILURES_PER_USER || undefined,
+    loginMaxFailuresPerAddress: env.DROVER_LOGIN_MAX_FAILURES_PER_ADDRESS || undefined,
+    trustedOrigins: env.DROVER_TRUSTED_ORIGINS
+      ? env.DROVER_TRUSTED_ORIGINS.split(",")
+          .map((o) => o.trim())
+          .filter(Boolean)
+      : undefined,
   });
   if (!parsed.success) {
     const names: Record<string, string> = {
@@ -119,6 +130,10 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
       orbsDir: "DROVER_ORBS_DIR",
       tickIntervalMs: "DROVER_TICK_MS",
       scheduleTickMs: "DROVER_SCHEDULE_TICK_MS",
+      loginWindowSeconds: "DROVER_LOGIN_WINDOW_SECONDS",
+      loginMaxFailuresPerUser: "DROVER_LOGIN_MAX_FAILURES_PER_USER",
+      loginMaxFailuresPerAddress: "DROVER_LOGIN_MAX_FAILURES_PER_ADDRESS",
+      trustedOrigins: "DROVER_TRUSTED_ORIGINS",
     };
     const msg = parsed.error.issues
       .map((i) => `${names[String(i.path[0])] ?? i.path.join(".")}: ${i.message}`)

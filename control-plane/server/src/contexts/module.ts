@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import type { RequestAuthenticator } from "../api/server.js";
 import type { Database } from "../db/types.js";
 import {
   createSecretStore,
@@ -7,6 +8,8 @@ import {
   type SecretStoreConfig,
 } from "../secrets/config.js";
 import type { SecretStore } from "../secrets/types.js";
+import type { LoginLimits } from "../users/config.js";
+import { sessionAuthenticator } from "../users/origin.js";
 import { SessionService } from "../users/sessions.js";
 import { registerSessionRoutes } from "../users/routes.js";
 import { ContextSecretsProvider } from "./provider.js";
@@ -17,6 +20,8 @@ export interface SecretsModule {
   /** Pass as `secrets` to the task service (the engine's `TaskSecretsProvider`). */
   provider: ContextSecretsProvider;
   sessions: SessionService;
+  /** Authenticates API requests by the session cookie (pass in `authenticators`). */
+  authenticator: RequestAuthenticator;
   /** Route modules: env vars, contexts, groups, audit log; login/logout/session and admin users. */
   routes: ((app: FastifyInstance) => void)[];
   close(): Promise<void>;
@@ -34,6 +39,10 @@ export async function createSecretsModule(opts: {
   /** Where the embedded master key file lives by default (`<dataDir>/master.key`). */
   dataDir?: string;
   config?: SecretStoreConfig;
+  /** Login rate limits (default `DEFAULT_LOGIN_LIMITS`). */
+  loginLimits?: LoginLimits;
+  /** Origins trusted for cookie-authenticated writes besides the request's own host. */
+  trustedOrigins?: ReadonlySet<string>;
 }): Promise<SecretsModule> {
   const config =
     opts.config ??
@@ -48,14 +57,17 @@ export async function createSecretsModule(opts: {
   const sessions = new SessionService({
     db: opts.db,
     ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.loginLimits ? { loginLimits: opts.loginLimits } : {}),
   });
+  const trustedOrigins = opts.trustedOrigins ?? new Set<string>();
   return {
     store,
     provider,
     sessions,
+    authenticator: sessionAuthenticator(sessions, trustedOrigins),
     routes: [
       (app) => registerSecretsRoutes(app, { db: opts.db, store }),
-      (app) => registerSessionRoutes(app, { sessions }),
+      (app) => registerSessionRoutes(app, { sessions, trustedOrigins }),
     ],
     close: () => store.close(),
   };

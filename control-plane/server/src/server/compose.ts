@@ -40,6 +40,7 @@ import { principalOf } from "../api/server.js";
 import { getJobByNumber } from "../model/workflows.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
 import { ScheduleRunner } from "../schedules/runner.js";
+import { registerUserAdminRoutes } from "../users/admin-routes.js";
 import { bootstrapAdmin } from "./bootstrap.js";
 
 /** Everything a route module may use. */
@@ -57,6 +58,8 @@ export interface ControlPlaneDeps {
   storage: TaskStorage;
   /** The output-processor serving live output, when one runs (`startDrover`). */
   output?: OutputInfo;
+  /** The clock of schedules and token expiry (`ComposeOptions.now`, else the system's). */
+  now: () => Date;
 }
 
 /** Where the output-processor is and the Pusher keys its browsers' channels are signed with. */
@@ -89,7 +92,7 @@ export interface ComposeOptions {
   ) => string | Promise<string>;
   /** The running output-processor, handed to route modules as `deps.output`. */
   output?: OutputInfo;
-  /** Clock of the schedule runner (tests control it). */
+  /** Clock of the schedule runner and of API token expiry (tests control it). */
   now?: () => Date;
   /** Other ways to authenticate users (session cookies), tried when no API token is sent. */
   authenticators?: RequestAuthenticator[];
@@ -138,6 +141,7 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
   registerMeRoutes(app, deps);
   registerProjectRoutes(app, deps);
   registerTokenRoutes(app, deps);
+  registerUserAdminRoutes(app, deps);
   registerScheduleRoutes(app, deps);
   await registerHookRoutes(app, deps);
   registerTaskStorageRoutes(app, {
@@ -237,10 +241,11 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     schedules,
     storage,
     ...(opts.output ? { output: opts.output } : {}),
+    now: opts.now ?? (() => new Date()),
   };
   const app = createApiServer({
     logger,
-    authenticator: new TokenAuthenticator(db),
+    authenticator: new TokenAuthenticator(db, { now: deps.now }),
     tasks,
     ...(opts.authenticators ? { authenticators: opts.authenticators } : {}),
   });

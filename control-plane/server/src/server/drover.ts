@@ -25,6 +25,9 @@ import { NomadScheduler } from "../scheduler/nomad/backend.js";
 import { registerNomadAdminRoutes } from "../scheduler/nomad/admin-routes.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
 import { SECRET_LOG_REDACT_PATHS } from "../secrets/redact.js";
+import { loginLimitsOf } from "../users/config.js";
+import { UsersError } from "../users/errors.js";
+import { trustedOriginSet } from "../users/origin.js";
 import { readSessionCookie } from "../users/sessions.js";
 import { registerWebRoutes } from "../web/index.js";
 import { startControlPlane, type ControlPlane, type RouteModule } from "./compose.js";
@@ -168,14 +171,27 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
     }
   };
   try {
-    const secrets = await createSecretsModule({ db, logger, env, dataDir: paths.root });
+    const secrets = await createSecretsModule({
+      db,
+      logger,
+      env,
+      dataDir: paths.root,
+      loginLimits: loginLimitsOf(config),
+      trustedOrigins: trustedOriginSet([config.publicUrl, ...config.trustedOrigins]),
+    });
     cleanups.push(() => secrets.close());
     const keys = await outputKeys(config, paths.outputKeys);
     const { provider, secretsFor } = rememberingProvider(secrets.provider);
     const tokens = new TokenAuthenticator(db);
+    // Output reads (GETs): an expired token reads nothing, like an unknown one.
     const principalOf = async (req: IncomingMessage): Promise<Principal | null> => {
       const token = tokenOf(req);
-      if (token) return tokens.authenticate(token);
+      if (token) {
+        return tokens.authenticate(token).catch((err: unknown) => {
+          if (err instanceof UsersError) return null;
+          throw err;
+        });
+      }
       const session = readSessionCookie(req.headers.cookie);
       return session ? secrets.sessions.authenticate(session) : null;
     };
@@ -255,12 +271,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
           projectId: task.projectId,
           expiresAt: Date.now() + OUTPUT_TOKEN_TTL_MS,
         }),
-      authenticators: [
-        async (req) => {
-          const session = readSessionCookie(req.headers.cookie);
-          return session ? secrets.sessions.authenticate(session) : null;
-        },
-      ],
+      authenticators: [secrets.authenticator],
       routes,
       output: {
         url: outputUrl,

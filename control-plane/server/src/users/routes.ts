@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { UsersError } from "./errors.js";
+import { requireTrustedOrigin } from "./origin.js";
 import {
   clearSessionCookie,
   readSessionCookie,
   sessionCookie,
-  UsersError,
   type RequestMeta,
   type SessionService,
 } from "./sessions.js";
@@ -20,22 +21,38 @@ const bodyOf = (req: FastifyRequest): Record<string, unknown> =>
     : {};
 
 /**
- * `POST /api/v2/auth/login` `{login, password}` (sets the session cookie), `POST /api/v2/auth/logout`
- * (clears it), `GET /api/v2/auth/session` (who the cookie is), and `POST /api/v2/admin/users`
- * `{login, name, role, password}` (admins; records `user.create`).
+ * `POST /api/v2/auth/login` `{login, password}` (sets the session cookie; 429 with `Retry-After`
+ * while rate limited; refused from a foreign `Origin`), `POST /api/v2/auth/logout` (clears it; a
+ * trusted `Origin` required), `GET /api/v2/auth/session` (who the cookie is), and
+ * `POST /api/v2/admin/users` `{login, name, role, password}` (admins; records `user.create`).
+ * `trustedOrigins`: besides the request's own host (see `originProblem`).
  */
 export function registerSessionRoutes(
   app: FastifyInstance,
-  deps: { sessions: SessionService },
+  deps: { sessions: SessionService; trustedOrigins?: ReadonlySet<string> },
 ): void {
   const { sessions } = deps;
+  const trusted = deps.trustedOrigins ?? new Set<string>();
 
   app.post("/api/v2/auth/login", { config: { auth: "none" } }, async (req, reply) => {
+    // Login CSRF: a browser always sends Origin on a POST; a CLI sends none.
+    requireTrustedOrigin(req, trusted, { allowMissing: true });
     const b = bodyOf(req);
     if (typeof b.login !== "string" || typeof b.password !== "string") {
       throw new UsersError("DROVER_ERR_USERS_INVALID", "body: {login, password} strings");
     }
-    const result = await sessions.login(b.login, b.password, meta(req));
+    let result: Awaited<ReturnType<SessionService["login"]>>;
+    try {
+      result = await sessions.login(b.login, b.password, meta(req));
+    } catch (err) {
+      if (err instanceof UsersError && err.code === "DROVER_ERR_USERS_RATE_LIMITED") {
+        return reply
+          .code(429)
+          .header("retry-after", String(err.retryAfterSeconds ?? 1))
+          .send({ message: err.message, code: err.code });
+      }
+      throw err;
+    }
     if (!result) {
       return reply
         .code(401)
@@ -53,7 +70,10 @@ export function registerSessionRoutes(
 
   app.post("/api/v2/auth/logout", { config: { auth: "none" } }, async (req, reply) => {
     const token = readSessionCookie(req.headers.cookie);
-    if (token) await sessions.logout(token, meta(req));
+    if (token) {
+      requireTrustedOrigin(req, trusted);
+      await sessions.logout(token, meta(req));
+    }
     return reply.header("set-cookie", clearSessionCookie()).send({ message: "Logged out." });
   });
 

@@ -12,27 +12,14 @@ import {
   verifyPassword,
   type ScryptParams,
 } from "./passwords.js";
+import type { LoginLimits } from "./config.js";
+import { UsersError } from "./errors.js";
+import { LoginRateLimiter, systemClock, type Clock } from "./login-limit.js";
+
+export { UsersError } from "./errors.js";
 
 export const SESSION_COOKIE = "drover_session";
 const LOGIN = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** Base error of users and sessions. */
-export class UsersError extends Error {
-  readonly statusCode: number;
-  constructor(
-    readonly code:
-      "DROVER_ERR_USERS_INVALID" | "DROVER_ERR_USERS_CONFLICT" | "DROVER_ERR_USERS_FORBIDDEN",
-    message: string,
-  ) {
-    super(message);
-    this.name = "UsersError";
-    this.statusCode = {
-      DROVER_ERR_USERS_INVALID: 400,
-      DROVER_ERR_USERS_CONFLICT: 409,
-      DROVER_ERR_USERS_FORBIDDEN: 403,
-    }[code];
-  }
-}
 
 /** The user behind a session, shaped like the API's principal. */
 export interface SessionUser {
@@ -52,13 +39,17 @@ export interface RequestMeta {
 /**
  * Local users' passwords and browser sessions. A session token is 256 random bits, stored only as
  * its sha256, carried in an HttpOnly, Secure, SameSite=Lax cookie; it expires after `ttlMs`
- * (default 12 h) and on logout. Logins (successful and refused) and logouts are audited.
+ * (default 12 h) and on logout. Logins (successful and refused) and logouts are audited. Failed
+ * logins are rate limited per user and per address (`LoginRateLimiter`); every time comparison
+ * uses the injected clock `now`.
  */
 export class SessionService {
   private readonly ttlMs: number;
   private readonly scrypt: ScryptParams;
   private dummy: Promise<string> | undefined;
   private readonly log: Logger | undefined;
+  private readonly now: Clock;
+  private readonly limiter: LoginRateLimiter;
 
   constructor(
     private readonly deps: {
@@ -66,11 +57,21 @@ export class SessionService {
       logger?: Logger;
       ttlMs?: number;
       scrypt?: ScryptParams;
+      /** Default the system clock. */
+      now?: Clock;
+      /** Default `DEFAULT_LOGIN_LIMITS`. */
+      loginLimits?: LoginLimits;
     },
   ) {
     this.ttlMs = deps.ttlMs ?? 12 * 3600_000;
     this.scrypt = deps.scrypt ?? DEFAULT_SCRYPT;
     this.log = deps.logger?.child({ unit: "sessions" });
+    this.now = deps.now ?? systemClock;
+    this.limiter = new LoginRateLimiter({
+      db: deps.db,
+      now: this.now,
+      ...(deps.loginLimits ? { limits: deps.loginLimits } : {}),
+    });
   }
 
   get ttlSeconds(): number {
@@ -133,7 +134,9 @@ export class SessionService {
 
   /**
    * Checks the password and opens a session. Unknown users cost the same scrypt work as known
-   * ones. A refusal is audited (`success: false`) and returns null.
+   * ones. A refusal is audited (`success: false`), counted by the rate limiter, and returns null.
+   * While the user or the address is over its limit, throws `DROVER_ERR_USERS_RATE_LIMITED`
+   * (with `retryAfterSeconds`) before any password check.
    */
   async login(
     login: string,
@@ -141,6 +144,15 @@ export class SessionService {
     meta: RequestMeta = {},
   ): Promise<{ token: string; user: SessionUser; expiresAt: Date } | null> {
     const db = this.deps.db;
+    const wait = await this.limiter.retryAfter(login, meta.ip);
+    if (wait > 0) {
+      this.log?.warn({ login: login.slice(0, 64), ip: meta.ip }, "login rate limited");
+      throw new UsersError(
+        "DROVER_ERR_USERS_RATE_LIMITED",
+        `Too many failed logins; try again in ${wait} seconds.`,
+        wait,
+      );
+    }
     const { rows } = await db.query<{
       id: string;
       login: string;
@@ -162,6 +174,7 @@ export class SessionService {
       ? { id: row.id, type: "user", name: row.login }
       : { id: `unknown:${login.slice(0, 64)}`, type: "user", name: login.slice(0, 64) };
     if (!ok || !row) {
+      await this.limiter.recordFailure(login, meta.ip);
       await recordAudit(db, {
         action: "user.logged_in",
         actor,
@@ -174,8 +187,9 @@ export class SessionService {
       this.log?.info({ login: actor.name }, "login refused");
       return null;
     }
+    await this.limiter.clearUser(login);
     const token = randomBytes(32).toString("base64url");
-    const expiresAt = new Date(Date.now() + this.ttlMs);
+    const expiresAt = new Date(this.now().getTime() + this.ttlMs);
     await db.transaction(async (tx) => {
       await tx.query(
         `INSERT INTO user_sessions (id, user_id, token_hash, expires_at, ip, user_agent)
@@ -207,10 +221,10 @@ export class SessionService {
   async logout(token: string, meta: RequestMeta = {}): Promise<boolean> {
     return this.deps.db.transaction(async (tx) => {
       const { rows } = await tx.query<{ user_id: string; login: string }>(
-        `UPDATE user_sessions s SET revoked_at = now() FROM users u
-          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.id = s.user_id
+        `UPDATE user_sessions s SET revoked_at = $2 FROM users u
+          WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.id = s.user_id
           RETURNING s.user_id, u.login`,
-        [hashToken(token)],
+        [hashToken(token), this.now().toISOString()],
       );
       const row = rows[0];
       if (!row) return false;
@@ -226,7 +240,10 @@ export class SessionService {
     });
   }
 
-  /** The user of a live session, or null. */
+  /**
+   * The user of a live session, or null. Read from the database on every call (no cache), so a
+   * session ends the moment it is revoked or its user removed.
+   */
   async authenticate(token: string): Promise<SessionUser | null> {
     if (!token) return null;
     const { rows } = await this.deps.db.query<{
@@ -236,11 +253,11 @@ export class SessionService {
       role: "admin" | "member";
       project_ids: string[] | null;
     }>(
-      `UPDATE user_sessions s SET last_seen_at = now() FROM users u
-        WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.id = s.user_id
+      `UPDATE user_sessions s SET last_seen_at = $2 FROM users u
+        WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 AND u.id = s.user_id
         RETURNING u.id, u.login, u.name, u.role,
           (SELECT array_agg(pm.project_id::text) FROM project_members pm WHERE pm.user_id = u.id) AS project_ids`,
-      [hashToken(token)],
+      [hashToken(token), this.now().toISOString()],
     );
     const r = rows[0];
     if (!r) return null;

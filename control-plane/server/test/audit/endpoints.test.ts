@@ -222,7 +222,7 @@ const CASES: Case[] = [
     call: () =>
       call("POST", "/api/v2/auth/logout", {
         token: null,
-        headers: { cookie: state.cookie ?? "" },
+        headers: { cookie: state.cookie ?? "", origin: new URL(cp.url).origin },
       }),
   },
   {
@@ -430,6 +430,33 @@ const CASES: Case[] = [
     action: "context.delete",
     call: () => call("DELETE", `/api/v2/context/${state.contextId}`),
   },
+  {
+    route: "DELETE /api/v2/tokens/:id",
+    action: "user.api_token.revoke",
+    call: async () => {
+      const t = await call("POST", "/api/v2/tokens", { body: { label: "short-lived" } });
+      return call("DELETE", `/api/v2/tokens/${t.body?.id}`);
+    },
+  },
+  {
+    route: "DELETE /api/v2/admin/users/:user/projects/:vcs/:org/:repo",
+    action: "project.member.remove",
+    call: async () => {
+      const login = `gone-${randomUUID().slice(0, 8)}`;
+      await call("POST", "/api/v2/tokens", { body: { login, projects: [slug] } });
+      return call("DELETE", `/api/v2/admin/users/${login}/projects/${slug}`);
+    },
+  },
+  {
+    route: "DELETE /api/v2/admin/users/:user",
+    action: "user.delete",
+    call: async () => {
+      const t = await call("POST", "/api/v2/tokens", {
+        body: { login: `gone-${randomUUID().slice(0, 8)}` },
+      });
+      return call("DELETE", `/api/v2/admin/users/${t.body?.user?.id}`);
+    },
+  },
 ];
 
 beforeAll(async () => {
@@ -576,6 +603,9 @@ describe("audit of mutating endpoints", () => {
         headers: { "x-github-event": "push", "x-hub-signature-256": "sha256=00" },
       }),
       await call("DELETE", `/api/v2/context/${missing}`),
+      await call("DELETE", `/api/v2/tokens/${missing}`),
+      await call("DELETE", `/api/v2/admin/users/${missing}`),
+      await call("DELETE", `/api/v2/admin/users/${missing}/projects/${slug}`),
     ];
     for (const r of refused) {
       expect(r.status, JSON.stringify(r.body)).toBeGreaterThanOrEqual(400);

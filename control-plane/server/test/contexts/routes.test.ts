@@ -62,7 +62,8 @@ async function call(
 ): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.token) headers["circle-token"] = opts.token;
-  if (opts.cookie) headers.cookie = opts.cookie;
+  // A browser sends its page's Origin with every write; cookie-authenticated writes need it.
+  if (opts.cookie) Object.assign(headers, { cookie: opts.cookie, origin: new URL(cp.url).origin });
   if (opts.body !== undefined) headers["content-type"] = "application/json";
   const res = await fetch(new URL(path, cp.url), {
     method,
