@@ -1,13 +1,19 @@
 /** `drover token create [--login L] [--role member|admin] [--project SLUG]... [--label TEXT]` */
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { DroverClient } from "../client.js";
 import { loadCliSettings } from "../settings.js";
+import { parseCommand, subcommand } from "../args.js";
+
+const USAGE =
+  "usage: drover token create [--login L] [--role member|admin] [--project vcs/org/repo]... [--label TEXT]\n" +
+  "Without --login: a new token for yourself. With --login (admins): a token for that user,\n" +
+  "created with --role (default member) and added to each --project.\n";
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+  const [, rest] = subcommand(argv, ["create"], { name: "drover token", usage: USAGE });
+  const { values, fail } = parseCommand(rest, {
+    name: "drover token create",
+    usage: USAGE,
     options: {
       login: { type: "string" },
       role: { type: "string" },
@@ -15,19 +21,8 @@ export async function run(argv: string[]): Promise<number> {
       label: { type: "string" },
     },
   });
-  if (positionals[0] !== "create") {
-    process.stderr.write(
-      "usage: drover token create [--login L] [--role member|admin] [--project vcs/org/repo]... [--label TEXT]\n" +
-        "Without --login: a new token for yourself. With --login (admins): a token for that user,\n" +
-        "created with --role (default member) and added to each --project.\n",
-    );
-    return 2;
-  }
   if (values.role && values.role !== "member" && values.role !== "admin") {
-    process.stderr.write(
-      `drover token create: --role must be member or admin, not '${values.role}'\n`,
-    );
-    return 2;
+    fail(`--role must be member or admin, not '${values.role}'`);
   }
   const s = loadCliSettings(process.env, process.cwd());
   const client = new DroverClient(s.url, s.token);
