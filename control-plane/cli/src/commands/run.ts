@@ -8,7 +8,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { promisify } from "node:util";
 import { DroverApiError, DroverClient } from "../client.js";
-import { followPipeline } from "../follow.js";
+import { followPipeline, resultLines } from "../follow.js";
 import { findCliFile, loadCliSettings, type CliSettings } from "../settings.js";
 import { LiveOutput, discoverOutputUrl } from "../live-output.js";
 import { keyValues, parseCommand } from "../args.js";
@@ -111,6 +111,8 @@ export interface RunPipelineOptions {
   write?: (line: string) => void;
   /** Stream step output (default true). */
   live?: boolean;
+  /** How long to keep reconnecting to a server that went away (default 10 minutes). */
+  reconnectForMs?: number;
 }
 
 /** Triggers the pipeline of `dir` and follows it, streaming output; resolves to the exit code. */
@@ -180,10 +182,14 @@ export async function runPipeline(opts: RunPipelineOptions): Promise<number> {
     workflows = await followPipeline(client, p.id, {
       slug,
       write: live ? (l) => void (stepStatus.test(l) ? undefined : write(l)) : write,
+      printResult: false,
+      ...(opts.reconnectForMs !== undefined ? { reconnectForMs: opts.reconnectForMs } : {}),
     });
   } finally {
     await live?.stop(p.id);
   }
+  // Last: after every job's output has been drained.
+  for (const l of resultLines(workflows)) write(l);
   return workflows.length > 0 && workflows.every((w) => w.status === "success") ? 0 : 1;
 }
 
