@@ -46,6 +46,8 @@ export const ConfigErrorCode = {
   WARN_UNKNOWN_STEP_OPTION: "DROVER_WARN_CONFIG_UNKNOWN_STEP_OPTION",
   /** Warning: a step written with its arguments beside its name instead of under it. */
   WARN_FLATTENED_STEP: "DROVER_WARN_CONFIG_FLATTENED_STEP",
+  /** Warning: a built-in step under its CircleCI 2.0 hyphenated name (`restore-cache`). */
+  WARN_LEGACY_STEP_NAME: "DROVER_WARN_CONFIG_LEGACY_STEP_NAME",
 } as const;
 
 export type ConfigErrorCode = (typeof ConfigErrorCode)[keyof typeof ConfigErrorCode];
