@@ -42,6 +42,10 @@ export const ConfigErrorCode = {
   INVALID_ORB: "DROVER_ERR_CONFIG_INVALID_ORB",
   /** Maps and lists nested past `MAX_YAML_DEPTH`, or (last resort) the stack ran out. */
   TOO_DEEP: "DROVER_ERR_CONFIG_TOO_DEEP",
+  /** Compiling took longer than the control plane allows (its compile pool's time limit). */
+  COMPILE_TIMEOUT: "DROVER_ERR_CONFIG_COMPILE_TIMEOUT",
+  /** Compiling needed more memory than the control plane allows (its compile pool's heap limit). */
+  COMPILE_MEMORY: "DROVER_ERR_CONFIG_COMPILE_MEMORY",
   /** Warning: an option a built-in step does not know (CircleCI ignores it; so does Drover). */
   WARN_UNKNOWN_STEP_OPTION: "DROVER_WARN_CONFIG_UNKNOWN_STEP_OPTION",
   /** Warning: a step written with its arguments beside its name instead of under it. */
