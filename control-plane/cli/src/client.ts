@@ -12,6 +12,31 @@ export class DroverApiError extends Error {
   }
 }
 
+/** The server did not answer (refused, reset, unknown host, TLS): it may be restarting. */
+export class DroverUnreachableError extends Error {
+  readonly code = "DROVER_ERR_UNREACHABLE";
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    super(`cannot reach the Drover server at ${url}: ${networkReason(cause)}`, { cause });
+    this.name = "DroverUnreachableError";
+  }
+}
+
+/** `connect ECONNREFUSED 127.0.0.1:8080` from undici's `fetch failed` and its cause chain. */
+export function networkReason(err: unknown): string {
+  let e: unknown = err;
+  let reason = err instanceof Error ? err.message : String(err);
+  for (let depth = 0; e instanceof Error && depth < 5; depth++) {
+    const inner: unknown = e.cause;
+    if (!(inner instanceof Error)) break;
+    reason = inner.message || (inner as { code?: string }).code || reason;
+    e = inner;
+  }
+  return reason;
+}
+
 export interface ApiPipeline {
   id: string;
   number: number;
@@ -76,16 +101,32 @@ export class DroverClient {
   ) {}
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(new URL(path, this.url), {
-      method,
-      headers: {
-        "circle-token": this.token,
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    const parsed: unknown = text ? JSON.parse(text) : undefined;
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(new URL(path, this.url), {
+        method,
+        headers: {
+          "circle-token": this.token,
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      text = await res.text();
+    } catch (err) {
+      throw new DroverUnreachableError(this.url, err);
+    }
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // A proxy's error page, say: not the API.
+      throw new DroverApiError(
+        res.status,
+        text,
+        `${method} ${path}: ${res.status} answered with a body that is not JSON: ${text.slice(0, 120)}`,
+      );
+    }
     if (!res.ok) {
       const message = (parsed as { message?: string } | undefined)?.message ?? res.statusText;
       throw new DroverApiError(res.status, parsed, `${method} ${path}: ${res.status} ${message}`);

@@ -1,5 +1,6 @@
 /** The `drover` command table: each command lives in `commands/<name>.ts` and is loaded only when used. */
 import process from "node:process";
+import { HelpRequested, UsageError } from "./args.js";
 
 export interface CommandModule {
   /** Runs the command with the arguments after its name; resolves to the exit code. */
@@ -53,10 +54,28 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
-  const command = commands[name];
+  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!command) {
     process.stderr.write(`drover: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
-  return (await command.load()).run(rest);
+  try {
+    return await (await command.load()).run(rest);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      process.stdout.write(err.usage);
+      return 0;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.command}: ${err.message}\n\n${err.usage}`);
+      return 2;
+    }
+    // Errors of the user's situation (server down, no settings, an API refusal): one sentence.
+    const code = (err as { code?: unknown } | null)?.code;
+    if (err instanceof Error && typeof code === "string" && code.startsWith("DROVER_ERR_")) {
+      process.stderr.write(`drover ${name}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
 }

@@ -1,10 +1,33 @@
 /** Follows a pipeline through the API until every workflow has stopped, reporting changes. */
+import { DroverApiError, DroverUnreachableError } from "./client.js";
 import type { ApiWorkflow, DroverClient } from "./client.js";
 
 export interface FollowOptions {
   slug: string;
   pollMs?: number;
   write: (line: string) => void;
+  /** Print `workflow NAME: STATUS` at the end (default true; `drover run` prints it itself). */
+  printResult?: boolean;
+  /** How long to keep reconnecting to a server that went away (default 10 minutes). */
+  reconnectForMs?: number;
+}
+
+/** Backoff between reconnect attempts: 250 ms doubling to 5 s. */
+const FIRST_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 5_000;
+const DEFAULT_RECONNECT_FOR_MS = 10 * 60_000;
+
+/** The server is restarting or gone: connection errors and a proxy's 502/503/504. */
+export function isServerAway(err: unknown): boolean {
+  return (
+    err instanceof DroverUnreachableError ||
+    (err instanceof DroverApiError && [502, 503, 504].includes(err.status))
+  );
+}
+
+/** `workflow NAME: STATUS`, one line per workflow: the result of a followed pipeline. */
+export function resultLines(workflows: ApiWorkflow[]): string[] {
+  return workflows.map((wf) => `workflow ${wf.name}: ${wf.status}`);
 }
 
 const MARK: Record<string, string> = {
@@ -27,7 +50,40 @@ export async function followPipeline(
   const seenJob = new Map<string, string>();
   const seenStep = new Map<string, string>();
   const heldNotice = new Set<string>();
+  const reconnectForMs = opts.reconnectForMs ?? DEFAULT_RECONNECT_FOR_MS;
+  let awaySince: number | undefined;
+  let backoff = FIRST_BACKOFF_MS;
   for (;;) {
+    let done: ApiWorkflow[] | undefined;
+    try {
+      done = await round();
+    } catch (err) {
+      if (!isServerAway(err)) throw err;
+      const now = Date.now();
+      if (awaySince === undefined) {
+        awaySince = now;
+        opts.write(`(${(err as Error).message}; reconnecting)`);
+      } else if (now - awaySince >= reconnectForMs) {
+        throw err;
+      }
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      continue;
+    }
+    if (awaySince !== undefined) {
+      opts.write(`(reconnected to ${client.url})`);
+      awaySince = undefined;
+      backoff = FIRST_BACKOFF_MS;
+    }
+    if (done) {
+      if (opts.printResult !== false) for (const l of resultLines(done)) opts.write(l);
+      return done;
+    }
+    await sleep(opts.pollMs ?? 500);
+  }
+
+  /** One look at the pipeline; its final workflows once every one has stopped. */
+  async function round(): Promise<ApiWorkflow[] | undefined> {
     const pipeline = await client.pipeline(pipelineId);
     if (pipeline.state === "errored") {
       for (const e of pipeline.errors) opts.write(`error (${e.type}): ${e.message}`);
@@ -77,10 +133,10 @@ export async function followPipeline(
         }
       }
     }
-    if (workflows.every((w) => w.stopped_at !== null)) {
-      for (const wf of workflows) opts.write(`workflow ${wf.name}: ${wf.status}`);
-      return workflows;
-    }
-    await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    return workflows.every((w) => w.stopped_at !== null) ? workflows : undefined;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }

@@ -4,7 +4,7 @@
  * (`GET /output/v1/tasks/{id}/log?from=<seq>&format=jsonl`), printing step headers and complete
  * lines prefixed by the job (and node) they came from.
  */
-import type { DroverClient } from "./client.js";
+import { networkReason, type DroverClient } from "./client.js";
 
 interface Entry {
   seq: number;
@@ -46,7 +46,7 @@ export class LiveOutput {
   private readonly jobsDone = new Set<string>();
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private warned = false;
+  private isPaused = false;
 
   constructor(private readonly opts: LiveOutputOptions) {}
 
@@ -55,15 +55,29 @@ export class LiveOutput {
     this.loop = this.run(pipelineId);
   }
 
-  /** Stops after reading what the finished tasks stored (waiting at most `graceMs`). */
+  /**
+   * Stops after reading every task's log to its end (`task_finished`), so that nothing of the
+   * jobs' output comes after what the caller prints next; gives up on a log after `graceMs`
+   * (an agent that died before finishing its log).
+   */
   async stop(pipelineId: string, graceMs = 5_000): Promise<void> {
     this.stopped = true;
     await this.loop;
-    await this.discover(pipelineId).catch(() => undefined);
     const deadline = Date.now() + graceMs;
+    let discovered = false;
     for (;;) {
-      await this.readAll();
-      if ([...this.tasks.values()].every((t) => t.finished) || Date.now() > deadline) break;
+      try {
+        if (!discovered) {
+          await this.discover(pipelineId);
+          discovered = true;
+        }
+        await this.readAll();
+        this.resumed();
+      } catch (err) {
+        this.paused(err);
+      }
+      if (discovered && [...this.tasks.values()].every((t) => t.finished)) break;
+      if (Date.now() > deadline) break;
       await sleep(200);
     }
     for (const t of this.tasks.values()) this.flushPartials(t);
@@ -75,17 +89,25 @@ export class LiveOutput {
       try {
         if (round++ % 3 === 0) await this.discover(pipelineId);
         await this.readAll();
+        this.resumed();
       } catch (err) {
-        this.warn(`live output paused: ${err instanceof Error ? err.message : String(err)}`);
+        this.paused(err);
       }
       await sleep(this.opts.pollMs ?? 250);
     }
   }
 
-  private warn(msg: string): void {
-    if (this.warned) return;
-    this.warned = true;
-    this.opts.write(`(${msg})`);
+  /** Says once per outage that output stopped coming (server restarting, say). */
+  private paused(err: unknown): void {
+    if (this.isPaused) return;
+    this.isPaused = true;
+    this.opts.write(`(live output paused: ${err instanceof Error ? err.message : String(err)})`);
+  }
+
+  private resumed(): void {
+    if (!this.isPaused) return;
+    this.isPaused = false;
+    this.opts.write("(live output resumed)");
   }
 
   /** Finds tasks of jobs that have started. */
@@ -123,7 +145,15 @@ export class LiveOutput {
       `/output/v1/tasks/${encodeURIComponent(taskId)}/log?from=${t.next}&format=jsonl`,
       this.opts.outputUrl,
     );
-    const res = await fetch(url, { headers: { "circle-token": this.opts.token } });
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: { "circle-token": this.opts.token } });
+    } catch (err) {
+      throw new Error(
+        `cannot reach the output-processor at ${this.opts.outputUrl}: ${networkReason(err)}`,
+        { cause: err },
+      );
+    }
     if (res.status === 404) {
       await res.body?.cancel();
       return; // nothing stored yet

@@ -10,6 +10,15 @@ export interface CliSettings {
   outputUrl?: string;
 }
 
+/** No server configured, or `cli.json` unreadable: a sentence for the user, exit code 1. */
+export class CliSettingsError extends Error {
+  readonly code = "DROVER_ERR_CLI_SETTINGS";
+  constructor(message: string, options?: { cause: unknown }) {
+    super(message, options);
+    this.name = "CliSettingsError";
+  }
+}
+
 /** Looks for `.drover/cli.json` in `from` and its parents. */
 export function findCliFile(from: string): string | null {
   let dir = resolve(from);
@@ -29,13 +38,13 @@ export function loadCliSettings(env: NodeJS.ProcessEnv, from: string): CliSettin
     try {
       stored = JSON.parse(readFileSync(file, "utf8")) as Partial<CliSettings>;
     } catch (err) {
-      throw new Error(`cannot read ${file}: ${String(err)}`, { cause: err });
+      throw new CliSettingsError(`cannot read ${file}: ${String(err)}`, { cause: err });
     }
   }
   const url = env.DROVER_URL || stored.url;
   const token = env.DROVER_TOKEN || stored.token;
   if (!url || !token) {
-    throw new Error(
+    throw new CliSettingsError(
       "no Drover server configured: set DROVER_URL and DROVER_TOKEN, or run `drover up` here first",
     );
   }

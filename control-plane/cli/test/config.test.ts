@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parse } from "yaml";
-import { run } from "../src/commands/config.js";
+import { runCli } from "../src/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "drover-cli-"));
 function file(name: string, text: string): string {
@@ -24,7 +24,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
     return true;
   });
   try {
-    return { code: await run(argv), out, err };
+    return { code: await runCli(["config", ...argv]), out, err };
   } finally {
     o.mockRestore();
     e.mockRestore();

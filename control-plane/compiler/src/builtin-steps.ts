@@ -23,6 +23,14 @@ export const BUILTINS = new Set([
   "setup_remote_docker",
 ]);
 
+/**
+ * CircleCI 2.0's hyphenated spellings of built-in steps (`restore-cache`, `store-artifacts`...):
+ * old configs still use them, so they are accepted with a warning.
+ */
+export const LEGACY_STEP_NAMES: ReadonlyMap<string, string> = new Map(
+  [...BUILTINS].filter((n) => n.includes("_")).map((n) => [n.replaceAll("_", "-"), n]),
+);
+
 export const DEFAULT_NAMES: Record<string, string> = {
   checkout: "Checkout code",
   save_cache: "Saving Cache",

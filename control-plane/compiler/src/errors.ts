@@ -6,7 +6,7 @@ import type { Pos } from "./yaml-source.js";
 export const ConfigErrorCode = {
   /** The file could not be read (CLI). */
   READ: "DROVER_ERR_CONFIG_READ",
-  /** The source exceeds the 5 MB limit. */
+  /** The source exceeds `MAX_CONFIG_BYTES` (5 MiB; the API's body limit derives from it). */
   TOO_LARGE: "DROVER_ERR_CONFIG_TOO_LARGE",
   YAML_SYNTAX: "DROVER_ERR_CONFIG_YAML_SYNTAX",
   /** Aliases expand past the node budget (billion laughs). */
@@ -40,12 +40,18 @@ export const ConfigErrorCode = {
   NO_WORKFLOWS: "DROVER_ERR_CONFIG_NO_WORKFLOWS",
   ORB_UNRESOLVED: "DROVER_ERR_CONFIG_ORB_UNRESOLVED",
   INVALID_ORB: "DROVER_ERR_CONFIG_INVALID_ORB",
-  /** Nesting too deep to process (the stack ran out). */
+  /** Maps and lists nested past `MAX_YAML_DEPTH`, or (last resort) the stack ran out. */
   TOO_DEEP: "DROVER_ERR_CONFIG_TOO_DEEP",
+  /** Compiling took longer than the control plane allows (its compile pool's time limit). */
+  COMPILE_TIMEOUT: "DROVER_ERR_CONFIG_COMPILE_TIMEOUT",
+  /** Compiling needed more memory than the control plane allows (its compile pool's heap limit). */
+  COMPILE_MEMORY: "DROVER_ERR_CONFIG_COMPILE_MEMORY",
   /** Warning: an option a built-in step does not know (CircleCI ignores it; so does Drover). */
   WARN_UNKNOWN_STEP_OPTION: "DROVER_WARN_CONFIG_UNKNOWN_STEP_OPTION",
   /** Warning: a step written with its arguments beside its name instead of under it. */
   WARN_FLATTENED_STEP: "DROVER_WARN_CONFIG_FLATTENED_STEP",
+  /** Warning: a built-in step under its CircleCI 2.0 hyphenated name (`restore-cache`). */
+  WARN_LEGACY_STEP_NAME: "DROVER_WARN_CONFIG_LEGACY_STEP_NAME",
 } as const;
 
 export type ConfigErrorCode = (typeof ConfigErrorCode)[keyof typeof ConfigErrorCode];

@@ -10,7 +10,12 @@
  */
 export { compile, DEFAULT_CONFIG_FILE } from "./compile.js";
 export { ConfigErrorCode, formatCompileError } from "./errors.js";
-export { MAX_EXPANDED_NODES, MAX_SOURCE_BYTES } from "./yaml-source.js";
+export {
+  MAX_CONFIG_BYTES,
+  MAX_EXPANDED_NODES,
+  MAX_SOURCE_BYTES,
+  MAX_YAML_DEPTH,
+} from "./yaml-source.js";
 export { MAX_LOGIC_DEPTH } from "./logic.js";
 export { MAX_PLAN_STEPS } from "./steps.js";
 export type * from "./plan.js";

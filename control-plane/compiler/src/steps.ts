@@ -5,7 +5,7 @@ import { evalLogicSafe } from "./logic.js";
 import { declsOf, isUnresolved, lookup } from "./orbs.js";
 import type { Element, Namespace } from "./orbs.js";
 import { bindArgs, subst } from "./params.js";
-import { BUILTINS, builtin } from "./builtin-steps.js";
+import { BUILTINS, LEGACY_STEP_NAMES, builtin } from "./builtin-steps.js";
 import type { StepPlan } from "./plan.js";
 import { checkKeys } from "./shape.js";
 import { mkMap, scalarText } from "./yaml-source.js";
@@ -88,6 +88,15 @@ function expandStep(item: PNode, ns: Namespace, ctx: ExpandContext, out: StepPla
     conditional(name, arg, at, ns, ctx, out);
     return;
   }
+  const legacy = LEGACY_STEP_NAMES.get(name);
+  if (legacy && !lookup(ns, "commands", name)) {
+    diag.warn(
+      ConfigErrorCode.WARN_LEGACY_STEP_NAME,
+      `'${name}' is CircleCI 2.0's old spelling of \`${legacy}\`; read as \`${legacy}\``,
+      at,
+    );
+    name = legacy;
+  }
   if (BUILTINS.has(name)) {
     const s = builtin(name, arg, at, diag);
     if (!s) return;
@@ -128,7 +137,9 @@ function flattened(item: PMap, ns: Namespace, diag: Diagnostics): PMap | undefin
     (e) =>
       e.value.kind === "scalar" &&
       e.value.value === null &&
-      (BUILTINS.has(e.key) || lookup(ns, "commands", e.key) !== undefined),
+      (BUILTINS.has(e.key) ||
+        LEGACY_STEP_NAMES.has(e.key) ||
+        lookup(ns, "commands", e.key) !== undefined),
   );
   if (heads.length !== 1) return undefined;
   const head = heads[0]!;

@@ -10,7 +10,7 @@
  * which reports errors with their positions. So its output is either identical to the full path's
  * or absent.
  */
-import { MAX_EXPANDED_NODES } from "./yaml-source.js";
+import { MAX_EXPANDED_NODES, MAX_YAML_DEPTH } from "./yaml-source.js";
 import type { PEntry, PMap, PNode, PScalar, PSeq, Scalar, Source } from "./yaml-source.js";
 
 /** Thrown when the text needs the full YAML library. */
@@ -73,6 +73,8 @@ export class FastYaml {
   private readonly anchors = new Map<string, PNode>();
   private readonly open = new Set<string>();
   private readonly sizes = new Map<PNode, number>();
+  /** Maps and lists open around `i`. */
+  private depth = 0;
 
   constructor(
     private readonly s: string,
@@ -200,6 +202,11 @@ export class FastYaml {
   private budget(n: PNode, size: number): void {
     this.sizes.set(n, size);
     if (size > MAX_EXPANDED_NODES) bail("alias budget");
+  }
+
+  /** Entering a map or list; the library path reports nesting past the limit with a position. */
+  private enter(): void {
+    if (++this.depth > MAX_YAML_DEPTH) bail("nesting too deep");
   }
 
   /**
@@ -402,6 +409,7 @@ export class FastYaml {
   }
 
   private blockSeq(indent: number): PSeq {
+    this.enter();
     const items: PNode[] = [];
     const seq: PSeq = { kind: "seq", items, src: this.src, offset: this.i };
     let size = 1;
@@ -431,6 +439,7 @@ export class FastYaml {
     }
     seq.tpl = tpl;
     this.budget(seq, size);
+    this.depth--;
     return seq;
   }
 
@@ -472,6 +481,7 @@ export class FastYaml {
   }
 
   private blockMap(indent: number): PMap {
+    this.enter();
     const entries: PEntry[] = [];
     const index = new Map<string, PEntry>();
     const map: PMap = { kind: "map", entries, index, src: this.src, offset: this.i };
@@ -520,6 +530,7 @@ export class FastYaml {
     }
     map.tpl = entries.some((e) => e.key.includes("<<") || mayTemplate(e.value));
     this.budget(map, size);
+    this.depth--;
     return map;
   }
 
@@ -630,6 +641,7 @@ export class FastYaml {
 
   /** A flow collection starting at `i`; may span lines. */
   private flow(): PNode {
+    this.enter();
     const s = this.s;
     const open = s.charCodeAt(this.i);
     const offset = this.i;
@@ -660,6 +672,7 @@ export class FastYaml {
       }
       const seq: PSeq = { kind: "seq", items, src: this.src, offset, tpl };
       this.budget(seq, size);
+      this.depth--;
       return seq;
     }
     const entries: PEntry[] = [];
@@ -702,6 +715,7 @@ export class FastYaml {
     const map: PMap = { kind: "map", entries, index, src: this.src, offset };
     map.tpl = entries.some((e) => e.key.includes("<<") || mayTemplate(e.value));
     this.budget(map, size);
+    this.depth--;
     return map;
   }
 

@@ -4,14 +4,25 @@
  * an alias bomb is refused in time linear in the source. Most configs are read by `FastYaml` (one
  * pass, no document model); anything it does not cover, and every error, goes through `yaml`.
  */
-import { isAlias, isMap, isScalar, isSeq, parseDocument } from "yaml";
-import type { Node as YamlNode, ParsedNode } from "yaml";
+import { Composer, Lexer, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq } from "yaml";
+import type { CST, Document, Node as YamlNode, ParsedNode } from "yaml";
 import { ConfigErrorCode } from "./errors.js";
 import type { Diagnostics } from "./errors.js";
 import { FastYaml, Unsupported } from "./yaml-fast.js";
 
-/** 5 MB: larger configs are refused before parsing. */
-export const MAX_SOURCE_BYTES = 5 * 1024 * 1024;
+/**
+ * The largest config accepted, in bytes of UTF-8 (5 MiB): larger ones are refused before
+ * parsing. The control plane's API body limit is derived from it, so every config the compiler
+ * accepts can also be sent (`drover run`).
+ */
+export const MAX_CONFIG_BYTES = 5 * 1024 * 1024;
+/** @deprecated The same limit under its first name; use `MAX_CONFIG_BYTES`. */
+export const MAX_SOURCE_BYTES = MAX_CONFIG_BYTES;
+/**
+ * Maps and lists nested deeper than this (the root counts as 1) are refused before any
+ * recursive stage sees them: real configs stay under 20; the stack would not survive thousands.
+ */
+export const MAX_YAML_DEPTH = 200;
 /** Nodes the document may expand to once every alias is followed. */
 export const MAX_EXPANDED_NODES = 2_000_000;
 
@@ -152,10 +163,11 @@ export interface ParsedSource {
 export function parseYaml(text: string, file: string, diag: Diagnostics): ParsedSource {
   const src = new Source(file, text);
   const at0: Pos = { src, offset: 0 };
-  if (Buffer.byteLength(text, "utf8") > MAX_SOURCE_BYTES) {
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > MAX_CONFIG_BYTES) {
     diag.add(
       ConfigErrorCode.TOO_LARGE,
-      `config is ${Buffer.byteLength(text, "utf8")} bytes; the limit is ${MAX_SOURCE_BYTES} (5 MB)`,
+      `config is ${bytes} bytes; the limit is ${MAX_CONFIG_BYTES} (${MAX_CONFIG_BYTES / 1024 / 1024} MiB)`,
       at0,
     );
     return { src };
@@ -165,11 +177,70 @@ export function parseYaml(text: string, file: string, diag: Diagnostics): Parsed
       const root = new FastYaml(text, src).parse();
       return { src, root: root ?? mkScalar(null, at0) };
     } catch (e) {
-      // RangeError: nesting too deep for the recursive reader; the library decides.
-      if (!(e instanceof Unsupported || e instanceof RangeError)) throw e;
+      // Too deep, too: the library path finds where and reports it.
+      if (!(e instanceof Unsupported)) throw e;
     }
   }
   return parseWithLibrary(text, src, diag);
+}
+
+/** Nesting past `MAX_YAML_DEPTH`, found while lexing (before the recursive composer runs). */
+class NestingTooDeep extends Error {
+  constructor(readonly offset: number) {
+    super("nesting too deep");
+  }
+}
+
+const COLLECTIONS = new Set(["block-map", "block-seq", "flow-collection"]);
+
+/** The CST of `text`, token by token; throws `NestingTooDeep` as soon as nesting passes the limit. */
+function* boundedCst(text: string): Generator<CST.Token> {
+  const parser = new Parser();
+  for (const lexeme of new Lexer().lex(text)) {
+    yield* parser.next(lexeme);
+    // The stack also holds the document and the node being read: count only when it may matter.
+    const { stack } = parser;
+    if (stack.length > MAX_YAML_DEPTH) {
+      let depth = 0;
+      for (const t of stack) if (COLLECTIONS.has(t.type)) depth++;
+      if (depth > MAX_YAML_DEPTH) throw new NestingTooDeep(parser.offset - lexeme.length);
+    }
+  }
+  yield* parser.end();
+}
+
+/** `yaml`'s `parseDocument`, over the depth-checked CST; undefined when too deep (reported). */
+function parseDocumentBounded(
+  text: string,
+  src: Source,
+  diag: Diagnostics,
+): Document.Parsed | undefined {
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false });
+  let doc: Document.Parsed | undefined;
+  try {
+    for (const d of composer.compose(boundedCst(text), true, text.length)) {
+      if (!doc) doc = d;
+      else {
+        doc.errors.push(
+          new YAMLParseError(
+            [d.range[0], d.range[1]],
+            "MULTIPLE_DOCS",
+            "Source contains multiple documents; please use YAML.parseAllDocuments()",
+          ),
+        );
+        break;
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof NestingTooDeep)) throw e;
+    diag.add(
+      ConfigErrorCode.TOO_DEEP,
+      `nesting too deep: maps and lists nested more than ${MAX_YAML_DEPTH} levels`,
+      { src, offset: e.offset },
+    );
+    return undefined;
+  }
+  return doc;
 }
 
 /** Forces the full `yaml` library path (tests compare the two readers). */
@@ -180,12 +251,10 @@ export function useFullYamlReader(on: boolean): void {
 
 function parseWithLibrary(text: string, src: Source, diag: Diagnostics): ParsedSource {
   const at0: Pos = { src, offset: 0 };
-  const doc = parseDocument(text, {
-    prettyErrors: false,
-    // Duplicate keys are checked in `Converter` with a set (yaml's own check is quadratic in the
-    // number of keys, and several `<<` merge keys in one mapping are common in real configs).
-    uniqueKeys: false,
-  });
+  // Duplicate keys are checked in `Converter` with a set (yaml's own check is quadratic in the
+  // number of keys, and several `<<` merge keys in one mapping are common in real configs).
+  const doc = parseDocumentBounded(text, src, diag);
+  if (!doc) return { src };
   let failed = false;
   for (const e of doc.errors) {
     failed = true;

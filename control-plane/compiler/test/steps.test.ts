@@ -260,4 +260,64 @@ workflows:
     expect(r.warnings?.[0]?.code).toBe("DROVER_WARN_CONFIG_FLATTENED_STEP");
     expect(r.plan?.workflows[0]?.jobs[0]?.steps[0]).toMatchObject({ command: "hi flat" });
   });
+
+  it("reads CircleCI 2.0's hyphenated step names as the built-ins, warning at each", () => {
+    const legacy = `version: 2
+jobs:
+  build:
+    docker: [{image: x}]
+    steps:
+      - restore-cache: {keys: [v1-a]}
+      - save-cache: {key: v1-a, paths: [node_modules]}
+      - store-artifacts: {path: out}
+      - store-test-results: {path: junit}
+      - persist-to-workspace: {root: ., paths: [dist]}
+      - attach-workspace: {at: /tmp/ws}
+      - add-ssh-keys: {fingerprints: ["aa:bb"]}
+      - setup-remote-docker
+      - save-cache:
+        key: flat
+        paths: [x]
+workflows:
+  version: 2
+  ci:
+    jobs: [build]
+`;
+    const modern = legacy.replace(/^( +- [a-z]+)-([a-z]+)(?:-([a-z]+))?/gm, (_, a, b, c) =>
+      c ? `${a}_${b}_${c}` : `${a}_${b}`,
+    );
+    const r = run(legacy);
+    expect(r.errors).toEqual([]);
+    expect(r.plan?.workflows[0]?.jobs[0]?.steps).toEqual(plan(modern).workflows[0]!.jobs[0]!.steps);
+    const warnings = (r.warnings ?? []).filter(
+      (w) => w.code === "DROVER_WARN_CONFIG_LEGACY_STEP_NAME",
+    );
+    expect(warnings.map((w) => `${w.file}:${w.line}:${w.col}`)).toEqual([
+      "config.yml:6:9",
+      "config.yml:7:9",
+      "config.yml:8:9",
+      "config.yml:9:9",
+      "config.yml:10:9",
+      "config.yml:11:9",
+      "config.yml:12:9",
+      "config.yml:13:9",
+      "config.yml:14:9",
+    ]);
+    expect(warnings[0]?.message).toContain("`restore_cache`");
+  });
+
+  it("prefers a command named like a hyphenated built-in", () => {
+    const r = run(
+      job(
+        "      - save-cache",
+        `commands:
+  save-cache:
+    steps: [{run: mine}]
+`,
+      ),
+    );
+    expect(r.errors).toEqual([]);
+    expect(r.warnings ?? []).toEqual([]);
+    expect(r.plan?.workflows[0]?.jobs[0]?.steps[0]).toMatchObject({ type: "run", command: "mine" });
+  });
 });

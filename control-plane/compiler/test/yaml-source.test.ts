@@ -1,5 +1,9 @@
-import { describe, expect, it } from "vitest";
-import { errors, jobNames, plan, where } from "./helpers.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { MAX_YAML_DEPTH } from "../src/index.js";
+import { useFullYamlReader } from "../src/yaml-source.js";
+import { errors, jobNames, plan, run, where } from "./helpers.js";
+
+afterEach(() => useFullYamlReader(false));
 
 describe("YAML source", () => {
   it("resolves anchors, aliases and several << merge keys in one map", () => {
@@ -197,5 +201,54 @@ workflows:
               b: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25]
 `);
     expect(errs.map((e) => e.code)).toEqual(["DROVER_ERR_CONFIG_TOO_LARGE"]);
+  });
+
+  describe("nesting", () => {
+    const N = 10_000;
+    const deep: Array<[string, string, string]> = [
+      ["flow lists", `version: 2.1\njobs: ${"[".repeat(N)}${"]".repeat(N)}\n`, "2:206"],
+      ["block lists", `version: 2.1\njobs:\n${"- ".repeat(N)}x\n`, "3:399"],
+      ["flow maps", `version: 2.1\njobs: ${"{a: ".repeat(N)}1${"}".repeat(N)}\n`, "2:803"],
+      [
+        "block maps",
+        `version: 2.1\njobs:\n${Array.from({ length: 1000 }, (_, i) => `${" ".repeat(i + 1)}a:`).join("\n")} 1\n`,
+        "202:202",
+      ],
+    ];
+    for (const full of [false, true]) {
+      for (const [what, text, at] of deep) {
+        it(`refuses ${N} levels of ${what} as too deep (${full ? "yaml library" : "fast reader"})`, () => {
+          useFullYamlReader(full);
+          expect(where(errors(text))).toEqual([`${at} DROVER_ERR_CONFIG_TOO_DEEP`]);
+        });
+      }
+    }
+
+    /** A step option nested so that the whole document is `depth` levels deep. */
+    const nested = (depth: number): string => {
+      const inner = depth - 6; // root, jobs, build, steps, the step, run
+      return `version: 2.1
+jobs:
+  build:
+    docker: [{image: x}]
+    steps:
+      - run: {command: make, extra: ${"[".repeat(inner)}1${"]".repeat(inner)}}
+workflows:
+  ci:
+    jobs: [build]
+`;
+    };
+    for (const full of [false, true]) {
+      it(`accepts exactly ${MAX_YAML_DEPTH} levels, not one more (${full ? "yaml library" : "fast reader"})`, () => {
+        useFullYamlReader(full);
+        const ok = run(nested(MAX_YAML_DEPTH));
+        expect(ok.errors).toEqual([]);
+        expect(ok.warnings?.map((w) => w.code)).toEqual(["DROVER_WARN_CONFIG_UNKNOWN_STEP_OPTION"]);
+        expect(where(errors(nested(MAX_YAML_DEPTH + 1)))).toEqual([
+          // Column of the bracket one level too deep (the first one is at column 37).
+          `6:${37 + (MAX_YAML_DEPTH + 1 - 6) - 1} DROVER_ERR_CONFIG_TOO_DEEP`,
+        ]);
+      });
+    }
   });
 });

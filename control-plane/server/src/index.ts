@@ -25,6 +25,8 @@ export {
   type TriggerRequest,
   type TriggerType,
 } from "./pipelines/trigger.js";
+export { API_BODY_LIMIT } from "./pipelines/limits.js";
+export { CompilePool, type CompilePoolOptions } from "./pipelines/compile-pool.js";
 export { GitConfigFetcher } from "./git/fetch.js";
 export {
   startControlPlane,

@@ -20,6 +20,8 @@ import { parseDocument } from "yaml";
 
 const CORPUS_MEDIAN_GOAL_MS = 5;
 const BIG_GOAL_MS = 2000;
+/** A config nested past MAX_YAML_DEPTH is refused in milliseconds (it used to take 1.7 s of CPU). */
+const DEEP_GOAL_MS = 20;
 /** The peer: yaml's parseDocument of the same text (the library parse alone). */
 const PARSE_OPTS = { uniqueKeys: false } as const;
 const yamlOnly = (text: string): unknown => parseDocument(text, PARSE_OPTS);
@@ -157,6 +159,21 @@ export function generateDistinctConfig(n: number): string {
   return `${out.join("\n")}\n`;
 }
 
+/** Pathologically nested configs: 10,000 levels of each shape, and 5 MB of `[`. */
+export function deepConfigs(levels = 10_000): Array<[string, string]> {
+  const head = "version: 2.1\njobs: ";
+  return [
+    ["flow lists", `${head}${"[".repeat(levels)}${"]".repeat(levels)}\n`],
+    ["block lists", `version: 2.1\njobs:\n${"- ".repeat(levels)}x\n`],
+    ["flow maps", `${head}${"{a: ".repeat(levels)}1${"}".repeat(levels)}\n`],
+    [
+      "block maps (1,000 levels)",
+      `version: 2.1\njobs:\n${Array.from({ length: 1000 }, (_, i) => `${" ".repeat(i + 1)}a:`).join("\n")} 1\n`,
+    ],
+    ["5 MB of [", `${head}${"[".repeat(5 * 1024 * 1024 - head.length - 1)}\n`],
+  ];
+}
+
 /** A collector for honest retained-heap figures without `--expose-gc` on the command line. */
 function gcFn(): () => void {
   setFlagsFromString("--expose-gc");
@@ -260,6 +277,18 @@ export async function run(args: string[]): Promise<void> {
   const d = Number(values.distinct);
   const distinct = measureBig(generateDistinctConfig(d), 1);
   report(`${d}-definition config`, d, distinct);
+  // Nesting past the depth limit: refused before any recursive parser sees it.
+  for (const [label, text] of deepConfigs()) {
+    const go = () => compile(text, { file: "deep.yml", pipeline });
+    const codes = [...new Set(go().errors.map((e) => e.code))].join(", ");
+    const cpu0 = process.cpuUsage();
+    const t = time(go, 5);
+    const cpu = process.cpuUsage(cpu0);
+    process.stdout.write(
+      `deep nesting, ${label}: ${ms(t)} ms (goal ${DEEP_GOAL_MS} ms: ${ratio(t, DEEP_GOAL_MS)}; ` +
+        `CPU ${ms((cpu.user + cpu.system) / 1000 / 5)} ms per compile) -> ${codes || "no error"}\n`,
+    );
+  }
   const [l1] = loadavg();
   process.stdout.write(
     `(load average ${l1?.toFixed(1)} on ${availableParallelism()} cores while measuring)\n`,

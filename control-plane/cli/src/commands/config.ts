@@ -1,7 +1,6 @@
 /** `drover config validate [path]` and `drover config process [path] [--branch B] [--tag T] ...`. */
 import { readFileSync } from "node:fs";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { parse as parseYamlValue } from "yaml";
 import {
   compile,
@@ -10,6 +9,7 @@ import {
   formatCompileError,
 } from "@drover/config-compiler";
 import type { CompileError, CompileResult, PipelineValues } from "@drover/config-compiler";
+import { parseCommand, subcommand } from "../args.js";
 
 const USAGE = `usage:
   drover config validate [path]
@@ -19,15 +19,11 @@ path defaults to ${DEFAULT_CONFIG_FILE}; registry orbs are read from $DROVER_ORB
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub === "validate") return validate(rest);
-  if (sub === "process") return processCommand(rest);
-  if (sub === "--help" || sub === "-h" || sub === "help") {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  process.stderr.write(sub ? `drover config: unknown subcommand '${sub}'\n\n${USAGE}` : USAGE);
-  return 2;
+  const [sub, rest] = subcommand(argv, ["validate", "process"], {
+    name: "drover config",
+    usage: USAGE,
+  });
+  return sub === "validate" ? validate(rest) : processCommand(rest);
 }
 
 function read(path: string): { text?: string; error?: CompileError } {
@@ -78,7 +74,12 @@ function printErrors(errors: CompileError[]): void {
 }
 
 async function validate(argv: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
+  const { positionals } = parseCommand(argv, {
+    name: "drover config validate",
+    usage: USAGE,
+    options: {},
+    positionals: ["[path]"],
+  });
   const path = positionals[0] ?? DEFAULT_CONFIG_FILE;
   const res = compileFile(path, pipelineValues({}));
   printErrors(res.warnings ?? []);
@@ -142,9 +143,9 @@ function parseParams(
 }
 
 async function processCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+  const { values, positionals, fail } = parseCommand(argv, {
+    name: "drover config process",
+    usage: USAGE,
     options: {
       branch: { type: "string" },
       tag: { type: "string" },
@@ -152,14 +153,15 @@ async function processCommand(argv: string[]): Promise<number> {
       plan: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
     },
+    positionals: ["[path]"],
   });
+  if (values.branch !== undefined && values.tag !== undefined) {
+    fail("--branch and --tag cannot be combined");
+  }
   const path = positionals[0] ?? DEFAULT_CONFIG_FILE;
   const { text } = read(path);
   const { params, bad } = parseParams(values.param ?? [], text);
-  if (bad !== undefined) {
-    process.stderr.write(`drover config process: --param '${bad}' is not k=v\n`);
-    return 2;
-  }
+  if (bad !== undefined) fail(`--param '${bad}' is not key=value`);
   const res = compileFile(
     path,
     pipelineValues({

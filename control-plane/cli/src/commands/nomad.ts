@@ -8,7 +8,6 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import {
   NomadClient,
@@ -21,6 +20,7 @@ import {
 import { DEFAULT_CONFIG_FILE, compile, formatCompileError } from "@drover/config-compiler";
 import type { PipelinePlan, PipelineValues } from "@drover/config-compiler";
 import { listDroverJobs, toTaskSpecInput, type TaskPlan } from "@drover/control-plane";
+import { keyValues, parseCommand, subcommand } from "../args.js";
 
 const USAGE = `usage:
   drover nomad render [path] [--branch B] [--tag T] [--param k=v ...] [--project SLUG]
@@ -35,10 +35,9 @@ jobs: Drover's jobs in Nomad (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_CA
 export const RENDER_TOKEN_PLACEHOLDER = "<task-token>";
 
 export async function run(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
+  const [sub, rest] = subcommand(argv, ["render", "jobs"], { name: "drover nomad", usage: USAGE });
   try {
-    if (sub === "render") return render(rest);
-    if (sub === "jobs") return await jobs(rest);
+    return sub === "render" ? render(rest) : await jobs(rest);
   } catch (err) {
     if (err instanceof NomadError || (err instanceof Error && err.name === "ZodError")) {
       process.stderr.write(`drover nomad: ${err.message}\n`);
@@ -46,25 +45,24 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (sub === "--help" || sub === "-h" || sub === "help") {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  process.stderr.write(sub ? `drover nomad: unknown subcommand '${sub}'\n\n${USAGE}` : USAGE);
-  return 2;
 }
 
 function render(argv: string[]): number {
-  const { positionals, values } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+  const { positionals, values, fail } = parseCommand(argv, {
+    name: "drover nomad render",
+    usage: USAGE,
     options: {
       branch: { type: "string" },
       tag: { type: "string" },
       param: { type: "string", multiple: true },
       project: { type: "string" },
     },
+    positionals: ["[path]"],
   });
+  if (values.branch !== undefined && values.tag !== undefined) {
+    fail("--branch and --tag cannot be combined");
+  }
+  const params = keyValues(values.param, "param", fail);
   const path = positionals[0] ?? DEFAULT_CONFIG_FILE;
   let source: string;
   try {
@@ -74,16 +72,14 @@ function render(argv: string[]): number {
     return 1;
   }
   const parameters: Record<string, string | number | boolean> = {};
-  for (const kv of values.param ?? []) {
-    const eq = kv.indexOf("=");
-    if (eq <= 0) {
-      process.stderr.write(`drover nomad render: --param wants k=v, got '${kv}'\n`);
-      return 2;
+  for (const [key, raw] of params) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(raw);
+    } catch {
+      parsed = raw;
     }
-    const raw = kv.slice(eq + 1);
-    const parsed: unknown = parseYaml(raw);
-    parameters[kv.slice(0, eq)] =
-      typeof parsed === "number" || typeof parsed === "boolean" ? parsed : raw;
+    parameters[key] = typeof parsed === "number" || typeof parsed === "boolean" ? parsed : raw;
   }
   const projectSlug = values.project ?? `local/${basename(process.cwd())}`;
   const pipeline: PipelineValues = {
@@ -149,7 +145,11 @@ export function renderPlan(
 }
 
 async function jobs(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: "boolean" } } });
+  const { values } = parseCommand(argv, {
+    name: "drover nomad jobs",
+    usage: USAGE,
+    options: { json: { type: "boolean" } },
+  });
   const client = new NomadClient(fromEnv(process.env));
   try {
     const rows = await listDroverJobs(client);

@@ -1,9 +1,9 @@
 /** `drover pipeline trigger|list|show` */
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { DroverClient } from "../client.js";
 import { followPipeline } from "../follow.js";
 import { loadCliSettings } from "../settings.js";
+import { keyValues, parseCommand, subcommand } from "../args.js";
 
 const USAGE =
   "usage: drover pipeline trigger <vcs/org/repo> [--branch B | --tag T] [--param k=v]... [--follow]\n" +
@@ -11,47 +11,47 @@ const USAGE =
   "       drover pipeline show <pipeline-id>\n";
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      branch: { type: "string" },
-      tag: { type: "string" },
-      param: { type: "string", multiple: true },
-      follow: { type: "boolean" },
-      "page-token": { type: "string" },
-    },
+  const [sub, rest] = subcommand(argv, ["trigger", "list", "show"], {
+    name: "drover pipeline",
+    usage: USAGE,
   });
-  const [sub, arg] = positionals;
-  if (!sub || !arg || !["trigger", "list", "show"].includes(sub)) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  const s = loadCliSettings(process.env, process.cwd());
-  const client = new DroverClient(s.url, s.token);
   const out = (l: string) => process.stdout.write(`${l}\n`);
   if (sub === "trigger") {
-    const parameters: Record<string, string> = {};
-    for (const p of values.param ?? []) {
-      const eq = p.indexOf("=");
-      if (eq < 1) {
-        process.stderr.write(`--param ${p}: expected key=value\n`);
-        return 2;
-      }
-      parameters[p.slice(0, eq)] = p.slice(eq + 1);
+    const { values, positionals, fail } = parseCommand(rest, {
+      name: "drover pipeline trigger",
+      usage: USAGE,
+      options: {
+        branch: { type: "string" },
+        tag: { type: "string" },
+        param: { type: "string", multiple: true },
+        follow: { type: "boolean" },
+      },
+      positionals: ["<vcs/org/repo>"],
+    });
+    const slug = positionals[0]!;
+    if (values.branch !== undefined && values.tag !== undefined) {
+      fail("--branch and --tag cannot be combined");
     }
-    const p = await client.trigger(arg, {
+    const parameters = Object.fromEntries(keyValues(values.param, "param", fail));
+    const client = connect();
+    const p = await client.trigger(slug, {
       ...(values.branch ? { branch: values.branch } : {}),
       ...(values.tag ? { tag: values.tag } : {}),
       ...(Object.keys(parameters).length ? { parameters } : {}),
     });
     out(JSON.stringify(p, null, 2));
     if (!values.follow) return p.state === "errored" ? 1 : 0;
-    const wfs = await followPipeline(client, p.id, { slug: arg, write: out });
+    const wfs = await followPipeline(client, p.id, { slug, write: out });
     return wfs.length > 0 && wfs.every((w) => w.status === "success") ? 0 : 1;
   }
   if (sub === "list") {
-    const page = await client.listPipelines(arg, values["page-token"]);
+    const { values, positionals } = parseCommand(rest, {
+      name: "drover pipeline list",
+      usage: USAGE,
+      options: { "page-token": { type: "string" } },
+      positionals: ["<vcs/org/repo>"],
+    });
+    const page = await connect().listPipelines(positionals[0]!, values["page-token"]);
     for (const p of page.items) {
       const ref = p.vcs.tag ? `tag ${p.vcs.tag}` : `branch ${p.vcs.branch ?? "?"}`;
       out(
@@ -61,7 +61,14 @@ export async function run(argv: string[]): Promise<number> {
     if (page.next_page_token) out(`next page: --page-token ${page.next_page_token}`);
     return 0;
   }
-  const p = await client.pipeline(arg);
+  const { positionals } = parseCommand(rest, {
+    name: "drover pipeline show",
+    usage: USAGE,
+    options: {},
+    positionals: ["<pipeline-id>"],
+  });
+  const client = connect();
+  const p = await client.pipeline(positionals[0]!);
   out(`pipeline ${p.project_slug} #${p.number} ${p.state} (${p.id})`);
   for (const e of p.errors) out(`  error (${e.type}): ${e.message}`);
   for (const wf of (await client.pipelineWorkflows(p.id)).items) {
@@ -71,4 +78,9 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   return 0;
+}
+
+function connect(): DroverClient {
+  const s = loadCliSettings(process.env, process.cwd());
+  return new DroverClient(s.url, s.token);
 }

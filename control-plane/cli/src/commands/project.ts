@@ -1,22 +1,20 @@
 /** `drover project add <slug> <repository-url> [--default-branch B]` */
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { DroverClient } from "../client.js";
 import { loadCliSettings } from "../settings.js";
+import { parseCommand, subcommand } from "../args.js";
+
+const USAGE = "usage: drover project add <vcs/org/repo> <repository-url> [--default-branch B]\n";
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+  const [, rest] = subcommand(argv, ["add"], { name: "drover project", usage: USAGE });
+  const { values, positionals } = parseCommand(rest, {
+    name: "drover project add",
+    usage: USAGE,
     options: { "default-branch": { type: "string" } },
+    positionals: ["<vcs/org/repo>", "<repository-url>"],
   });
-  const [sub, slug, url] = positionals;
-  if (sub !== "add" || !slug || !url) {
-    process.stderr.write(
-      "usage: drover project add <vcs/org/repo> <repository-url> [--default-branch B]\n",
-    );
-    return 2;
-  }
+  const [slug, url] = positionals as [string, string];
   const s = loadCliSettings(process.env, process.cwd());
   const client = new DroverClient(s.url, s.token);
   const p = await client.addProject({

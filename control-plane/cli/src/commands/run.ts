@@ -7,11 +7,11 @@ import { homedir, userInfo } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { promisify } from "node:util";
-import { parseArgs } from "node:util";
 import { DroverApiError, DroverClient } from "../client.js";
-import { followPipeline } from "../follow.js";
+import { followPipeline, resultLines } from "../follow.js";
 import { findCliFile, loadCliSettings, type CliSettings } from "../settings.js";
 import { LiveOutput, discoverOutputUrl } from "../live-output.js";
+import { keyValues, parseCommand } from "../args.js";
 
 const exec = promisify(execFile);
 const GIT_IDENTITY = {
@@ -111,6 +111,8 @@ export interface RunPipelineOptions {
   write?: (line: string) => void;
   /** Stream step output (default true). */
   live?: boolean;
+  /** How long to keep reconnecting to a server that went away (default 10 minutes). */
+  reconnectForMs?: number;
 }
 
 /** Triggers the pipeline of `dir` and follows it, streaming output; resolves to the exit code. */
@@ -180,56 +182,45 @@ export async function runPipeline(opts: RunPipelineOptions): Promise<number> {
     workflows = await followPipeline(client, p.id, {
       slug,
       write: live ? (l) => void (stepStatus.test(l) ? undefined : write(l)) : write,
+      printResult: false,
+      ...(opts.reconnectForMs !== undefined ? { reconnectForMs: opts.reconnectForMs } : {}),
     });
   } finally {
     await live?.stop(p.id);
   }
+  // Last: after every job's output has been drained.
+  for (const l of resultLines(workflows)) write(l);
   return workflows.length > 0 && workflows.every((w) => w.status === "success") ? 0 : 1;
 }
 
+const USAGE =
+  "usage: drover run [dir] [--project vcs/org/repo] [--param k=v]... [--no-output]\n\n" +
+  "Triggers a pipeline of dir (default .) with its working-tree .circleci/config.yml and\n" +
+  "streams every job's output. At the top of a git checkout, jobs check out the committed\n" +
+  "HEAD; any other directory (or a checkout's subdirectory with its own config) has its\n" +
+  "working tree committed to a snapshot repository in the cache (nothing is written into\n" +
+  "dir). Adds the project on first use (default slug local/<user>/<dir name>). Exits 0 when\n" +
+  "every workflow succeeds. Follows the pipeline through server restarts.\n";
+
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+  const { values, positionals, fail } = parseCommand(argv, {
+    name: "drover run",
+    usage: USAGE,
     options: {
       project: { type: "string" },
       param: { type: "string", multiple: true },
       "no-output": { type: "boolean" },
-      help: { type: "boolean", short: "h" },
     },
+    positionals: ["[dir]"],
   });
-  if (values.help) {
-    process.stdout.write(
-      "usage: drover run [dir] [--project vcs/org/repo] [--param k=v]... [--no-output]\n\n" +
-        "Triggers a pipeline of dir (default .) with its working-tree .circleci/config.yml and\n" +
-        "streams every job's output. At the top of a git checkout, jobs check out the committed\n" +
-        "HEAD; any other directory (or a checkout's subdirectory with its own config) has its\n" +
-        "working tree committed to a snapshot repository in the cache (nothing is written into\n" +
-        "dir). Adds the project on first use (default slug local/<user>/<dir name>). Exits 0 when\n" +
-        "every workflow succeeds.\n",
-    );
-    return 0;
-  }
   const dir = resolve(positionals[0] ?? ".");
   const parameters: Record<string, string | number | boolean> = {};
-  for (const p of values.param ?? []) {
-    const eq = p.indexOf("=");
-    if (eq < 1) {
-      process.stderr.write(`drover run: --param ${p}: expected key=value\n`);
-      return 2;
-    }
-    const v = p.slice(eq + 1);
-    parameters[p.slice(0, eq)] =
+  for (const [k, v] of keyValues(values.param, "param", fail)) {
+    parameters[k] =
       v === "true" ? true : v === "false" ? false : /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
   }
   // The server of the directory's tree (its `.drover/cli.json`), else of the current directory's.
-  let settings: CliSettings;
-  try {
-    settings = loadCliSettings(process.env, findCliFile(dir) ? dir : process.cwd());
-  } catch (err) {
-    process.stderr.write(`drover run: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 2;
-  }
+  const settings = loadCliSettings(process.env, findCliFile(dir) ? dir : process.cwd());
   return runPipeline({
     dir,
     settings,

@@ -3,9 +3,9 @@
  * `drover token list [--login L]`, `drover token revoke ID`
  */
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { DroverClient } from "../client.js";
 import { loadCliSettings } from "../settings.js";
+import { integerOption, parseCommand, subcommand } from "../args.js";
 
 const USAGE =
   "usage: drover token create [--login L] [--role member|admin] [--project vcs/org/repo]... [--label TEXT] [--expires-in-days N]\n" +
@@ -16,41 +16,18 @@ const USAGE =
   "list: your tokens (admins: --login for another user's). revoke: one of yours (admins: anyone's).\n";
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      login: { type: "string" },
-      role: { type: "string" },
-      project: { type: "string", multiple: true },
-      label: { type: "string" },
-      "expires-in-days": { type: "string" },
-    },
+  const [sub, rest] = subcommand(argv, ["create", "list", "revoke"], {
+    name: "drover token",
+    usage: USAGE,
   });
-  const [sub = "", ...rest] = positionals;
-  // Positional arguments each subcommand takes.
-  const arity: Record<string, number> = { create: 0, list: 0, revoke: 1 };
-  if (arity[sub] !== rest.length) {
-    process.stderr.write(USAGE);
-    return 2;
-  }
-  if (values.role && values.role !== "member" && values.role !== "admin") {
-    process.stderr.write(
-      `drover token create: --role must be member or admin, not '${values.role}'\n`,
-    );
-    return 2;
-  }
-  const days = values["expires-in-days"];
-  if (days !== undefined && !/^[1-9]\d*$/.test(days)) {
-    process.stderr.write(
-      `drover token create: --expires-in-days must be a positive whole number, not '${days}'\n`,
-    );
-    return 2;
-  }
-  const s = loadCliSettings(process.env, process.cwd());
-  const client = new DroverClient(s.url, s.token);
   if (sub === "list") {
-    const { items } = await client.listTokens(values.login);
+    const { values } = parseCommand(rest, {
+      name: "drover token list",
+      usage: USAGE,
+      options: { login: { type: "string" } },
+    });
+    const s = loadCliSettings(process.env, process.cwd());
+    const { items } = await new DroverClient(s.url, s.token).listTokens(values.login);
     const now = Date.now();
     for (const t of items) {
       const expires = t.expires_at
@@ -63,16 +40,42 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (sub === "revoke") {
-    await client.revokeToken(rest[0]!);
-    process.stdout.write(`token ${rest[0]} revoked\n`);
+    const { positionals } = parseCommand(rest, {
+      name: "drover token revoke",
+      usage: USAGE,
+      options: {},
+      positionals: ["<token-id>"],
+    });
+    const id = positionals[0] ?? "";
+    const s = loadCliSettings(process.env, process.cwd());
+    await new DroverClient(s.url, s.token).revokeToken(id);
+    process.stdout.write(`token ${id} revoked\n`);
     return 0;
   }
+  const { values, fail } = parseCommand(rest, {
+    name: "drover token create",
+    usage: USAGE,
+    options: {
+      login: { type: "string" },
+      role: { type: "string" },
+      project: { type: "string", multiple: true },
+      label: { type: "string" },
+      "expires-in-days": { type: "string" },
+    },
+  });
+  if (values.role && values.role !== "member" && values.role !== "admin") {
+    fail(`--role must be member or admin, not '${values.role}'`);
+  }
+  const days = integerOption(values["expires-in-days"], "expires-in-days", fail);
+  if (days === 0) fail("--expires-in-days must be at least 1");
+  const s = loadCliSettings(process.env, process.cwd());
+  const client = new DroverClient(s.url, s.token);
   const r = await client.createToken({
     ...(values.login ? { login: values.login } : {}),
     ...(values.role ? { role: values.role as "member" | "admin" } : {}),
     ...(values.project ? { projects: values.project } : {}),
     ...(values.label ? { label: values.label } : {}),
-    ...(days ? { expires_in_days: Number(days) } : {}),
+    ...(days ? { expires_in_days: days } : {}),
   });
   const until = r.expires_at ? `, expires ${r.expires_at}` : "";
   process.stdout.write(

@@ -2,12 +2,12 @@
 import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import process from "node:process";
-import { parseArgs } from "node:util";
 import pino from "pino";
 import type * as ServerModule from "@drover/control-plane";
 import type { Drover } from "@drover/control-plane";
 import { saveCliSettings, type CliSettings } from "../settings.js";
 import { runPipeline } from "./run.js";
+import { integerOption, parseCommand } from "../args.js";
 
 const USAGE =
   "usage: drover up [--port N] [--output-port N] [--host H] [--data-dir DIR] [--run DIR]\n\n" +
@@ -44,21 +44,19 @@ async function runToken(server: Server, drover: Drover, cliFile: string): Promis
 type Server = typeof ServerModule;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
+  const { values, fail } = parseCommand(argv, {
+    name: "drover up",
+    usage: USAGE,
     options: {
       port: { type: "string" },
       "output-port": { type: "string" },
       host: { type: "string" },
       "data-dir": { type: "string" },
       run: { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  integerOption(values.port, "port", fail, 65535);
+  integerOption(values["output-port"], "output-port", fail, 65535);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     ...(values.port ? { DROVER_PORT: values.port } : {}),

@@ -1,32 +1,28 @@
 /** `drover workflow rerun <workflow-id> [--from-failed] [--ssh] [--job NAME]...` */
 import process from "node:process";
-import { parseArgs } from "node:util";
 import { DroverClient } from "../client.js";
 import { loadCliSettings } from "../settings.js";
+import { parseCommand, subcommand } from "../args.js";
+
+const USAGE =
+  "usage: drover workflow rerun <workflow-id> [--from-failed] [--ssh] [--job NAME]... [--sparse-tree]\n" +
+  "--ssh reruns the --job jobs (default: the failed ones) with SSH access.\n";
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+  const [, rest] = subcommand(argv, ["rerun"], { name: "drover workflow", usage: USAGE });
+  const { values, positionals, fail } = parseCommand(rest, {
+    name: "drover workflow rerun",
+    usage: USAGE,
     options: {
       "from-failed": { type: "boolean" },
       ssh: { type: "boolean" },
       job: { type: "string", multiple: true },
       "sparse-tree": { type: "boolean" },
     },
+    positionals: ["<workflow-id>"],
   });
-  const [sub, id] = positionals;
-  if (sub !== "rerun" || !id) {
-    process.stderr.write(
-      "usage: drover workflow rerun <workflow-id> [--from-failed] [--ssh] [--job NAME]... [--sparse-tree]\n" +
-        "--ssh reruns the --job jobs (default: the failed ones) with SSH access.\n",
-    );
-    return 2;
-  }
-  if (values.ssh && values["from-failed"]) {
-    process.stderr.write("drover workflow rerun: --ssh and --from-failed cannot be combined\n");
-    return 2;
-  }
+  const id = positionals[0]!;
+  if (values.ssh && values["from-failed"]) fail("--ssh and --from-failed cannot be combined");
   const s = loadCliSettings(process.env, process.cwd());
   const client = new DroverClient(s.url, s.token);
   let jobs: string[] | undefined;

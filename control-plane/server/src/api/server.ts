@@ -5,6 +5,7 @@ import type { z } from "zod";
 import type { Principal, TokenAuthenticator } from "../auth/principal.js";
 import type { TaskPrincipal, TaskService } from "../engine/task-service.js";
 import { ControlPlaneError, invalid, type FieldIssue } from "../model/errors.js";
+import { API_BODY_LIMIT } from "../pipelines/limits.js";
 
 /** How a route authenticates. Default: `/api/v2/*` user, `/internal/v1/tasks/{id}/*` task, else none. */
 export type RouteAuth = "user" | "task" | "none";
@@ -32,7 +33,7 @@ export interface ApiServerDeps {
   authenticator: TokenAuthenticator;
   authenticators?: RequestAuthenticator[];
   tasks: TaskService;
-  /** Request body limit in bytes (default 1 MiB; larger bodies get 413). */
+  /** Request body limit in bytes (default `API_BODY_LIMIT`, from the config limit; larger get 413). */
   bodyLimit?: number;
 }
 
@@ -78,7 +79,7 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger.child({ unit: "api" }),
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    bodyLimit: deps.bodyLimit ?? API_BODY_LIMIT,
     genReqId: (req) => {
       const given = req.headers["x-request-id"];
       return typeof given === "string" && /^[\w-]{1,128}$/.test(given) ? given : randomUUID();
@@ -152,9 +153,11 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      return reply
-        .code(413)
-        .send({ message: "Request body is larger than 1 MB.", code: "DROVER_ERR_BODY_TOO_LARGE" });
+      const limit = req.routeOptions.bodyLimit;
+      return reply.code(413).send({
+        message: `Request body is larger than the limit of ${limit} bytes.`,
+        code: "DROVER_ERR_BODY_TOO_LARGE",
+      });
     }
     if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
       return reply.code(e.statusCode).send({

@@ -23,7 +23,6 @@ import { registerTaskStorageRoutes } from "../api/routes/task-storage.js";
 import { registerTokenRoutes } from "../api/routes/tokens.js";
 import { registerWorkflowRoutes } from "../api/routes/workflows.js";
 import { TokenAuthenticator } from "../auth/principal.js";
-import { compile } from "@drover/config-compiler";
 import { dataPaths, type ServerConfig } from "../config/server-config.js";
 import type { ServiceUrls } from "../config/urls.js";
 import { openDatabase } from "../db/open.js";
@@ -32,6 +31,7 @@ import { WorkflowEngine } from "../engine/engine.js";
 import { TaskService, type TaskSecretsProvider } from "../engine/task-service.js";
 import { GitConfigFetcher } from "../git/fetch.js";
 import { TriggerService, type CompileFn } from "../pipelines/trigger.js";
+import { CompilePool } from "../pipelines/compile-pool.js";
 import { LocalScheduler } from "../scheduler/local/local.js";
 import { DiskBlobStore } from "../storage/disk-blob-store.js";
 import { TaskStorage } from "../storage/task-storage.js";
@@ -79,7 +79,7 @@ export type RouteModule = (app: FastifyInstance, deps: ControlPlaneDeps) => void
 export interface ComposeOptions {
   config: ServerConfig;
   logger: Logger;
-  /** Defaults: the configured database, the local scheduler, the compiler. */
+  /** Defaults: the configured database, the local scheduler, the compiler in worker threads. */
   db?: Database;
   scheduler?: SchedulerBackend;
   compile?: CompileFn;
@@ -214,12 +214,14 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     ...(opts.secrets ? { secrets: opts.secrets } : {}),
     ...(opts.mintOutputToken ? { mintOutputToken: opts.mintOutputToken } : {}),
   });
+  // Compiles run in worker threads: a slow config never holds up other requests.
+  const compilePool = opts.compile ? undefined : new CompilePool({ logger });
   const trigger = new TriggerService({
     db,
     engine,
     logger,
     fetcher: new GitConfigFetcher(paths.git),
-    compile: opts.compile ?? compile,
+    compile: opts.compile ?? compilePool!.compile,
     ...(config.orbsDir ? { orbsDir: config.orbsDir } : {}),
   });
   const schedules = new ScheduleRunner({
@@ -296,6 +298,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
       await app.close();
       await engine.stop();
       await schedules.idle();
+      await compilePool?.close();
       await scheduler.close();
       if (ownDb) await db.close();
     },

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InstantScheduler, type ControlPlane } from "@drover/control-plane";
+import { API_BODY_LIMIT, InstantScheduler, type ControlPlane } from "@drover/control-plane";
 import type { Database } from "@drover/control-plane/db";
 import type { DroverClient } from "@drover/cli";
 import { testDatabases } from "../helpers/databases.js";
@@ -263,7 +263,7 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
     expect((await admin.pipeline(missing.id)).errors[0]?.type).toBe("config-fetch");
   });
 
-  it("rejects bad input with 400 listing fields, 404 for unknown ids, 413 over 1 MB", async () => {
+  it("rejects bad input with 400 listing fields, 404 for unknown ids, 413 over the body limit", async () => {
     const bad = await http(url, "POST", `/api/v2/project/${slug}/pipeline`, {
       token: adminToken,
       body: { branch: 5, bogus: true, parameters: { x: { y: 1 } } },
@@ -299,7 +299,7 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
     }
     const big = await http(url, "POST", `/api/v2/project/${slug}/pipeline`, {
       token: adminToken,
-      raw: JSON.stringify({ branch: "main", config: "x".repeat(1024 * 1024 + 10) }),
+      raw: JSON.stringify({ branch: "main", config: "x".repeat(API_BODY_LIMIT + 10) }),
     });
     expect(big.status).toBe(413);
   });

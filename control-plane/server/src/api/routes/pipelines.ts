@@ -3,6 +3,7 @@ import { z } from "zod";
 import { invalid, notFound } from "../../model/errors.js";
 import { getPipelineByNumber, listPipelines, listRecentPipelines } from "../../model/pipelines.js";
 import { getProject } from "../../model/projects.js";
+import { MAX_CONFIG_BYTES, configOverLimit } from "../../pipelines/limits.js";
 import type { Project } from "../../model/records.js";
 import { listWorkflowsOfPipeline } from "../../model/workflows.js";
 import { slugOf, userLookup, visiblePipeline, visibleProject, type SlugParams } from "../access.js";
@@ -19,7 +20,12 @@ export const triggerBodySchema = z
     tag: z.string().min(1).max(255).optional(),
     parameters: z.record(z.string(), paramValue).optional(),
     /** Drover: config text to use instead of the repository's (`drover run`). */
-    config: z.string().max(900_000).optional(),
+    config: z
+      .string()
+      .refine((text) => configOverLimit(text) === 0, {
+        message: `must be at most ${MAX_CONFIG_BYTES} bytes of UTF-8 (the compiler's limit)`,
+      })
+      .optional(),
     /** Drover: the commit to build. */
     revision: z
       .string()
