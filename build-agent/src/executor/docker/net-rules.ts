@@ -187,7 +187,9 @@ export async function netRulesUnavailable(
       return `${bin} cannot run: ${errorMessage(err)}`;
     }
   }
-  const bridges = (await docker.listNetworks({ filters: { driver: ["bridge"] } })).map(
+  // An engine that does not answer fails the task later, with that reason; the check waits for it.
+  const networks = await docker.listNetworks({ filters: { driver: ["bridge"] } }).catch(() => []);
+  const bridges = networks.map(
     (n) => n.Options?.["com.docker.network.bridge.name"] ?? `br-${n.Id.slice(0, 12)}`,
   );
   if (bridges.length > 0 && !bridges.some((b) => existsSync(`/sys/class/net/${b}`)))
