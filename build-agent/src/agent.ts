@@ -5,9 +5,10 @@ import type { Logger } from "pino";
 import { TaskApiClient, type TaskEvent } from "@drover/task-api";
 import { createMasker } from "@drover/output-processor/masking";
 import { OutputClient } from "@drover/output-processor/client";
-import type { AgentConfig, DockerConnection } from "./config.js";
-import { errorMessage } from "./errors.js";
+import { PER_JOB_NETWORK, type AgentConfig, type DockerConnection } from "./config.js";
+import { AgentError, ErrorCodes, errorMessage } from "./errors.js";
 import { DockerExecutor } from "./executor/docker/docker-executor.js";
+import { JobNetRules, netRulesUnavailable } from "./executor/docker/net-rules.js";
 import { sweepOrphans } from "./executor/docker/sweeper.js";
 import { MaskingSink } from "./output/masking.js";
 import { ProcessorSink } from "./output/processor-sink.js";
@@ -38,7 +39,42 @@ export interface AgentRunOptions {
 }
 
 /**
- * One agent run: claim the task, sweep orphans of dead agents, run the steps, report the result,
+ * Installs the job networks' firewall rules (idempotent). `DROVER_NET_RULES=on`: throws when they
+ * cannot be installed; `auto`: logs a warning naming the reason and goes on without them.
+ */
+export async function prepareNetRules(
+  config: AgentConfig,
+  docker: Docker,
+  logger: Logger,
+  rules: JobNetRules = new JobNetRules(),
+): Promise<boolean> {
+  const { netRules, network, localEngine } = config.executor;
+  if (netRules === "off" || network !== PER_JOB_NETWORK) return false;
+  let reason = await netRulesUnavailable(docker, localEngine);
+  if (!reason) {
+    try {
+      await rules.install();
+      return true;
+    } catch (err) {
+      reason = errorMessage(err);
+    }
+  }
+  if (netRules === "on") {
+    throw new AgentError(
+      ErrorCodes.netRules,
+      `DROVER_NET_RULES=on, but the job network firewall rules cannot be installed: ${reason}`,
+    );
+  }
+  logger.warn(
+    { reason },
+    "jobs are not firewalled from this host's services and link-local addresses " +
+      "(DROVER_NET_RULES=auto could not install the rules; see the build-agent README)",
+  );
+  return false;
+}
+
+/**
+ * One agent run: install the job networks' firewall rules, claim the task, sweep orphans of dead agents, run the steps, report the result,
  * destroy the containers. A failure of the agent itself after the claim is reported as
  * `infrastructure_fail` with the reason.
  */
@@ -46,6 +82,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
   const { config, logger, signal } = opts;
   const api = new TaskApiClient({ url: config.url });
   const docker = opts.docker ?? dockerClient(config.docker);
+  await prepareNetRules(config, docker, logger);
   const claim = await api.claim(config.taskToken);
   const task = claim.task;
   const log = logger.child({ taskId: task.taskId, jobId: task.job.id });

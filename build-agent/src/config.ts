@@ -6,6 +6,8 @@ import { processStart } from "./executor/docker/process-start.js";
 const SELF_START = processStart("self");
 
 export const DEFAULT_IMAGE_ALIASES = "cimg/base:*=drover/ci-base";
+/** `DROVER_DOCKER_NETWORK` value for a network of each job's own. */
+export const PER_JOB_NETWORK = "per-job";
 
 const bool = z
   .enum(["0", "1", "true", "false", ""])
@@ -13,39 +15,58 @@ const bool = z
   .transform((v) => v === "1" || v === "true");
 
 /** The agent's environment, parsed once in `main` and passed into constructors. */
-export const agentEnvSchema = z.object({
-  /** Single-use task token handed over by the scheduler. */
-  DROVER_TASK_TOKEN: z.string().min(1, "DROVER_TASK_TOKEN is required"),
-  /** The control plane, e.g. http://127.0.0.1:8080. */
-  DROVER_URL: z.url({ message: "DROVER_URL must be an http(s) URL" }),
-  /** `unix:///var/run/docker.sock` (default) or `tcp://host:2376` (TLS when DOCKER_TLS_VERIFY=1). */
-  DOCKER_HOST: z.string().optional(),
-  /** Require TLS (client certificate) for a tcp DOCKER_HOST. */
-  DOCKER_TLS_VERIFY: bool,
-  /** Directory holding ca.pem, cert.pem, key.pem. */
-  DOCKER_CERT_PATH: z.string().optional(),
-  /**
-   * `pattern=image,...`; `*` in a pattern matches anything. Unset: `cimg/base:*=drover/ci-base` (so
-   * CircleCI configs run offline on the local image); set it empty to disable aliasing.
-   */
-  DROVER_IMAGE_ALIASES: z.string().optional().default(DEFAULT_IMAGE_ALIASES),
-  /** `never` (default: nothing is pulled) or `missing` (pull images not present). */
-  DROVER_IMAGE_PULL: z.enum(["never", "missing"]).optional().default("never"),
-  /** Image of the helper that blackholes the metadata address when nsenter cannot (needs `ip`). */
-  DROVER_SANDBOX_IMAGE: z.string().optional().default("drover/sandbox:latest"),
-  /** How the metadata address is blackholed: `auto` (nsenter when root beside a local engine, else a helper container), `nsenter`, `container`. */
-  DROVER_NET_GUARD: z.enum(["auto", "nsenter", "container"]).optional().default("auto"),
-  /** Docker network of the job's primary container (default `bridge`). */
-  DROVER_DOCKER_NETWORK: z.string().optional().default("bridge"),
-  /** Maximum processes per container. */
-  DROVER_PIDS_LIMIT: z.coerce.number().int().positive().optional().default(4096),
-  DROVER_LOG_LEVEL: z
-    .enum(["trace", "debug", "info", "warn", "error", "fatal"])
-    .optional()
-    .default("info"),
-  /** Where output goes when the output-processor is not used: `stdout` writes NDJSON frames. */
-  DROVER_OUTPUT: z.enum(["processor", "stdout"]).optional().default("processor"),
-});
+export const agentEnvSchema = z
+  .object({
+    /** Single-use task token handed over by the scheduler. */
+    DROVER_TASK_TOKEN: z.string().min(1, "DROVER_TASK_TOKEN is required"),
+    /** The control plane, e.g. http://127.0.0.1:8080. */
+    DROVER_URL: z.url({ message: "DROVER_URL must be an http(s) URL" }),
+    /** `unix:///var/run/docker.sock` (default) or `tcp://host:2376` (TLS when DOCKER_TLS_VERIFY=1). */
+    DOCKER_HOST: z.string().optional(),
+    /** Require TLS (client certificate) for a tcp DOCKER_HOST. */
+    DOCKER_TLS_VERIFY: bool,
+    /** Directory holding ca.pem, cert.pem, key.pem. */
+    DOCKER_CERT_PATH: z.string().optional(),
+    /**
+     * `pattern=image,...`; `*` in a pattern matches anything. Unset: `cimg/base:*=drover/ci-base` (so
+     * CircleCI configs run offline on the local image); set it empty to disable aliasing.
+     */
+    DROVER_IMAGE_ALIASES: z.string().optional().default(DEFAULT_IMAGE_ALIASES),
+    /** `never` (default: nothing is pulled) or `missing` (pull images not present). */
+    DROVER_IMAGE_PULL: z.enum(["never", "missing"]).optional().default("never"),
+    /** Image of the helper that blackholes the metadata address when nsenter cannot (needs `ip`). */
+    DROVER_SANDBOX_IMAGE: z.string().optional().default("drover/sandbox:latest"),
+    /** How the metadata address is blackholed: `auto` (nsenter when root beside a local engine, else a helper container), `nsenter`, `container`. */
+    DROVER_NET_GUARD: z.enum(["auto", "nsenter", "container"]).optional().default("auto"),
+    /**
+     * `per-job` (default): a fresh bridge network per job, removed with it. Or the name of an
+     * existing network every job joins (jobs on it can reach each other; no firewall rules apply).
+     */
+    DROVER_DOCKER_NETWORK: z.string().min(1).optional().default(PER_JOB_NETWORK),
+    /**
+     * Firewall rules keeping job networks from the host's services and link-local addresses:
+     * `auto` (default: install when root beside a local engine, else warn), `on` (refuse to start
+     * without them), `off`.
+     */
+    DROVER_NET_RULES: z.enum(["auto", "on", "off"]).optional().default("auto"),
+    /** Maximum processes per container. */
+    DROVER_PIDS_LIMIT: z.coerce.number().int().positive().optional().default(4096),
+    DROVER_LOG_LEVEL: z
+      .enum(["trace", "debug", "info", "warn", "error", "fatal"])
+      .optional()
+      .default("info"),
+    /** Where output goes when the output-processor is not used: `stdout` writes NDJSON frames. */
+    DROVER_OUTPUT: z.enum(["processor", "stdout"]).optional().default("processor"),
+  })
+  .superRefine((e, ctx) => {
+    if (e.DROVER_NET_RULES === "on" && e.DROVER_DOCKER_NETWORK !== PER_JOB_NETWORK) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["DROVER_NET_RULES"],
+        message: `'on' needs DROVER_DOCKER_NETWORK=${PER_JOB_NETWORK}: the rules guard per-job networks only`,
+      });
+    }
+  });
 
 export interface DockerConnection {
   socketPath?: string;
@@ -72,7 +93,10 @@ export interface ExecutorConfig {
   netGuard: "auto" | "nsenter" | "container";
   /** The engine is on this host (unix socket): its pids are ours to nsenter. */
   localEngine: boolean;
+  /** `per-job` (a fresh network per job) or the name of an existing network all jobs share. */
   network: string;
+  /** Firewall rules for job networks (installed by the agent at start, see `JobNetRules`). */
+  netRules: "auto" | "on" | "off";
   pidsLimit: number;
   /** CPUs of the host (resource classes are clamped to it). */
   hostCpus: number;
@@ -90,7 +114,8 @@ export function defaultExecutorConfig(over: Partial<ExecutorConfig> = {}): Execu
     sandboxImage: "drover/sandbox:latest",
     netGuard: "auto",
     localEngine: true,
-    network: "bridge",
+    network: PER_JOB_NETWORK,
+    netRules: "auto",
     pidsLimit: 4096,
     hostCpus: os.availableParallelism(),
     agentPid: process.pid,
@@ -136,6 +161,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
       netGuard: e.DROVER_NET_GUARD,
       localEngine: !e.DOCKER_HOST || e.DOCKER_HOST.startsWith("unix://"),
       network: e.DROVER_DOCKER_NETWORK,
+      netRules: e.DROVER_NET_RULES,
       pidsLimit: e.DROVER_PIDS_LIMIT,
     }),
     logLevel: e.DROVER_LOG_LEVEL,

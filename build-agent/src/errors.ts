@@ -32,6 +32,9 @@ export const ErrorCodes = {
   checkout: "DROVER_ERR_CHECKOUT",
   junit: "DROVER_ERR_JUNIT",
   machine: "DROVER_ERR_MACHINE",
+  jobNetwork: "DROVER_ERR_JOB_NETWORK",
+  netRules: "DROVER_ERR_NET_RULES",
+  stepInput: "DROVER_ERR_STEP_INPUT",
 } as const;
 
 export function errorMessage(err: unknown): string {

@@ -1,10 +1,11 @@
 export const WORKSPACE = "build-agent";
-export { runAgent, dockerClient, type AgentRunOptions } from "./agent.js";
+export { runAgent, dockerClient, prepareNetRules, type AgentRunOptions } from "./agent.js";
 export {
   loadAgentConfig,
   agentEnvSchema,
   defaultExecutorConfig,
   dockerConnection,
+  PER_JOB_NETWORK,
   type AgentConfig,
   type ExecutorConfig,
   type DockerConnection,
@@ -22,6 +23,19 @@ export {
   LABEL_TASK,
   LABEL_ROLE,
   METADATA_ADDRESS,
+  LINK_LOCAL_V4,
+  JOB_BRIDGE_PREFIX,
+  createJobNetwork,
+  removeNetwork,
+  JobNetRules,
+  netRulesUnavailable,
+  chainRules,
+  runCommand,
+  CHAIN_INPUT,
+  CHAIN_FORWARD,
+  type JobNetwork,
+  type NetRulesOptions,
+  type CommandRunner,
   parseImageAliases,
   resolveImage,
   resourcesFor,

@@ -3,14 +3,27 @@ import process from "node:process";
 import { pino } from "pino";
 import { dockerClient, runAgent } from "./agent.js";
 import { dockerConnection, loadAgentConfig } from "./config.js";
+import { JobNetRules } from "./executor/docker/net-rules.js";
 import { sweepOrphans } from "./executor/docker/sweeper.js";
 
 /**
  * `drover-agent`: runs the one task named by DROVER_TASK_TOKEN against DROVER_URL, exit 0 when it
  * succeeded, 1 when it did not, 2 when it could not start. `drover-agent sweep` only removes
- * containers of dead agents on this host.
+ * containers and networks of dead agents on this host; `drover-agent net-rules install|remove`
+ * installs or removes the job networks' firewall rules.
  */
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "net-rules") {
+    const rules = new JobNetRules();
+    if (argv[1] === "install") await rules.install();
+    else if (argv[1] === "remove") await rules.remove();
+    else {
+      process.stderr.write("usage: drover-agent net-rules install|remove\n");
+      return 2;
+    }
+    process.stdout.write(`job network rules: ${argv[1] === "install" ? "installed" : "removed"}\n`);
+    return 0;
+  }
   if (argv[0] === "sweep") {
     const docker = dockerClient(
       dockerConnection(

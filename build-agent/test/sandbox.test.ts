@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   defaultExecutorConfig,
   parseImageAliases,
@@ -37,12 +37,15 @@ function spawnAgent(token: string) {
   });
 }
 
-async function until(check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Waits until the agent reports that `step` of `taskId` started. */
+async function stepStarted(taskId: string, step: number): Promise<void> {
+  await vi.waitFor(
+    () =>
+      expect(server.tasks.get(taskId)?.events).toContainEqual(
+        expect.objectContaining({ type: "step_started", step }),
+      ),
+    { timeout: 20_000, interval: 100 },
+  );
 }
 
 describe("job sandbox", () => {
@@ -67,14 +70,15 @@ describe("job sandbox", () => {
   });
 
   it.each(["nsenter", "container"] as const)(
-    "makes the metadata address unreachable (%s guard; rejected locally, nothing sent)",
+    "makes 169.254.0.0/16 unreachable (%s guard; rejected locally, nothing sent)",
     async (netGuard) => {
       // Only try to connect once the reject route is proven present, so no packet can leave.
       const spec = makeTask({
         steps: [
           run(
-            "grep -q 'FEA9FEA9.*0205' /proc/net/route && echo route-rejected && " +
-              "(timeout 3 bash -c 'echo > /dev/tcp/169.254.169.254/80' 2>&1 || true)",
+            "grep -q '0000FEA9.*0201.*0000FFFF' /proc/net/route && echo route-rejected && " +
+              "(timeout 3 bash -c 'echo > /dev/tcp/169.254.169.254/80' 2>&1 || true) && " +
+              "(timeout 3 bash -c 'echo > /dev/tcp/169.254.170.2/80' 2>&1 || true)",
           ),
         ],
       });
@@ -85,7 +89,8 @@ describe("job sandbox", () => {
       const { outcome, sink } = await runTask(server, spec, { executor });
       expect(outcome.result).toBe("success");
       expect(sink.text(0)).toContain("route-rejected");
-      expect(sink.text(0)).toContain("No route to host");
+      expect(sink.text(0)).toContain("/dev/tcp/169.254.169.254/80: No route to host");
+      expect(sink.text(0)).toContain("/dev/tcp/169.254.170.2/80: No route to host");
     },
   );
 
@@ -151,19 +156,20 @@ describe("job sandbox", () => {
   it("sweeps the containers of an agent killed with -9", async () => {
     const spec = makeTask({ steps: [run("sleep 300")] });
     const child = spawnAgent(server.addTask(spec));
-    await until(
-      () =>
-        server.tasks
-          .get(spec.taskId)
-          ?.events.some((e) => e.type === "step_started" && e.step === 0) ?? false,
-    );
+    await stepStarted(spec.taskId, 0);
     expect((await containersOf(spec.taskId)).length).toBe(1);
+    expect(
+      await docker.listNetworks({ filters: { label: [`drover.task=${spec.taskId}`] } }),
+    ).toHaveLength(1);
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
     // Any agent starting on this host sweeps too (tests run in parallel): either way they go.
     const swept = await sweepOrphans(docker, { host: os.hostname() });
     expect(swept.every((t) => t !== "")).toBe(true);
     expect(await containersOf(spec.taskId)).toEqual([]);
+    expect(
+      await docker.listNetworks({ filters: { label: [`drover.task=${spec.taskId}`] } }),
+    ).toEqual([]);
   });
 
   it("sweeps containers whose agent pid now belongs to another process", async () => {
@@ -199,12 +205,7 @@ describe("job sandbox", () => {
     const child = spawnAgent(server.addTask(spec));
     let stdout = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    await until(
-      () =>
-        server.tasks
-          .get(spec.taskId)
-          ?.events.some((e) => e.type === "step_started" && e.step === 0) ?? false,
-    );
+    await stepStarted(spec.taskId, 0);
     child.kill("SIGTERM");
     const code = await new Promise((r) => child.once("exit", r));
     expect(code).toBe(1);

@@ -1,7 +1,11 @@
 import { randomUUID } from "node:crypto";
+import * as tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TaskSpec } from "@drover/task-api";
 import { TaskServer } from "./helpers/task-server.js";
 import { makeTask, requireDocker, run, runTask } from "./helpers/fixtures.js";
+
+type Step = TaskSpec["steps"][number];
 
 const server = new TaskServer();
 beforeAll(async () => {
@@ -224,5 +228,196 @@ describe("secrets in uploaded text", () => {
     const { state } = await runTask(server, spec);
     expect(state.tests).toHaveLength(1);
     expect(state.tests[0]?.message).toBe("bad key ****");
+  });
+});
+
+/** A tar of `entries` (files with `body`, or links), as an upstream job's workspace layer. */
+async function tarOf(
+  entries: Array<{ name: string; body?: string; type?: "symlink" | "link"; linkname?: string }>,
+): Promise<Buffer> {
+  const pack = tar.pack();
+  for (const e of entries) {
+    if (e.type) pack.entry({ name: e.name, type: e.type, linkname: e.linkname ?? "" });
+    else pack.entry({ name: e.name }, e.body ?? "");
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const step = {
+  artifacts: (path: string, destination?: string): Step => ({
+    type: "store_artifacts",
+    name: "Uploading artifacts",
+    when: "on_success",
+    path,
+    ...(destination !== undefined ? { destination } : {}),
+  }),
+  persist: (root: string, paths: string[]): Step => ({
+    type: "persist_to_workspace",
+    name: "Persisting",
+    when: "on_success",
+    root,
+    paths,
+  }),
+  attach: (at: string): Step => ({
+    type: "attach_workspace",
+    name: "Attaching",
+    when: "on_success",
+    at,
+  }),
+  save: (key: string, paths: string[]): Step => ({
+    type: "save_cache",
+    name: "Saving cache",
+    when: "on_success",
+    key,
+    paths,
+  }),
+};
+
+/**
+ * Runs `steps` between a setup step and a last one; expects step 1 (the first of `steps`) to fail
+ * with `message`, the rest to be skipped unless `always`, and the job to be `failed`.
+ */
+async function expectStepInputFailure(
+  steps: Step[],
+  message: RegExp,
+  over: Partial<TaskSpec> = {},
+) {
+  const spec = makeTask({
+    ...over,
+    steps: [run("mkdir -p out ws && echo x > out/x && echo y > ws/y"), ...steps, run("echo after")],
+  });
+  const r = await runTask(server, spec);
+  expect(r.outcome).toEqual({ result: "failed" });
+  const finished = r.state.events.filter((e) => e.type === "step_finished" && e.step >= 0);
+  expect(finished.map((e) => e.type === "step_finished" && e.status)).toEqual([
+    "success",
+    "failed",
+    ...steps.slice(1).map((s) => (s.when === "always" ? "success" : "skipped")),
+    "skipped",
+  ]);
+  expect(finished[1]).toMatchObject({ message: expect.stringMatching(message) });
+  expect(r.sink.text(1)).toMatch(message);
+  return r;
+}
+
+describe("paths that leave their root fail the step, not the task", () => {
+  it("store_artifacts: a destination with '..' above the artifact root", async () => {
+    const r = await expectStepInputFailure(
+      [step.artifacts("out", "../../escape")],
+      /store_artifacts: destination '\.\.\/\.\.\/escape' leaves the job's artifacts/,
+    );
+    expect(r.state.artifacts.size).toBe(0);
+  });
+
+  it("store_artifacts: a path above the working directory without a destination", async () => {
+    await expectStepInputFailure(
+      [step.artifacts("../project/out")],
+      /store_artifacts: path '\.\.\/project\/out' .*set a destination/,
+    );
+  });
+
+  it("store_artifacts: '..' that stays inside is resolved", async () => {
+    const spec = makeTask({
+      steps: [run("mkdir -p out && echo x > out/x"), step.artifacts("out", "a/../b/./")],
+    });
+    const r = await runTask(server, spec);
+    expect(r.outcome.result).toBe("success");
+    expect([...r.state.artifacts.keys()]).toEqual(["b/x"]);
+  });
+
+  it("store_artifacts: uploads the files it can and fails naming those it cannot", async () => {
+    const spec = makeTask({
+      steps: [
+        run("mkdir -p out && echo x > out/x && echo w > 'out/we\\ird'"),
+        step.artifacts("out"),
+      ],
+    });
+    const r = await runTask(server, spec);
+    expect(r.outcome.result).toBe("failed");
+    expect([...r.state.artifacts.keys()]).toEqual(["out/x"]);
+    expect(r.sink.text(1)).toContain("store_artifacts: 1 file(s) not uploaded: 'out/we\\ird'");
+  });
+
+  it("persist_to_workspace: a path outside its root", async () => {
+    await expectStepInputFailure(
+      [step.persist("ws", ["../out"])],
+      /persist_to_workspace: paths\[0\] '\.\.\/out' resolves to \/root\/project\/out, outside the root \/root\/project\/ws/,
+    );
+  });
+
+  it("attach_workspace: a layer entry outside the target, directly or through a symlink", async () => {
+    for (const [entries, name] of [
+      [[{ name: "../escape", body: "x" }], "../escape"],
+      [
+        [
+          { name: "s", type: "symlink" as const, linkname: "/etc" },
+          { name: "s/evil", body: "x" },
+        ],
+        "s/evil",
+      ],
+    ] as const) {
+      const workflow = { id: randomUUID(), name: "wf" };
+      server.layers.set(workflow.id, [
+        { id: randomUUID(), jobId: randomUUID(), body: await tarOf([...entries]) },
+      ]);
+      const r = await expectStepInputFailure(
+        [
+          step.attach("/tmp/at"),
+          run("ls -d /tmp/escape /etc/evil /tmp/at/* 2>/dev/null || true", { when: "always" }),
+        ],
+        new RegExp(
+          `attach_workspace: layer .* has an entry '${name.replace(/\./g, "\\.")}' outside /tmp/at`,
+        ),
+        { workflow },
+      );
+      expect(r.sink.text(2)).toBe("");
+    }
+  });
+
+  it("save_cache: a key that renders empty or too long", async () => {
+    await expectStepInputFailure(
+      [step.save("{{ .Branch }}", ["out"])],
+      /save_cache: the key '\{\{ \.Branch \}\}' renders to '', /,
+      { pipeline: { id: randomUUID(), number: 1, tag: "v1", revision: "0".repeat(40) } },
+    );
+    await expectStepInputFailure(
+      [step.save(`v1-${"k".repeat(600)}`, ["out"])],
+      /save_cache: the key 'v1-k+' is 603 characters; at most 512/,
+    );
+  });
+});
+
+describe("hard links", () => {
+  it("survive a cache and a workspace round trip", async () => {
+    const tag = randomUUID().slice(0, 8);
+    const workflow = { id: randomUUID(), name: "wf" };
+    const save = makeTask({
+      workflow,
+      steps: [
+        run(
+          "mkdir -p ~/.cache/hl/sub ws/bin/sub && echo hi > ~/.cache/hl/sub/a && ln ~/.cache/hl/sub/a ~/.cache/hl/sub/b",
+        ),
+        run("echo hi > ws/bin/sub/a && ln ws/bin/sub/a ws/bin/sub/b"),
+        step.save(`hl-${tag}`, ["~/.cache/hl/sub"]),
+        step.persist("ws", ["bin/sub"]),
+      ],
+    });
+    expect((await runTask(server, save)).outcome.result).toBe("success");
+    const restore = makeTask({
+      workflow,
+      steps: [
+        { type: "restore_cache", name: "Restoring cache", when: "on_success", keys: [`hl-${tag}`] },
+        step.attach("/tmp/ws"),
+        run(
+          "cat ~/.cache/hl/sub/b /tmp/ws/bin/sub/b && stat -c %h ~/.cache/hl/sub/b /tmp/ws/bin/sub/b",
+        ),
+      ],
+    });
+    const r = await runTask(server, restore);
+    expect(r.outcome.result).toBe("success");
+    expect(r.sink.text(2)).toBe("hi\nhi\n2\n2\n");
   });
 });

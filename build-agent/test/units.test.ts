@@ -99,6 +99,20 @@ describe("agent config", () => {
         .executor.aliases,
     ).toEqual([]);
   });
+  it("puts jobs on networks of their own with firewall rules by default", () => {
+    const base = { DROVER_TASK_TOKEN: "t", DROVER_URL: "http://x" };
+    expect(loadAgentConfig(base).executor).toMatchObject({ network: "per-job", netRules: "auto" });
+    expect(() => loadAgentConfig({ ...base, DROVER_NET_RULES: "always" })).toThrow(
+      /DROVER_NET_RULES/,
+    );
+    expect(() =>
+      loadAgentConfig({ ...base, DROVER_NET_RULES: "on", DROVER_DOCKER_NETWORK: "shared" }),
+    ).toThrow(/DROVER_NET_RULES: 'on' needs DROVER_DOCKER_NETWORK=per-job/);
+    expect(
+      loadAgentConfig({ ...base, DROVER_NET_RULES: "off", DROVER_DOCKER_NETWORK: "shared" })
+        .executor,
+    ).toMatchObject({ network: "shared", netRules: "off" });
+  });
   it("reads a tcp DOCKER_HOST with TLS", () => {
     expect(dockerConnection("tcp://10.0.0.5:2376", true, "/certs")).toEqual({
       host: "10.0.0.5",
@@ -121,5 +135,21 @@ describe("process start times", () => {
     expect(self).toMatch(/^\d+$/);
     expect(processStart(process.pid)).toBe(self);
     expect(processStart(2 ** 22 + 12345)).toBeUndefined();
+  });
+});
+
+describe("step paths", () => {
+  it("resolves '.', empty and inner '..' segments and refuses to climb above the start", async () => {
+    const { normalizeRelative, artifactPathProblem } = await import("../src/steps/paths.js");
+    expect(normalizeRelative("a/../b/./")).toBe("b");
+    expect(normalizeRelative("/reports//x/")).toBe("reports/x");
+    expect(normalizeRelative("./")).toBe("");
+    expect(normalizeRelative("..foo/x")).toBe("..foo/x");
+    expect(normalizeRelative("../x")).toBeUndefined();
+    expect(normalizeRelative("a/../../x")).toBeUndefined();
+    expect(normalizeRelative("..")).toBeUndefined();
+    expect(artifactPathProblem("a/b.txt")).toBeUndefined();
+    expect(artifactPathProblem("a\\b")).toMatch(/backslash/);
+    expect(artifactPathProblem("x".repeat(1025))).toMatch(/1024/);
   });
 });

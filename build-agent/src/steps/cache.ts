@@ -1,7 +1,11 @@
 import { posix } from "node:path";
 import { combineTars, forEachEntry, readEntry, type TarSource } from "../util/tar.js";
-import { jobPath, type StepContext, type StepOutcome } from "./context.js";
+import { jobPath, putConfined, type StepContext, type StepOutcome } from "./context.js";
+import { stepInputError } from "./paths.js";
 import { renderKey, sha256, type TemplateValues } from "./templates.js";
+
+/** The control plane's limit on a cache key. */
+const MAX_KEY = 512;
 
 function templateValues(ctx: StepContext): TemplateValues {
   return {
@@ -33,6 +37,18 @@ export async function saveCache(
   step: { key: string; paths: string[] },
 ): Promise<StepOutcome> {
   const key = await renderKey(step.key, templateValues(ctx));
+  if (key === "" || key === "." || key === "..") {
+    throw stepInputError(
+      "save_cache",
+      `the key '${step.key}' renders to '${key}', which cannot name a cache`,
+    );
+  }
+  if (key.length > MAX_KEY) {
+    throw stepInputError(
+      "save_cache",
+      `the key '${key}' is ${key.length} characters; at most ${MAX_KEY}`,
+    );
+  }
   if ((await ctx.storage.findCache([key])) === key) {
     ctx.log(`Skipping cache generation, cache already exists for key: ${key}\n`);
     return { status: "success", exitCode: 0 };
@@ -75,7 +91,9 @@ export async function restoreCache(
     return { status: "success", exitCode: 0 };
   }
   ctx.log(`Found a cache from key ${found}\n`);
-  await ctx.executor.putArchive("/", await ctx.storage.getCache(found));
+  await putConfined(ctx, "/", await ctx.storage.getCache(found), (entry) =>
+    stepInputError("restore_cache", `cache ${found} has an entry '${entry}' outside /`),
+  );
   ctx.log(`Restored cache ${found}\n`);
   return { status: "success", exitCode: 0 };
 }

@@ -1,6 +1,8 @@
+import type { Readable } from "node:stream";
 import type { StepStatus, TaskApiClient, TaskSpec } from "@drover/task-api";
 import type { EnvironmentInfo, Executor } from "../executor/types.js";
 import { expandPath } from "../executor/types.js";
+import { confineTar } from "../util/tar.js";
 
 /** The part of the task API client the built-in steps use. */
 export type StorageApi = Pick<
@@ -54,4 +56,21 @@ export async function helper(ctx: StepContext, script: string, ...args: string[]
 
 export async function mkdirp(ctx: StepContext, dir: string): Promise<void> {
   await helper(ctx, 'mkdir -p "$1"', dir);
+}
+
+/** Extracts `tar` into `dir`, stopping with `refuse(entry)` at an entry that would land outside. */
+export async function putConfined(
+  ctx: StepContext,
+  dir: string,
+  tar: Readable,
+  refuse: (entry: string) => Error,
+): Promise<void> {
+  const confined = confineTar(tar);
+  try {
+    await ctx.executor.putArchive(dir, confined.tar);
+  } catch (err) {
+    if (confined.violation() === undefined) throw err;
+  }
+  const bad = confined.violation();
+  if (bad !== undefined) throw refuse(bad);
 }

@@ -1,6 +1,14 @@
 import { posix } from "node:path";
 import { combineTars, type TarSource } from "../util/tar.js";
-import { helper, jobPath, mkdirp, type StepContext, type StepOutcome } from "./context.js";
+import {
+  helper,
+  jobPath,
+  mkdirp,
+  putConfined,
+  type StepContext,
+  type StepOutcome,
+} from "./context.js";
+import { isInside, stepInputError } from "./paths.js";
 
 /** Stores `paths` (relative to `root`; `*` globs allowed) as a workspace layer of this job. */
 export async function persistToWorkspace(
@@ -9,7 +17,7 @@ export async function persistToWorkspace(
 ): Promise<StepOutcome> {
   const root = jobPath(ctx, step.root);
   const sources: TarSource[] = [];
-  for (const p of step.paths) {
+  for (const [i, p] of step.paths.entries()) {
     const matches = /[*?[]/.test(p)
       ? (
           await helper(
@@ -24,6 +32,12 @@ export async function persistToWorkspace(
       : [p];
     for (const m of matches) {
       const abs = jobPath(ctx, m, root);
+      if (!isInside(root, abs)) {
+        throw stepInputError(
+          "persist_to_workspace",
+          `paths[${i}] '${p}'${m !== p ? ` (match '${m}')` : ""} resolves to ${abs}, outside the root ${root}`,
+        );
+      }
       const tar = await ctx.executor.getArchive(abs);
       if (!tar) {
         ctx.log(`Error: ${abs} does not exist\n`);
@@ -42,7 +56,7 @@ export async function persistToWorkspace(
   return { status: "success", exitCode: 0 };
 }
 
-/** Applies the workflow's upstream layers, in order, under `at`. */
+/** Applies the workflow's upstream layers, in order, under `at` (and nowhere else). */
 export async function attachWorkspace(
   ctx: StepContext,
   step: { at: string },
@@ -51,7 +65,12 @@ export async function attachWorkspace(
   const layers = await ctx.storage.listWorkspaceLayers();
   await mkdirp(ctx, at);
   for (const layer of layers) {
-    await ctx.executor.putArchive(at, await ctx.storage.getWorkspaceLayer(layer.id));
+    await putConfined(ctx, at, await ctx.storage.getWorkspaceLayer(layer.id), (entry) =>
+      stepInputError(
+        "attach_workspace",
+        `layer ${layer.id} has an entry '${entry}' outside ${at}; the layer was not applied past it`,
+      ),
+    );
   }
   ctx.log(`Attached ${layers.length} workspace layer(s) at ${at}\n`);
   return { status: "success", exitCode: 0 };

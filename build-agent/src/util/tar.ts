@@ -13,11 +13,15 @@ export interface TarSource {
 function relativeTo(root: string, base: string, name: string): string | undefined {
   const abs = posix.normalize(`${base}/${name}`);
   const rel = posix.relative(root, abs);
-  if (!rel || rel.startsWith("..")) return undefined;
+  if (!rel || rel === ".." || rel.startsWith("../")) return undefined;
   return rel;
 }
 
-/** One tar stream of every source's entries, renamed relative to `root`, in order. */
+/**
+ * One tar stream of every source's entries, renamed relative to `root`, in order (hard links
+ * retargeted the same way). Entries outside `root`, and hard links to files outside it, are left
+ * out.
+ */
 export function combineTars(sources: TarSource[], root: string): Readable {
   const pack = tar.pack();
   void (async () => {
@@ -28,11 +32,15 @@ export function combineTars(sources: TarSource[], root: string): Readable {
         done.catch(() => undefined); // awaited below; a failure here is reported through the pack
         for await (const entry of extract) {
           const name = relativeTo(root, src.base, entry.header.name);
-          if (name === undefined) {
+          const link =
+            entry.header.type === "link"
+              ? relativeTo(root, src.base, entry.header.linkname ?? "")
+              : entry.header.linkname;
+          if (name === undefined || (entry.header.type === "link" && link === undefined)) {
             entry.resume();
             continue;
           }
-          const header = { ...entry.header, name };
+          const header = { ...entry.header, name, linkname: link };
           if (header.type === "file" || header.type === "contiguous-file") {
             await pipeline(entry, pack.entry(header));
           } else {
@@ -48,6 +56,57 @@ export function combineTars(sources: TarSource[], root: string): Readable {
     }
   })();
   return pack as unknown as Readable;
+}
+
+/**
+ * `input` passed through unchanged up to its first entry that would land outside the directory it
+ * is extracted into: an absolute name, `..` above the top, a hard link to such a name, or a path
+ * below a symlink of the same archive. There the stream fails and `violation()` names the entry.
+ */
+export function confineTar(input: Readable): { tar: Readable; violation(): string | undefined } {
+  const pack = tar.pack();
+  let violation: string | undefined;
+  const inside = (name: string): string | undefined => {
+    if (name.startsWith("/")) return undefined;
+    const n = posix.normalize(`./${name}`).replace(/\/+$/, "");
+    return n === ".." || n.startsWith("../") ? undefined : n;
+  };
+  void (async () => {
+    const symlinks = new Set<string>();
+    const extract = tar.extract();
+    const done = pipeline(input, extract);
+    done.catch(() => undefined); // awaited below
+    try {
+      for await (const entry of extract) {
+        const h = entry.header;
+        const name = inside(h.name);
+        const viaSymlink =
+          name !== undefined &&
+          name.split("/").some((_, i, segs) => i > 0 && symlinks.has(segs.slice(0, i).join("/")));
+        if (
+          name === undefined ||
+          viaSymlink ||
+          (h.type === "link" && inside(h.linkname ?? "") === undefined)
+        ) {
+          violation = h.name;
+          entry.resume();
+          throw new Error(`the archive has an entry '${h.name}' outside its target directory`);
+        }
+        if (h.type === "symlink") symlinks.add(name);
+        if (h.type === "file" || h.type === "contiguous-file") await pipeline(entry, pack.entry(h));
+        else {
+          pack.entry(h);
+          entry.resume();
+        }
+      }
+      await done;
+      pack.finalize();
+    } catch (err) {
+      input.destroy();
+      pack.destroy(err as Error);
+    }
+  })();
+  return { tar: pack as unknown as Readable, violation: () => violation };
 }
 
 /** Calls `fn` for each entry; file entries must be consumed (or are drained when `fn` returns). */

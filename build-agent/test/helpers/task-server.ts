@@ -108,7 +108,13 @@ export class TaskServer {
       return send(204);
     }
     if (resource === "artifacts" && req.method === "PUT") {
-      task.artifacts.set(url.searchParams.get("path") ?? "", body);
+      const path = url.searchParams.get("path") ?? "";
+      if (!safeArtifactPath(path))
+        return send(400, {
+          code: "DROVER_ERR_STORAGE_INVALID",
+          message: `invalid artifact path '${path}'`,
+        });
+      task.artifacts.set(path.replace(/^\/+/, ""), body);
       return send(201);
     }
     if (resource === "tests" && req.method === "POST") {
@@ -134,6 +140,11 @@ export class TaskServer {
       return void res.end(c.body);
     }
     if (resource === "caches" && req.method === "PUT" && rest) {
+      if (rest.length > 512)
+        return send(400, {
+          code: "DROVER_ERR_STORAGE_INVALID",
+          message: "cache key must be 1-512 characters",
+        });
       if (this.caches.has(rest)) return send(409, { message: "exists" });
       this.caches.set(rest, { body, at: ++this.seq });
       return send(201);
@@ -156,6 +167,21 @@ export class TaskServer {
     }
     return send(404, { message: "no route" });
   }
+}
+
+/**
+ * The control plane's artifact path rule (`SAFE_PATH` in control-plane/server/src/storage/
+ * task-storage.ts at 7f19ada): leading slashes dropped, then 1-1024 characters, no empty, `.` or
+ * `..` segment, no backslash or NUL.
+ */
+function safeArtifactPath(p: string): boolean {
+  const clean = p.replace(/^\/+/, "");
+  return (
+    !!clean &&
+    clean.length <= 1024 &&
+    !clean.split("/").some((s) => !s || s === "." || s === "..") &&
+    !/[\\\0]/.test(clean)
+  );
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {

@@ -4,12 +4,13 @@ import { Writable, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
 import type { TaskSpec } from "@drover/task-api";
-import type { ExecutorConfig } from "../../config.js";
+import { PER_JOB_NETWORK, type ExecutorConfig } from "../../config.js";
 import { AgentError, ErrorCodes, errorMessage } from "../../errors.js";
 import type { OutputStream } from "../../output/sink.js";
 import type { EnvironmentInfo, ExecHandle, ExecRequest, ExecResult, Executor } from "../types.js";
 import { demuxOutput } from "./demux.js";
 import { ensureImage } from "./images.js";
+import { createJobNetwork, removeNetwork, type JobNetwork } from "./job-network.js";
 import { resourcesFor } from "./resources.js";
 import seccompProfile from "./seccomp-profile.json" with { type: "json" };
 
@@ -21,8 +22,13 @@ export const LABEL_START = "drover.agent.start";
 
 /** The cloud metadata address no job may reach. */
 export const METADATA_ADDRESS = "169.254.169.254";
+/** Link-local IPv4 (metadata, ECS task and other cloud endpoints), unreachable inside every job. */
+export const LINK_LOCAL_V4 = "169.254.0.0/16";
 
 const SECCOMP = `seccomp=${JSON.stringify(seccompProfile)}`;
+/** Job containers: no setuid gains, no raw sockets (no spoofing on the job network). */
+const SECURITY_OPT = [SECCOMP, "no-new-privileges:true"];
+const CAP_DROP = ["NET_RAW"];
 const KEEPALIVE = [
   "/bin/sh",
   "-c",
@@ -93,12 +99,14 @@ function canNsenter(config: ExecutorConfig): boolean {
 }
 
 /**
- * The docker executor: per task a primary container that owns the job's network namespace
- * (metadata address blackholed, service names in /etc/hosts) and service containers joined to it
- * (so services answer on localhost), all labelled with the task id and removed by `destroy`.
+ * The docker executor: per task a bridge network of its own (see `createJobNetwork`), a primary
+ * container on it that owns the job's network namespace (link-local addresses blackholed, service
+ * names in /etc/hosts) and service containers joined to that namespace (so services answer on
+ * localhost), all labelled with the task id and removed by `destroy`.
  */
 export class DockerExecutor implements Executor {
   private readonly containers: Docker.Container[] = [];
+  private network: JobNetwork | undefined;
   private primary: Docker.Container | undefined;
   private destroyed: Promise<void> | undefined;
   private readonly services: Docker.Container[] = [];
@@ -155,7 +163,8 @@ export class DockerExecutor implements Executor {
       NanoCpus: res.nanoCpus,
       Memory: res.memoryBytes,
       PidsLimit: this.config.pidsLimit,
-      SecurityOpt: [SECCOMP],
+      SecurityOpt: SECURITY_OPT,
+      CapDrop: CAP_DROP,
     };
     const hosts = executor.images
       .slice(1)
@@ -165,6 +174,7 @@ export class DockerExecutor implements Executor {
       // The primary owns the job's network namespace; services join it (localhost, /etc/hosts).
       const [main, ...services] = executor.images;
       if (!main) throw new Error("the docker executor has no image");
+      const networkMode = await this.jobNetwork();
       const primary = await this.docker.createContainer({
         Image: images[0],
         Entrypoint: main.entrypoint ?? [],
@@ -172,13 +182,13 @@ export class DockerExecutor implements Executor {
         ...(main.user ? { User: main.user } : {}),
         Env: Object.entries(main.environment).map(([k, v]) => `${k}=${v}`),
         Labels: this.labels("primary"),
-        HostConfig: { NetworkMode: this.config.network, ExtraHosts: hosts, ...limits },
+        HostConfig: { NetworkMode: networkMode, ExtraHosts: hosts, ...limits },
       });
       this.containers.push(primary);
       this.primary = primary;
       await primary.start();
       probe = this.run(primary, ["/bin/sh", "-c", PROBE, this.task.workingDirectory]);
-      // Nothing but our keepalive runs before the metadata address is blackholed.
+      // Nothing but our keepalive runs before link-local addresses are blackholed.
       await this.guardMetadata(primary);
       await Promise.all(
         services.map(async (img, i) => {
@@ -335,17 +345,34 @@ export class DockerExecutor implements Executor {
           }),
         ),
       );
+      if (this.network) await removeNetwork(this.docker, this.network.id);
     })();
     return this.destroyed;
   }
 
+  /** The primary's network: a new one for this job (`per-job`), else the configured one. */
+  private async jobNetwork(): Promise<string> {
+    if (this.config.network !== PER_JOB_NETWORK) return this.config.network;
+    try {
+      this.network = await createJobNetwork(this.docker, this.task.taskId, this.labels("network"));
+    } catch (err) {
+      throw new AgentError(
+        ErrorCodes.jobNetwork,
+        `could not create the job's network: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
+    return this.network.name;
+  }
+
   /**
-   * Makes 169.254.169.254 unreachable in the primary's network namespace: with `nsenter` from the
-   * host when the agent is root beside a local engine, else with a short-lived helper container
-   * (NET_ADMIN, in that namespace only) running `ip route add unreachable`.
+   * Makes 169.254.0.0/16 unreachable in the primary's network namespace (so also where no host
+   * firewall rules are installed): with `nsenter` from the host when the agent is root beside a
+   * local engine, else with a short-lived helper container (NET_ADMIN, in that namespace only)
+   * running `ip route add unreachable`.
    */
   private async guardMetadata(primary: Docker.Container): Promise<void> {
-    const route = ["ip", "route", "add", "unreachable", `${METADATA_ADDRESS}/32`];
+    const route = ["ip", "route", "add", "unreachable", LINK_LOCAL_V4];
     const mode = this.config.netGuard;
     if (mode === "nsenter" || (mode === "auto" && canNsenter(this.config))) {
       try {
@@ -356,7 +383,7 @@ export class DockerExecutor implements Executor {
         if (mode === "nsenter") {
           throw new AgentError(
             ErrorCodes.sandbox,
-            `could not blackhole ${METADATA_ADDRESS}: ${errorMessage(err)}`,
+            `could not blackhole ${LINK_LOCAL_V4}: ${errorMessage(err)}`,
             { cause: err },
           );
         }
@@ -371,6 +398,7 @@ export class DockerExecutor implements Executor {
         NetworkMode: `container:${primary.id}`,
         CapDrop: ["ALL"],
         CapAdd: ["NET_ADMIN"],
+        SecurityOpt: ["no-new-privileges:true"],
         PidsLimit: 8,
         Memory: 32 * 1024 * 1024,
       },
@@ -382,7 +410,7 @@ export class DockerExecutor implements Executor {
       const logs = String(await helper.logs({ stdout: true, stderr: true }));
       throw new AgentError(
         ErrorCodes.sandbox,
-        `could not blackhole ${METADATA_ADDRESS}: ${logs.trim()}`,
+        `could not blackhole ${LINK_LOCAL_V4}: ${logs.trim()}`,
       );
     }
     await helper.remove({ force: true }).catch(() => undefined);

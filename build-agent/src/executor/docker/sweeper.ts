@@ -1,5 +1,6 @@
 import type Docker from "dockerode";
 import { LABEL_HOST, LABEL_PID, LABEL_START, LABEL_TASK } from "./docker-executor.js";
+import { removeNetwork } from "./job-network.js";
 import { processStart } from "./process-start.js";
 
 export interface SweepOptions {
@@ -26,21 +27,23 @@ function pidAlive(pid: number, start: string | undefined): boolean {
 }
 
 /**
- * Removes containers labelled with a task whose agent is gone: the agent's pid no longer exists on
- * this host or now belongs to another process (killed with -9, crashed), or `isTaskRunning` says
- * the task is over. Returns the ids of
- * the tasks swept. Safe to run at any time, concurrently with live agents.
+ * Removes containers and job networks labelled with a task whose agent is gone: the agent's pid no
+ * longer exists on this host or now belongs to another process (killed with -9, crashed), or
+ * `isTaskRunning` says the task is over. Returns the ids of the tasks swept. Safe to run at any
+ * time, concurrently with live agents.
  */
 export async function sweepOrphans(docker: Docker, opts: SweepOptions): Promise<string[]> {
   const alive = opts.isAlive ?? pidAlive;
-  const list = await docker.listContainers({ all: true, filters: { label: [LABEL_TASK] } });
-  const orphans = list.filter((c) => {
-    const task = c.Labels[LABEL_TASK] ?? "";
+  const orphaned = (labels: Record<string, string> | undefined): boolean => {
+    const l = labels ?? {};
+    const task = l[LABEL_TASK] ?? "";
     if (opts.isTaskRunning && !opts.isTaskRunning(task)) return true;
-    if (c.Labels[LABEL_HOST] !== opts.host) return false;
-    const pid = Number(c.Labels[LABEL_PID]);
-    return !Number.isInteger(pid) || pid <= 0 || !alive(pid, c.Labels[LABEL_START]);
-  });
+    if (l[LABEL_HOST] !== opts.host) return false;
+    const pid = Number(l[LABEL_PID]);
+    return !Number.isInteger(pid) || pid <= 0 || !alive(pid, l[LABEL_START]);
+  };
+  const list = await docker.listContainers({ all: true, filters: { label: [LABEL_TASK] } });
+  const orphans = list.filter((c) => orphaned(c.Labels));
   await Promise.all(
     orphans.map((c) =>
       docker
@@ -51,5 +54,17 @@ export async function sweepOrphans(docker: Docker, opts: SweepOptions): Promise<
         }),
     ),
   );
-  return [...new Set(orphans.map((c) => c.Labels[LABEL_TASK] ?? ""))];
+  // After the containers: a network with endpoints cannot be removed (the next sweep retries).
+  const networks = (await docker.listNetworks({ filters: { label: [LABEL_TASK] } })).filter((n) =>
+    orphaned(n.Labels),
+  );
+  await Promise.all(
+    networks.map((n) =>
+      removeNetwork(docker, n.Id).catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 403 && err.statusCode !== 409) throw err;
+      }),
+    ),
+  );
+  const tasks = [...orphans.map((c) => c.Labels), ...networks.map((n) => n.Labels)];
+  return [...new Set(tasks.map((l) => l?.[LABEL_TASK] ?? ""))];
 }
