@@ -40,6 +40,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "render the Nomad job bodies of a pipeline, or list Drover's Nomad jobs",
     load: () => import("./commands/nomad.js"),
   },
+  vm: {
+    summary: "list or destroy vm-service's machines (operators)",
+    load: () => import("./commands/vm.js"),
+  },
 };
 
 function usage(): string {

@@ -23,6 +23,7 @@ const VALID: Record<string, string[][]> = {
   project: [["add", "gh/acme/app", "file:///tmp/none"]],
   token: [["create"]],
   nomad: [["render"], ["jobs"]],
+  vm: [["list"], ["destroy", "some-id"]],
 };
 
 /** Command lines with a missing or extra positional, a bad value or a missing subcommand. */
@@ -54,6 +55,9 @@ const BAD: Array<[string[], RegExp]> = [
   [["token", "create", "extra"], /unexpected argument 'extra'/],
   [["nomad", "render", "a", "b"], /unexpected argument 'b'/],
   [["nomad", "jobs", "--json", "x"], /unexpected argument 'x'/],
+  [["vm"], /missing subcommand/],
+  [["vm", "destroy"], /missing <machine-id>/],
+  [["vm", "list", "--all"], /Unknown option '--all'/],
 ];
 
 let out = "";
