@@ -12,7 +12,7 @@ import {
   fromEnv,
   type NomadEvent,
 } from "@drover/nomad-jobs";
-import { batchJob, testServerTarget } from "./helpers.js";
+import { Signal, batchJob, testServerTarget } from "./helpers.js";
 
 describe("allocation lifecycle and the event stream", () => {
   it("follows an allocation from placement to completion, resuming after disconnects without loss or duplicates", async () => {
@@ -28,29 +28,30 @@ describe("allocation lifecycle and the event stream", () => {
         reconnect: { minDelayMs: 5, maxDelayMs: 20 },
       });
       const events: NomadEvent[] = [];
+      const read = new Signal();
+      const statuses = (): string[] =>
+        events
+          .filter((e) => e.Topic === "Allocation")
+          .map((e) => (e.Payload.Allocation as { ClientStatus: string }).ClientStatus);
       const reading = (async () => {
         for await (const b of sub) {
           events.push(...b.Events);
-          const alloc = b.Events.map(
-            (e) => e.Payload.Allocation as { ClientStatus?: string } | undefined,
-          );
-          if (alloc.some((a) => a?.ClientStatus === "complete")) break;
+          read.notify();
+          if (statuses().includes("complete")) break;
         }
       })();
       await t.client.jobs.register(job);
       const alloc = await t.server.waitForAllocation(job.ID);
       t.server.dropEventStreams();
       t.server.runAllocation(alloc.ID);
-      await new Promise((r) => setTimeout(r, 50));
+      // "running" arrived on the resumed stream: the next drop cuts that one.
+      await read.until(() => statuses().includes("running"));
       t.server.dropEventStreams();
       t.server.completeAllocation(alloc.ID, 0);
       await reading;
       ac.abort();
 
-      const statuses = events
-        .filter((e) => e.Topic === "Allocation")
-        .map((e) => (e.Payload.Allocation as { ClientStatus: string }).ClientStatus);
-      expect(statuses).toEqual(["pending", "running", "complete"]);
+      expect(statuses()).toEqual(["pending", "running", "complete"]);
       const indexes = events.map((e) => e.Index);
       expect(new Set(indexes).size).toBe(indexes.length);
       expect([...indexes].sort((a, b) => a - b)).toEqual(indexes);
@@ -153,6 +154,7 @@ describe("task logs", () => {
       t.server.runAllocation(alloc.ID);
       t.server.appendLog(alloc.ID, "t", "stdout", "first line\n");
       const frames: string[] = [];
+      const read = new Signal();
       const following = (async () => {
         for await (const f of t.client.logs.stream(alloc.ID, {
           task: "t",
@@ -162,14 +164,16 @@ describe("task logs", () => {
           frames.push(
             f.kind === "data" ? `data@${f.offset}:${f.data.toString()}` : `event:${f.event}`,
           );
+          read.notify();
         }
       })();
-      await new Promise((r) => setTimeout(r, 150));
+      // Each write waits for the frames before it, so every frame is its own read.
+      await read.until(() => frames.length === 1);
       t.server.appendLog(alloc.ID, "t", "stdout", "second ☃ line\n");
-      await new Promise((r) => setTimeout(r, 150));
+      await read.until(() => frames.length === 2);
       t.server.truncateLog(alloc.ID, "t", "stdout");
       t.server.appendLog(alloc.ID, "t", "stdout", "after\n");
-      await new Promise((r) => setTimeout(r, 150));
+      await read.until(() => frames.length === 4);
       t.server.deleteLog(alloc.ID, "t", "stdout");
       await following;
       expect(frames).toEqual([

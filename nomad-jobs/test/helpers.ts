@@ -71,3 +71,23 @@ export function batchJob(overrides: Partial<NomadJob> = {}): NomadJob & { ID: st
     ...overrides,
   } as NomadJob & { ID: string };
 }
+
+/** Wakes waiters when a reader takes something in (an awaited event, not a poll). */
+export class Signal {
+  #waiters: Array<() => void> = [];
+
+  notify(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Resolves once `check` holds, re-checking on each `notify`. */
+  until(check: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const test = (): void => {
+        if (check()) resolve();
+        else this.#waiters.push(test);
+      };
+      test();
+    });
+  }
+}

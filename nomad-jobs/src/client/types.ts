@@ -115,6 +115,8 @@ export interface TaskEvent {
   SetupError?: string;
   ValidationError?: string;
   DownloadError?: string;
+  /** "Sibling Task Failed": the task whose failure stopped this one. */
+  FailedSibling?: string;
 }
 
 export interface TaskState {

@@ -115,7 +115,8 @@ export function buildTaskJob(input: TaskSpecInput, config: JobSpecConfig): { Job
             image: config.agentImage,
             // The Docker socket goes to the agent only; jobs' own containers never get it.
             volumes: [`${config.dockerSocket}:/var/run/docker.sock`],
-            labels: { "io.drover.task-id": input.taskId },
+            // The docker driver's `labels` is list(map(string)) (drivers/docker/config.go).
+            labels: [{ "io.drover.task-id": input.taskId }],
             ...(sshPort !== undefined ? { ports: ["ssh"] } : {}),
           }
         : { command: config.rawExec!.command, args: [...config.rawExec!.args] },

@@ -3,9 +3,11 @@
  * `api/constraint.go`; documented in api-docs/json-jobs), as strict zod objects: an unknown or
  * misspelled key fails validation. Durations are integer nanoseconds. Fields Nomad returns as
  * `null` are accepted as null. Structs Drover never emits (services, templates, artifacts,
- * vault, volumes...) are typed as opaque objects; everything Drover builds is strict.
+ * vault, volumes...) are typed as opaque objects; everything Drover builds is strict. A task's
+ * `Config` is checked against its driver's spec (`../driver-config/`), as a Nomad client would.
  */
 import { z } from "zod";
+import { driverConfigProblems, problemText } from "../driver-config/index.js";
 
 const ns = z.number().int().nonnegative();
 const opt = <T extends z.ZodType>(t: T) => t.nullish();
@@ -129,31 +131,6 @@ export const migrateStrategySchema = z.strictObject({
   HealthyDeadline: opt(ns),
 });
 
-/** Docker driver task config: the options Drover uses (driver docs: drivers/docker). */
-export const dockerConfigSchema = z.strictObject({
-  image: z.string().min(1),
-  command: z.string().optional(),
-  args: z.array(z.string()).optional(),
-  entrypoint: z.array(z.string()).optional(),
-  volumes: z.array(z.string()).optional(),
-  ports: z.array(z.string()).optional(),
-  network_mode: z.string().optional(),
-  force_pull: z.boolean().optional(),
-  labels: strMap.optional(),
-  work_dir: z.string().optional(),
-  image_pull_timeout: z.string().optional(),
-  auth_soft_fail: z.boolean().optional(),
-});
-
-/** raw_exec driver task config (driver docs: drivers/raw_exec). */
-export const rawExecConfigSchema = z.strictObject({
-  command: z.string().min(1),
-  args: z.array(z.string()).optional(),
-  work_dir: z.string().optional(),
-  oom_score_adj: z.number().int().optional(),
-  denied_envvars: z.array(z.string()).optional(),
-});
-
 export const taskLifecycleSchema = z.strictObject({
   Hook: z.enum(["prestart", "poststart", "poststop"]),
   Sidecar: opt(z.boolean()),
@@ -193,23 +170,9 @@ export const taskSchema = z
     Schedule: opt(opaque),
   })
   .superRefine((task, ctx) => {
-    const config = task.Config ?? {};
-    const schema =
-      task.Driver === "docker"
-        ? dockerConfigSchema
-        : task.Driver === "raw_exec"
-          ? rawExecConfigSchema
-          : null;
-    if (!schema) return;
-    const r = schema.safeParse(config);
-    if (!r.success) {
-      for (const issue of r.error.issues) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["Config", ...issue.path.map(String)],
-          message: issue.message,
-        });
-      }
+    // The driver's own spec, as a Nomad client decodes the config when the task starts.
+    for (const p of driverConfigProblems(task.Driver, task.Config) ?? []) {
+      ctx.addIssue({ code: "custom", path: ["Config", ...p.path], message: problemText(p) });
     }
   });
 

@@ -11,6 +11,11 @@ import type {
 } from "../client/types.js";
 import type { NomadJob } from "../jobspec/schema.js";
 
+/** An allocation as the test server stores it (with its namespace). */
+export type Alloc = Allocation & { Namespace: string };
+
+export const NS_PER_MS = 1_000_000;
+
 /** Nomad's state tables whose indexes blocking queries watch. */
 export type Table = "jobs" | "allocs" | "evals" | "nodes" | "job_summary";
 
@@ -47,12 +52,14 @@ export class NomadState extends EventEmitter {
     job_summary: 1,
   };
   readonly jobs = new Map<string, StoredJob>();
-  readonly allocs = new Map<string, Allocation & { Namespace: string }>();
+  readonly allocs = new Map<string, Alloc>();
   readonly evals = new Map<string, Evaluation>();
   readonly nodes: TestNode[] = [];
   readonly buffer: EventBatchItem[] = [];
   /** Dispatch idempotency tokens: `${ns}/${parent}/${token}` -> dispatched job ID. */
   readonly dispatchTokens = new Map<string, string>();
+  /** Blocking queries waiting for an index to pass. */
+  blockedQueries = 0;
   readonly #bufferSize: number;
 
   constructor(bufferSize = 20_000) {
@@ -86,8 +93,49 @@ export class NomadState extends EventEmitter {
     this.jobs.delete(key(ns, id));
   }
 
-  jobAllocs(ns: string, id: string): Array<Allocation & { Namespace: string }> {
+  jobAllocs(ns: string, id: string): Alloc[] {
     return [...this.allocs.values()].filter((a) => a.Namespace === ns && a.JobID === id);
+  }
+
+  /** An allocation a test names; throws for an unknown ID. */
+  alloc(id: string): Alloc {
+    const a = this.allocs.get(id);
+    if (!a) throw new Error(`unknown allocation ${id}`);
+    return a;
+  }
+
+  /** Changes an allocation and commits it with one `Allocation` event of this type. */
+  updateAlloc(a: Alloc, type: string, mutate: (a: Alloc) => void): void {
+    mutate(a);
+    const index = this.index + 1;
+    a.ModifyIndex = index;
+    a.ModifyTime = Date.now() * NS_PER_MS;
+    if (type === "AllocationUpdateDesiredStatus") a.AllocModifyIndex = index;
+    const stored = this.job(a.Namespace, a.JobID);
+    if (stored) stored.job.ModifyIndex = index;
+    this.commit(["allocs", "job_summary", "jobs"], [allocEvent(a, type)]);
+  }
+
+  /** Stores an evaluation and commits it (with `extra` events) to these tables and `evals`. */
+  commitEval(ev: Evaluation, extra: Array<Omit<NomadEvent, "Index">>, tables: Table[]): number {
+    const index = this.index + 1;
+    ev.CreateIndex = ev.CreateIndex || index;
+    ev.ModifyIndex = index;
+    this.evals.set(ev.ID, ev);
+    return this.commit(
+      [...tables, "evals"],
+      [
+        ...extra,
+        {
+          Topic: "Evaluation",
+          Type: "EvaluationUpdated",
+          Key: ev.ID,
+          Namespace: ev.Namespace,
+          FilterKeys: [ev.JobID, ""],
+          Payload: { Evaluation: ev },
+        },
+      ],
+    );
   }
 
   /**
@@ -105,6 +153,23 @@ export class NomadState extends EventEmitter {
     }
     return this.buffer.slice(lo);
   }
+}
+
+/** An allocation as the API answers it (a copy). */
+export function allocStub(a: Alloc): Allocation {
+  return structuredClone({ ...a, AllocModifyIndex: a.AllocModifyIndex });
+}
+
+/** The `Allocation` topic event for an allocation. */
+export function allocEvent(a: Alloc, type: string): Omit<NomadEvent, "Index"> {
+  return {
+    Topic: "Allocation",
+    Type: type,
+    Key: a.ID,
+    Namespace: a.Namespace,
+    FilterKeys: [a.JobID, ""],
+    Payload: { Allocation: allocStub(a) },
+  };
 }
 
 export function newTaskState(): TaskState {

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { LocalScheduler, agentEnv, type TaskPlan } from "@drover/control-plane";
 import { logger } from "../helpers/harness.js";
 
@@ -39,13 +39,7 @@ const BASE = {
   REDIS_URL: "redis://:pw@127.0.0.1:6379",
 };
 
-async function until(check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const WAIT = { timeout: 15_000, interval: 25 };
 
 describe("local agents' environment and sweeper", () => {
   it("agentEnv keeps what agents need and drops every control-plane credential", () => {
@@ -78,7 +72,7 @@ describe("local agents' environment and sweeper", () => {
       ],
     });
     try {
-      await until(() => existsSync(sweeps));
+      await vi.waitFor(() => expect(existsSync(sweeps)).toBe(true), WAIT);
       await s.sweepIdle();
       expect(readFileSync(sweeps, "utf8")).toBe("x");
       const p = plan();
@@ -87,7 +81,7 @@ describe("local agents' environment and sweeper", () => {
       );
       await s.submit(p);
       await finished;
-      await until(() => readFileSync(sweeps, "utf8").length === 2);
+      await vi.waitFor(() => expect(readFileSync(sweeps, "utf8")).toBe("xx"), WAIT);
       const env = JSON.parse(readFileSync(envFile, "utf8")) as Record<string, string>;
       expect(env).toMatchObject({
         DROVER_TASK_TOKEN: "dtt_the-task-token",

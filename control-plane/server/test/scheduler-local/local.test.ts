@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { randomUUID } from "node:crypto";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { LocalScheduler, type TaskPlan, type TaskStatusEvent } from "@drover/control-plane";
 import { logger } from "../helpers/harness.js";
 
@@ -28,23 +28,20 @@ function plan(taskId = randomUUID()): TaskPlan {
   };
 }
 
-function until(
+/** Waits for the task to reach this state. */
+const reached = (
   events: TaskStatusEvent[],
   taskId: string,
   state: string,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (events.some((e) => e.taskId === taskId && e.status.state === state)) resolve();
-      else if (Date.now() > deadline)
-        reject(new Error(`no ${state} for ${taskId}: ${JSON.stringify(events)}`));
-      else setTimeout(check, 25);
-    };
-    check();
-  });
-}
+  timeout = 15_000,
+): Promise<void> =>
+  vi.waitFor(
+    () => {
+      if (!events.some((e) => e.taskId === taskId && e.status.state === state))
+        throw new Error(`no ${state} for ${taskId}: ${JSON.stringify(events)}`);
+    },
+    { timeout, interval: 25 },
+  );
 
 describe("local scheduler", () => {
   const schedulers: LocalScheduler[] = [];
@@ -69,7 +66,7 @@ describe("local scheduler", () => {
     const p = plan();
     await Promise.all([s.submit(p), s.submit(p)]);
     await s.submit(p);
-    await until(events, p.taskId, "finished");
+    await reached(events, p.taskId, "finished");
     const finished = events.filter((e) => e.taskId === p.taskId && e.status.state === "finished");
     expect(finished).toEqual([
       { taskId: p.taskId, status: expect.objectContaining({ state: "finished", exitCode: 7 }) },
@@ -88,7 +85,7 @@ describe("local scheduler", () => {
     s.watch((e) => events.push(e));
     const p = plan();
     await s.submit(p);
-    await until(events, p.taskId, "lost");
+    await reached(events, p.taskId, "lost");
   });
 
   it("cancels with SIGTERM, then SIGKILL after the grace period", async () => {
@@ -105,7 +102,7 @@ describe("local scheduler", () => {
     expect(s.isRunning(p.taskId)).toBe(true);
     const t0 = Date.now();
     await s.cancel(p.taskId);
-    await until(events, p.taskId, "finished");
+    await reached(events, p.taskId, "finished");
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect(s.isRunning(p.taskId)).toBe(false);
   });
@@ -127,10 +124,10 @@ describe("local scheduler", () => {
     await second.reconcile(new Set([kept.taskId, missing]));
     expect(events.find((e) => e.taskId === kept.taskId)?.status.state).toBe("running");
     expect(events.find((e) => e.taskId === missing)?.status).toMatchObject({ state: "lost" });
-    const deadline = Date.now() + 3_000;
-    while (second.isRunning(stray.taskId) && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(second.isRunning(stray.taskId)).toBe(false);
-    await until(events, kept.taskId, "finished", 5_000);
+    await vi.waitFor(() => expect(second.isRunning(stray.taskId)).toBe(false), {
+      timeout: 5_000,
+      interval: 50,
+    });
+    await reached(events, kept.taskId, "finished", 5_000);
   });
 });

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   NomadClient,
   NomadErrorCode,
@@ -67,18 +67,23 @@ async function setup(serverOpts: NomadTestServerOptions = {}, spec: JobSpecConfi
   return { server, client, backend, events };
 }
 
-async function until<T>(fn: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const statesOf = (events: TaskStatusEvent[], taskId: string): TaskState[] =>
   events.filter((e) => e.taskId === taskId).map((e) => e.status);
+
+const WAIT = { timeout: 10_000, interval: 10 };
+
+/** The task's first state that matches, once the backend has emitted one. */
+const reached = (
+  events: TaskStatusEvent[],
+  taskId: string,
+  match: (s: TaskState) => boolean,
+): Promise<TaskState> =>
+  vi.waitFor(() => {
+    const s = statesOf(events, taskId).find(match);
+    if (!s)
+      throw new Error(`${taskId}: no such state yet (${JSON.stringify(statesOf(events, taskId))})`);
+    return s;
+  }, WAIT);
 
 describe("nomad scheduler backend", () => {
   it("submits a task as one Nomad job, however often it is submitted", async () => {
@@ -104,15 +109,12 @@ describe("nomad scheduler backend", () => {
     await backend.submit(p);
     const alloc = await server.waitForAllocation(backend.jobIdOf(p.taskId)!);
     server.runAllocation(alloc.ID);
-    const running = await until(
-      () => statesOf(events, p.taskId).find((s) => s.state === "running"),
-      "running",
-    );
+    const running = await reached(events, p.taskId, (s) => s.state === "running");
     expect(running).toMatchObject({ state: "running", host: "127.0.0.1" });
     if (running.state !== "running") throw new Error("unreachable");
     expect(running.sshPort).toBeGreaterThanOrEqual(64535);
     server.completeAllocation(alloc.ID, 0);
-    await until(() => statesOf(events, p.taskId).find((s) => s.state === "finished"), "finished");
+    await reached(events, p.taskId, (s) => s.state === "finished");
     expect(statesOf(events, p.taskId).map((s) => s.state)).toEqual([
       "queued",
       "running",
@@ -134,14 +136,8 @@ describe("nomad scheduler backend", () => {
     });
     server.runAllocation(b.ID);
     server.loseAllocation(b.ID);
-    const lostA = await until(
-      () => statesOf(events, failing.taskId).find((s) => s.state === "lost"),
-      "lost A",
-    );
-    const lostB = await until(
-      () => statesOf(events, losing.taskId).find((s) => s.state === "lost"),
-      "lost B",
-    );
+    const lostA = await reached(events, failing.taskId, (s) => s.state === "lost");
+    const lostB = await reached(events, losing.taskId, (s) => s.state === "lost");
     expect(lostA.state === "lost" && lostA.reason).toContain("Driver Failure: Failed to pull");
     expect(lostB.state === "lost" && lostB.reason).toMatch(/lost/);
     // The replacement Nomad places for the lost allocation does not revive a final task.
@@ -160,14 +156,11 @@ describe("nomad scheduler backend", () => {
     const jobId = backend.jobIdOf(p.taskId)!;
     const alloc = await server.waitForAllocation(jobId);
     server.runAllocation(alloc.ID);
-    await until(() => statesOf(events, p.taskId).find((s) => s.state === "running"), "running");
+    await reached(events, p.taskId, (s) => s.state === "running");
     await backend.cancel(p.taskId);
     await backend.cancel(p.taskId);
     expect((await client.jobs.info(jobId)).data.Stop).toBe(true);
-    const done = await until(
-      () => statesOf(events, p.taskId).find((s) => s.state === "finished"),
-      "finished",
-    );
+    const done = await reached(events, p.taskId, (s) => s.state === "finished");
     expect(done).toMatchObject({ state: "finished", exitCode: null });
     await backend.cleanup(p.taskId);
     await backend.cleanup(p.taskId);
@@ -183,15 +176,13 @@ describe("nomad scheduler backend", () => {
     const jobId = backend.jobIdOf(p.taskId)!;
     const alloc = await server.waitForAllocation(jobId);
     server.runAllocation(alloc.ID);
-    await until(() => statesOf(events, p.taskId).find((s) => s.state === "running"), "running");
+    await reached(events, p.taskId, (s) => s.state === "running");
     await backend.cleanup(p.taskId);
     expect((await client.jobs.info(jobId)).data.Stop).toBe(false);
     expect(server.allocationsOf(jobId)[0]?.ClientStatus).toBe("running");
     server.completeAllocation(alloc.ID, 0);
-    await until(
-      () => !server.state.job("default", jobId) || undefined,
-      "purge after the agent exited",
-    );
+    // Purged after the agent exited.
+    await vi.waitFor(() => expect(server.state.job("default", jobId)).toBeUndefined(), WAIT);
     await expect(client.jobs.info(jobId)).rejects.toMatchObject({ code: NomadErrorCode.NotFound });
   });
 
@@ -201,13 +192,13 @@ describe("nomad scheduler backend", () => {
     await backend.submit(p);
     const alloc = await server.waitForAllocation(backend.jobIdOf(p.taskId)!);
     const streams = (): number => server.requestCounts.get("GET /v1/event/stream") ?? 0;
-    await until(() => streams() >= 1, "stream connected");
+    await vi.waitFor(() => expect(streams()).toBeGreaterThanOrEqual(1), WAIT);
     server.dropEventStreams();
     server.runAllocation(alloc.ID);
-    await until(() => streams() >= 2, "stream reconnected");
+    await vi.waitFor(() => expect(streams()).toBeGreaterThanOrEqual(2), WAIT);
     server.dropEventStreams();
     server.completeAllocation(alloc.ID, 0);
-    await until(() => statesOf(events, p.taskId).find((s) => s.state === "finished"), "finished");
+    await reached(events, p.taskId, (s) => s.state === "finished");
     expect(statesOf(events, p.taskId).map((s) => s.state)).toEqual([
       "queued",
       "running",
@@ -216,7 +207,7 @@ describe("nomad scheduler backend", () => {
     expect(statesOf(events, p.taskId).at(-1)).toMatchObject({ state: "finished", exitCode: 0 });
     // The state may come from the resync on reconnect or from the resumed stream; either way
     // the stream resumes.
-    await until(() => streams() >= 3, "stream reconnected again");
+    await vi.waitFor(() => expect(streams()).toBeGreaterThanOrEqual(3), WAIT);
   });
 
   it("reconciles after a restart: adopts known jobs, purges unknown ones, reports missing tasks lost", async () => {
@@ -256,10 +247,7 @@ describe("nomad scheduler backend", () => {
     expect((await client.jobs.info(keepJob)).data.Stop).toBe(false);
     // The adopted task keeps being watched.
     first.server.completeAllocation(alloc.ID, 0);
-    await until(
-      () => statesOf(events, keep.taskId).find((s) => s.state === "finished"),
-      "finished after adoption",
-    );
+    await reached(events, keep.taskId, (s) => s.state === "finished");
   });
 
   it("fails fast with SchedulerUnavailableError when Nomad is down, and submits once it is back", async () => {
@@ -291,10 +279,7 @@ describe("nomad scheduler backend", () => {
     await backend.submit(p);
     const alloc = await server.waitForAllocation(backend.jobIdOf(p.taskId)!);
     server.runAllocation(alloc.ID);
-    await until(
-      () => statesOf(events, p.taskId).find((s) => s.state === "running"),
-      "running after Nomad returned",
-    );
+    await reached(events, p.taskId, (s) => s.state === "running");
   });
 
   it("closes promptly while its event stream waits to retry an unreachable Nomad", async () => {
@@ -337,7 +322,7 @@ describe("nomad scheduler backend", () => {
     expect(events).toEqual([]);
     const server = await NomadTestServer.start({ port, heartbeatMs: 100 });
     cleanups.push(() => server.close());
-    const lost = await until(() => statesOf(events, missing)[0], "deferred reconcile");
+    const lost = await reached(events, missing, () => true);
     expect(lost).toMatchObject({ state: "lost" });
   });
 
@@ -380,9 +365,10 @@ describe("nomad scheduler backend", () => {
     );
     const p = plan();
     await backend.submit(p);
-    const done = await until(
-      () => statesOf(events, p.taskId).find((s) => s.state === "finished" || s.state === "lost"),
-      "final",
+    const done = await reached(
+      events,
+      p.taskId,
+      (s) => s.state === "finished" || s.state === "lost",
     );
     expect(done).toMatchObject({ state: "finished", exitCode: 0 });
     const alloc = server.allocationsOf(backend.jobIdOf(p.taskId)!)[0]!;
@@ -391,10 +377,7 @@ describe("nomad scheduler backend", () => {
 
     const crashing = plan({ job: { id: randomUUID(), name: "crash", number: 5, attempt: 1 } });
     await backend.submit(crashing);
-    const lost = await until(
-      () => statesOf(events, crashing.taskId).find((s) => s.state === "lost"),
-      "lost",
-    );
+    const lost = await reached(events, crashing.taskId, (s) => s.state === "lost");
     expect(lost.state === "lost" && lost.reason).toContain("agent exited with code 8");
   });
 

@@ -202,9 +202,18 @@ export class LocalScheduler implements SchedulerBackend {
     }
     const [file, ...args] = command;
     if (!file) throw new SchedulerUnavailableError("agentCommand is empty");
-    const logFd = openSync(join(this.opts.stateDir, `${plan.taskId}.log`), "a");
+    let logFd: number;
+    try {
+      logFd = openSync(join(this.opts.stateDir, `${plan.taskId}.log`), "a");
+    } catch (err) {
+      throw new SchedulerUnavailableError(
+        `cannot open the agent log in ${this.opts.stateDir}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     const tracked: Tracked = { pid: undefined, state: { state: "queued" } };
     this.tasks.set(plan.taskId, tracked);
+    this.emit(plan.taskId, tracked.state);
     let child: ChildProcess;
     try {
       child = spawn(file, args, {
@@ -218,6 +227,12 @@ export class LocalScheduler implements SchedulerBackend {
           DROVER_OUTPUT_URL: plan.outputUrl,
           DROVER_TASK_ID: plan.taskId,
         },
+      });
+    } catch (err) {
+      // Nothing started (e.g. no processes left): a later submit may.
+      this.tasks.delete(plan.taskId);
+      throw new SchedulerUnavailableError(`cannot start an agent: ${(err as Error).message}`, {
+        cause: err,
       });
     } finally {
       closeSync(logFd);
