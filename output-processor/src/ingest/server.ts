@@ -101,6 +101,8 @@ class IngestSession {
   private closed = false;
   private masker: Masker | null = null;
   private alive = true;
+  /** This connection stored the task's `task_finished`. */
+  private finished = false;
   private readonly streams = new Map<string, StreamMasker>();
 
   constructor(
@@ -194,6 +196,14 @@ class IngestSession {
     this.log = this.deps.logger.child({ taskId: grant.taskId, jobId: grant.jobId });
     await this.server.claim(grant.taskId, this);
     if (this.closed) return;
+    // After the claim: an older connection's frames (its task_finished among them) are stored.
+    if ((await this.deps.store.stat(grant.taskId))?.finished) {
+      return this.fail(
+        INGEST_CLOSE.taskFinished,
+        "task finished: its output token no longer works",
+      );
+    }
+    if (this.closed) return;
     this.writer = await this.deps.store.openWriter({
       taskId: grant.taskId,
       jobId: grant.jobId,
@@ -219,12 +229,27 @@ class IngestSession {
         return this.fail(INGEST_CLOSE.wrongTask, "frames for another task");
       for (const f of msg.frames) {
         if (f.seq < next) continue; // already stored: a resend
+        if (this.finished) {
+          await this.store(grant, writer, accepted);
+          return this.fail(INGEST_CLOSE.taskFinished, `frame ${f.seq} after task_finished`);
+        }
         if (f.seq > next)
           return this.fail(INGEST_CLOSE.sequenceGap, `expected seq ${next}, got ${f.seq}`);
         accepted.push(this.mask(f));
+        if (f.kind === "task_finished") this.finished = true;
         next++;
       }
     }
+    await this.store(grant, writer, accepted);
+    this.send({ type: "ack", seq: writer.lastSeq });
+  }
+
+  /** Stores accepted frames, then the live window and the backbone, in that order. */
+  private async store(
+    grant: TaskGrant,
+    writer: TaskLogWriter,
+    accepted: StoredFrame[],
+  ): Promise<void> {
     if (accepted.length > 0) {
       // Serialize each entry once for the store, the window and the backbone.
       const json = accepted.map((e) => JSON.stringify(e));
@@ -269,7 +294,6 @@ class IngestSession {
         );
       }
     }
-    this.send({ type: "ack", seq: writer.lastSeq });
   }
 
   private mask(f: Frame): StoredFrame {
