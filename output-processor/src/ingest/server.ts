@@ -16,6 +16,7 @@ import {
   INGEST_CLOSE,
   MAX_MESSAGE_BYTES,
   MESSAGE_TARGET_CHARS,
+  closeReason,
   parseClientMessage,
   type Frame,
 } from "../protocol/ingest.js";
@@ -326,7 +327,7 @@ class IngestSession {
     if (this.closed) return;
     this.log.info({ code, reason }, "closing ingest connection");
     this.closed = true;
-    this.ws.close(code, reason.slice(0, 120));
+    this.ws.close(code, closeReason(reason));
   }
 
   /** Closes the connection after in-flight frames are stored. */

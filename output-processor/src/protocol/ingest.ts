@@ -71,6 +71,13 @@ export const INGEST_CLOSE = {
   internal: 4500,
 } as const;
 
+/** A WebSocket close reason: at most 123 bytes of UTF-8 (RFC 6455, 5.5), cut between characters. */
+export function closeReason(text: string): string {
+  let r = text.slice(0, 123);
+  while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
+  return r;
+}
+
 /** True for close codes after which reconnecting cannot succeed. */
 export function isFatalIngestClose(code: number): boolean {
   return (
