@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import type { TaskTokenVerifier } from "./auth/token.js";
 import { parseOutputConfig, type OutputConfigInput } from "./config.js";
-import { handleLogRequest, type ReadAuthorizer } from "./http/log-routes.js";
+import { fail, handleLogRequest, type ReadAuthorizer } from "./http/log-routes.js";
+import { BadRequest, requestUrl } from "./http/request.js";
 import { IngestServer } from "./ingest/server.js";
 import { INGEST_PATH } from "./protocol/ingest.js";
 import { MemoryPubSub } from "./pubsub/memory.js";
@@ -81,16 +82,19 @@ export function createOutputProcessor(
   const server = createServer((req, res) => {
     void (async () => {
       try {
-        if (req.url === "/healthz") {
+        const url = requestUrl(req);
+        if (url.pathname === "/healthz") {
           res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
           return;
         }
-        if (await handleLogRequest(req, res, { store, authorize: deps.authorizeRead, logger })) {
+        const logDeps = { store, authorize: deps.authorizeRead, logger };
+        if (await handleLogRequest(req, res, url, logDeps)) return;
+        fail(res, 404, "DROVER_ERR_OUTPUT_NOT_FOUND", "no such route");
+      } catch (err) {
+        if (err instanceof BadRequest && !res.headersSent) {
+          fail(res, 400, "DROVER_ERR_OUTPUT_QUERY", err.message, err.field);
           return;
         }
-        res.writeHead(404, { "content-type": "application/json" });
-        res.end(JSON.stringify({ code: "DROVER_ERR_OUTPUT_NOT_FOUND", message: "no such route" }));
-      } catch (err) {
         logger.error({ err, url: req.url }, "request failed");
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
         res.end(JSON.stringify({ code: "DROVER_ERR_OUTPUT_STORE", message: "internal error" }));

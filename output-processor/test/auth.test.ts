@@ -64,6 +64,32 @@ describe("output tokens", () => {
     });
     expect(await v.verify("garbage")).toBeNull();
   });
+
+  it("accepts the signature only in its one canonical spelling", () => {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    // A token whose signature uses the URL-safe characters, so the standard alphabet differs.
+    let token = "";
+    for (let i = 0; !/[-_]/.test(token.split(".")[2] ?? ""); i++) {
+      token = signOutputToken(secret, { ...claims, taskId: `t${i}` });
+    }
+    const [p, body, sig] = token.split(".") as [string, string, string];
+    expect(verifyOutputToken(secret, token)).not.toBeNull();
+    // 32 bytes in 43 characters: the last one carries 4 bits and 2 that must be zero.
+    const last = alphabet.indexOf(sig.at(-1) as string);
+    const spellings = [
+      `${sig}=`,
+      `${sig}==`,
+      `${sig.slice(0, -1)}${alphabet[last ^ 1]}`,
+      `${sig.slice(0, -1)}${alphabet[last ^ 2]}`,
+      sig.replaceAll("-", "+").replaceAll("_", "/"),
+      ` ${sig}`,
+      `${sig}\n`,
+    ];
+    for (const other of spellings) {
+      expect(Buffer.from(other.trim(), "base64url")).toEqual(Buffer.from(sig, "base64url"));
+      expect(verifyOutputToken(secret, `${p}.${body}.${other}`), JSON.stringify(other)).toBeNull();
+    }
+  });
 });
 
 describe("ingest protocol parsing", () => {

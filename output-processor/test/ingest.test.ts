@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import WebSocket from "ws";
+import type { AddressInfo } from "node:net";
+import WebSocket, { WebSocketServer } from "ws";
 import { INGEST_CLOSE, INGEST_PATH, MAX_MESSAGE_BYTES } from "@drover/output-processor";
 import { OutputClient } from "@drover/output-processor/client";
 import {
@@ -215,6 +216,98 @@ describe("ingest", () => {
     await c.flush();
     await c.close();
     expect(await readLog(s.port, good)).toBe("before\nafter\n");
+  });
+
+  it("refuses a task's token once its task finished, with a code saying so", async () => {
+    const taskId = `t-${randomUUID()}`;
+    const c = new OutputClient({ url: s.url, token: tokenFor(taskId, "job-1"), taskId });
+    await c.connect();
+    c.write(0, "out", "done\n");
+    c.taskFinished("success");
+    await c.close();
+
+    // The same token on a new connection: refused as finished, not as a bad token.
+    const again = await rawSocket(s);
+    const closed = new Promise<[number, string]>((r) =>
+      again.once("close", (code, why) => r([code, why.toString()])),
+    );
+    again.send(
+      JSON.stringify({
+        type: "hello",
+        protocol: 1,
+        token: tokenFor(taskId, "job-1"),
+        task: taskId,
+      }),
+    );
+    const [code, why] = await closed;
+    expect(code).toBe(INGEST_CLOSE.taskFinished);
+    expect(why).toMatch(/task finished/);
+    // A client that never sent the end is told why, and does not retry.
+    const late = new OutputClient({ url: s.url, token: tokenFor(taskId, "job-1"), taskId });
+    await expect(late.connect()).rejects.toMatchObject({
+      code: "DROVER_ERR_OUTPUT_TASK_FINISHED",
+    });
+
+    // On a live connection nothing after task_finished is stored.
+    const t2 = `t-${randomUUID()}`;
+    const ws = await hello(s, t2);
+    const wsClosed = closeCode(ws);
+    const end = { kind: "task_finished", seq: 2, ts: 1, result: "success" };
+    ws.send(
+      JSON.stringify({ type: "frames", task: t2, frames: [out(1, "a\n"), end, out(3, "b\n")] }),
+    );
+    expect(await wsClosed).toBe(INGEST_CLOSE.taskFinished);
+    expect(await readLog(s.port, t2)).toBe("a\n");
+    expect(await readLog(s.port, t2, "?format=jsonl")).toMatch(/"task_finished"/);
+  });
+
+  it("a client whose last ack was lost learns from the refusal that everything was stored", async () => {
+    // A relay that loses the ack of the message carrying task_finished and drops the connection.
+    const relay = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    let lose = true;
+    relay.on("connection", (client) => {
+      const upstream = new WebSocket(`${s.url}${INGEST_PATH}`);
+      const queued: string[] = [];
+      let sawEnd = false;
+      upstream.on("open", () => queued.splice(0).forEach((m) => upstream.send(m)));
+      client.on("message", (d) => {
+        const m = d.toString();
+        if (m.includes('"task_finished"')) sawEnd = true;
+        if (upstream.readyState === WebSocket.OPEN) upstream.send(m);
+        else queued.push(m);
+      });
+      upstream.on("message", (d) => {
+        const m = JSON.parse(d.toString()) as { type: string };
+        if (lose && sawEnd && m.type === "ack") {
+          lose = false;
+          client.terminate();
+          upstream.close();
+          return;
+        }
+        client.send(d.toString());
+      });
+      upstream.on("close", (code, why) => {
+        if (client.readyState === WebSocket.OPEN) client.close(code, why);
+      });
+      client.on("close", () => upstream.close());
+    });
+    await new Promise((r) => relay.once("listening", r));
+    try {
+      const taskId = `t-${randomUUID()}`;
+      const url = `ws://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+      const c = new OutputClient({ url, token: tokenFor(taskId, "job-1"), taskId });
+      await c.connect();
+      c.write(0, "out", "all of it\n");
+      c.taskFinished("success");
+      await c.flush();
+      expect(lose).toBe(false);
+      expect(c.acknowledged).toBe(2);
+      await c.close();
+      expect(await readLog(s.port, taskId)).toBe("all of it\n");
+    } finally {
+      for (const ws of relay.clients) ws.terminate();
+      await new Promise((r) => relay.close(r));
+    }
   });
 
   it("close gives up after timeoutMs when no output-processor answers", async () => {

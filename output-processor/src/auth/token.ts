@@ -14,6 +14,8 @@ export interface TaskGrant {
  * Checks an agent's ingest token. Called once per connection, before any frame is accepted.
  * Returns null for an unknown, expired or forged token (never throws for a bad token; throws only
  * when the verifier itself failed, which closes the connection as a retryable server error).
+ * A token also stops working when its task ends: the ingest server refuses any connection for a
+ * task whose log holds `task_finished` (`INGEST_CLOSE.taskFinished`), whatever the verifier says.
  */
 export interface TaskTokenVerifier {
   verify(token: string): Promise<TaskGrant | null>;
@@ -53,7 +55,11 @@ export function signOutputToken(secret: string, claims: OutputTokenClaims): stri
   return `${PREFIX}.${body}.${mac(secret, body).toString("base64url")}`;
 }
 
-/** Returns the claims of a well-signed, unexpired token, else null. */
+/**
+ * Returns the claims of a well-signed, unexpired token, else null. The signature is compared as
+ * the one canonical text `signOutputToken` writes (unpadded base64url), so no other spelling of
+ * the same bytes (padding, other alphabet, non-zero trailing bits) is accepted.
+ */
 export function verifyOutputToken(
   secret: string,
   token: string,
@@ -62,9 +68,8 @@ export function verifyOutputToken(
   const parts = token.split(".");
   if (parts.length !== 3 || parts[0] !== PREFIX) return null;
   const [, body, sig] = parts as [string, string, string];
-  const expected = mac(secret, body);
-  const given = Buffer.from(sig, "base64url");
-  if (!constantTimeEqual(given, expected)) return null;
+  const expected = Buffer.from(mac(secret, body).toString("base64url"), "utf8");
+  if (!constantTimeEqual(Buffer.from(sig, "utf8"), expected)) return null;
   let raw: unknown;
   try {
     raw = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));

@@ -25,6 +25,7 @@ import {
   MAX_FRAME_DATA,
   MESSAGE_TARGET_CHARS,
   entryChars,
+  INGEST_CLOSE,
   isFatalIngestClose,
   serverMessageSchema,
   type Frame,
@@ -405,6 +406,27 @@ export class OutputClient {
     }
   }
 
+  /**
+   * The server refused the task as finished. When this client sent the `task_finished` and
+   * nothing after it, the server stored every frame up to it: acknowledge them and stop.
+   */
+  private finishedDelivered(): boolean {
+    const i = this.queue.findIndex((f) => f.kind === "task_finished");
+    if (i < 0 || i !== this.queue.length - 1 || i >= this.sealedCount()) return false;
+    this.acknowledge((this.queue[i] as Frame).seq);
+    this.closing = true;
+    for (const w of this.connectWaiters.splice(0)) w.resolve();
+    this.log.debug("task finished and stored; connection done");
+    return true;
+  }
+
+  /** Frames of `queue` that were ever put on a wire. */
+  private sealedCount(): number {
+    let n = 0;
+    while (n < this.queue.length && (this.queue[n] as Frame).seq <= this.sealedSeq) n++;
+    return n;
+  }
+
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     this.ws = null;
@@ -413,9 +435,12 @@ export class OutputClient {
     this.inflightChars = 0;
     this.inflightMessages = [];
     if (this.closing) return;
+    if (code === INGEST_CLOSE.taskFinished && this.finishedDelivered()) return;
     if (isFatalIngestClose(code)) {
       this.fatal = new OutputError(
-        "DROVER_ERR_OUTPUT_CLIENT_REJECTED",
+        code === INGEST_CLOSE.taskFinished
+          ? "DROVER_ERR_OUTPUT_TASK_FINISHED"
+          : "DROVER_ERR_OUTPUT_CLIENT_REJECTED",
         `output-processor refused the connection: ${code} ${reason}`,
       );
       this.log.error({ code, reason }, "output-processor refused the connection");

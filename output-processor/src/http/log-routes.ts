@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import type { OutputErrorCode } from "../errors.js";
 import type { LogStore, TaskMeta } from "../store/types.js";
 import { droppedLine, entryText, skippedLine, type SkippedEntry } from "../store/types.js";
+import { BadRequest, enumParam, intParam, pathSegment } from "./request.js";
 
 /** Largest `tail=` (bytes of output) one read may ask for. */
 export const MAX_TAIL_BYTES = 64 * 1024 * 1024;
@@ -11,17 +13,16 @@ export type ReadAuthorizer = (req: IncomingMessage, task: TaskMeta) => Promise<b
 
 const LOG_PATH = /^\/output\/v1\/tasks\/([^/]+)\/(log|raw)$/;
 
-function intParam(url: URL, name: string): number | undefined | Error {
-  const v = url.searchParams.get(name);
-  if (v === null || v === "") return undefined;
-  if (!/^\d+$/.test(v))
-    return new Error(`query parameter '${name}' must be a non-negative integer, got '${v}'`);
-  return Number(v);
-}
-
-function fail(res: ServerResponse, status: number, code: string, message: string): void {
+/** Answers an error as JSON: `{code, message}`, and `field` for a malformed request. */
+export function fail(
+  res: ServerResponse,
+  status: number,
+  code: OutputErrorCode,
+  message: string,
+  field?: string,
+): void {
   res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify({ code, message }));
+  res.end(JSON.stringify(field === undefined ? { code, message } : { code, message, field }));
 }
 
 /**
@@ -30,21 +31,30 @@ function fail(res: ServerResponse, status: number, code: string, message: string
  * output, from the start of the frame holding that byte; text or jsonl), and `GET .../raw` (the whole text as a download).
  * A tail that starts after the first frame begins with a `skipped` entry (jsonl) or a visible line
  * saying how much earlier output is not shown (text). ANSI sequences are kept. Returns false when
- * the path is not one of these.
+ * the path is not one of these; throws `BadRequest` for a malformed path or query.
  */
 export async function handleLogRequest(
   req: IncomingMessage,
   res: ServerResponse,
+  url: URL,
   deps: { store: LogStore; authorize: ReadAuthorizer; logger: Logger },
 ): Promise<boolean> {
-  const url = new URL(req.url ?? "/", "http://x");
   const m = LOG_PATH.exec(url.pathname);
   if (!m) return false;
   if (req.method !== "GET" && req.method !== "HEAD") {
     fail(res, 405, "DROVER_ERR_OUTPUT_METHOD", "only GET is allowed");
     return true;
   }
-  const taskId = decodeURIComponent(m[1] as string);
+  const taskId = pathSegment(m[1] as string, "task id");
+  // The whole query is checked before the log is looked up.
+  const format = enumParam(url, "format", ["text", "jsonl"] as const, "text");
+  const params = {
+    from: intParam(url, "from"),
+    to: intParam(url, "to"),
+    fromByte: intParam(url, "fromByte"),
+    toByte: intParam(url, "toByte"),
+    tail: intParam(url, "tail"),
+  };
   const meta = await deps.store.getMeta(taskId);
   // Same answer for unknown and forbidden: do not reveal which tasks exist.
   if (!meta || !(await deps.authorize(req, meta))) {
@@ -62,25 +72,7 @@ export async function handleLogRequest(
     res.end();
     return true;
   }
-  const format = url.searchParams.get("format") ?? "text";
-  if (format !== "text" && format !== "jsonl") {
-    fail(res, 400, "DROVER_ERR_OUTPUT_QUERY", `format must be text or jsonl, got '${format}'`);
-    return true;
-  }
-  const params = {
-    from: intParam(url, "from"),
-    to: intParam(url, "to"),
-    fromByte: intParam(url, "fromByte"),
-    toByte: intParam(url, "toByte"),
-    tail: intParam(url, "tail"),
-  };
-  for (const v of Object.values(params)) {
-    if (v instanceof Error) {
-      fail(res, 400, "DROVER_ERR_OUTPUT_QUERY", v.message);
-      return true;
-    }
-  }
-  const { from, to, fromByte, toByte, tail } = params as Record<string, number | undefined>;
+  const { from, to, fromByte, toByte, tail } = params;
   if (tail !== undefined) {
     const clash = (["from", "to", "fromByte", "toByte"] as const).filter(
       (k) => params[k] !== undefined,
@@ -91,21 +83,15 @@ export async function handleLogRequest(
         : tail < 1 || tail > MAX_TAIL_BYTES
           ? `tail must be between 1 and ${MAX_TAIL_BYTES} (bytes of output), got ${tail}`
           : null;
-    if (problem) {
-      fail(res, 400, "DROVER_ERR_OUTPUT_QUERY", problem);
-      return true;
-    }
+    if (problem) throw new BadRequest("tail", problem);
     return sendTail(res, deps.store, taskId, tail, format);
   }
   const byBytes = fromByte !== undefined || toByte !== undefined;
   if (byBytes && (from !== undefined || to !== undefined || format !== "text")) {
-    fail(
-      res,
-      400,
-      "DROVER_ERR_OUTPUT_QUERY",
+    throw new BadRequest(
+      fromByte !== undefined ? "fromByte" : "toByte",
       "fromByte/toByte go with format=text and without from/to",
     );
-    return true;
   }
   await writeHead(res, deps.store, taskId, format);
   if (byBytes || (format === "text" && from === undefined && to === undefined)) {

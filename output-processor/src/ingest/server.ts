@@ -16,6 +16,7 @@ import {
   INGEST_CLOSE,
   MAX_MESSAGE_BYTES,
   MESSAGE_TARGET_CHARS,
+  closeReason,
   parseClientMessage,
   type Frame,
 } from "../protocol/ingest.js";
@@ -101,6 +102,8 @@ class IngestSession {
   private closed = false;
   private masker: Masker | null = null;
   private alive = true;
+  /** This connection stored the task's `task_finished`. */
+  private finished = false;
   private readonly streams = new Map<string, StreamMasker>();
 
   constructor(
@@ -194,6 +197,14 @@ class IngestSession {
     this.log = this.deps.logger.child({ taskId: grant.taskId, jobId: grant.jobId });
     await this.server.claim(grant.taskId, this);
     if (this.closed) return;
+    // After the claim: an older connection's frames (its task_finished among them) are stored.
+    if ((await this.deps.store.stat(grant.taskId))?.finished) {
+      return this.fail(
+        INGEST_CLOSE.taskFinished,
+        "task finished: its output token no longer works",
+      );
+    }
+    if (this.closed) return;
     this.writer = await this.deps.store.openWriter({
       taskId: grant.taskId,
       jobId: grant.jobId,
@@ -219,12 +230,27 @@ class IngestSession {
         return this.fail(INGEST_CLOSE.wrongTask, "frames for another task");
       for (const f of msg.frames) {
         if (f.seq < next) continue; // already stored: a resend
+        if (this.finished) {
+          await this.store(grant, writer, accepted);
+          return this.fail(INGEST_CLOSE.taskFinished, `frame ${f.seq} after task_finished`);
+        }
         if (f.seq > next)
           return this.fail(INGEST_CLOSE.sequenceGap, `expected seq ${next}, got ${f.seq}`);
         accepted.push(this.mask(f));
+        if (f.kind === "task_finished") this.finished = true;
         next++;
       }
     }
+    await this.store(grant, writer, accepted);
+    this.send({ type: "ack", seq: writer.lastSeq });
+  }
+
+  /** Stores accepted frames, then the live window and the backbone, in that order. */
+  private async store(
+    grant: TaskGrant,
+    writer: TaskLogWriter,
+    accepted: StoredFrame[],
+  ): Promise<void> {
     if (accepted.length > 0) {
       // Serialize each entry once for the store, the window and the backbone.
       const json = accepted.map((e) => JSON.stringify(e));
@@ -269,7 +295,6 @@ class IngestSession {
         );
       }
     }
-    this.send({ type: "ack", seq: writer.lastSeq });
   }
 
   private mask(f: Frame): StoredFrame {
@@ -302,7 +327,7 @@ class IngestSession {
     if (this.closed) return;
     this.log.info({ code, reason }, "closing ingest connection");
     this.closed = true;
-    this.ws.close(code, reason.slice(0, 120));
+    this.ws.close(code, closeReason(reason));
   }
 
   /** Closes the connection after in-flight frames are stored. */

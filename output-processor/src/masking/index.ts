@@ -1,2 +1,3 @@
-export { createMasker, type Masker, type StreamMasker } from "./masker.js";
+export { createMasker, type Masker, type MaskerOptions, type StreamMasker } from "./masker.js";
 export { MASK, MIN_SECRET_LENGTH, isMaskable, maskPatterns } from "./patterns.js";
+export { MIN_PARTIAL_LENGTH } from "./encoders.js";

@@ -1,4 +1,4 @@
-import { buildAutomaton, type Automaton } from "./automaton.js";
+import { buildAutomaton, type Automaton, type AutomatonOptions } from "./automaton.js";
 import { MASK, maskPatterns } from "./patterns.js";
 
 /**
@@ -20,12 +20,15 @@ export interface Masker {
   maskAll(text: string): string;
 }
 
+/** Tuning of the matcher; the defaults suit every use. */
+export type MaskerOptions = AutomatonOptions;
+
 /**
- * Builds a masker for these secret values (their base64 and URL-encoded forms included). Values
+ * Builds a masker for these secret values and every encoded form of them (`maskPatterns`). Values
  * under 4 characters and true/True/false/False are left alone. Building costs time linear in the
  * total pattern length; reuse one masker for every stream of a task.
  */
-export function createMasker(secrets: readonly string[]): Masker {
+export function createMasker(secrets: readonly string[], opts: MaskerOptions = {}): Masker {
   const patterns = maskPatterns(secrets);
   if (patterns.length === 0) {
     return {
@@ -33,7 +36,7 @@ export function createMasker(secrets: readonly string[]): Masker {
       maskAll: (text) => text,
     };
   }
-  const automaton = buildAutomaton(patterns);
+  const automaton = buildAutomaton(patterns, opts);
   return {
     stream: () => new AutomatonStreamMasker(automaton),
     maskAll: (text) => {

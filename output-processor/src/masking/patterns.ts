@@ -1,3 +1,5 @@
+import { MIN_PARTIAL_LENGTH, encodedForms } from "./encoders.js";
+
 /** What replaces every masked run of output. */
 export const MASK = "****";
 
@@ -12,38 +14,24 @@ export function isMaskable(value: string): boolean {
 }
 
 /**
- * Every string the masker hides for these secrets: each maskable value, its base64 form (padded and
- * unpadded, standard and URL-safe alphabets) and its URL-encoded forms (`%20` and `+` for spaces);
- * for a multi-line value (a PEM key, a JSON credential), also each maskable line, trimmed, since
- * tools print such values line by line. Sorted and deduplicated, so the result is a pure function
+ * Every string the masker hides for these secrets: each form `encoders.ts` derives from each
+ * maskable value (the value itself; base64 padded, unpadded, URL-safe, wrapped as tools wrap it,
+ * and inside a longer input; hex; each of them percent-encoded, JSON-escaped and shell-quoted),
+ * each line of a form that spans lines (trimmed, if maskable itself) and each line of a wrapped
+ * encoding (from `MIN_PARTIAL_LENGTH`). Sorted and deduplicated, so the result is a pure function
  * of the set of values.
  */
 export function maskPatterns(secrets: readonly string[]): string[] {
   const out = new Set<string>();
-  for (const value of secrets) {
+  for (const value of new Set(secrets)) {
     if (!isMaskable(value)) continue;
-    if (/[\r\n]/.test(value)) {
-      for (const line of value.split(/\r?\n|\r/)) {
-        const t = line.trim();
-        if (isMaskable(t)) out.add(t);
-      }
+    const { full, lines, partial } = encodedForms(value);
+    for (const form of full) if (form.length >= MIN_SECRET_LENGTH) out.add(form);
+    for (const line of lines) {
+      const t = line.trim();
+      if (isMaskable(t)) out.add(t);
     }
-    out.add(value);
-    const b64 = Buffer.from(value, "utf8").toString("base64");
-    const unpadded = b64.replace(/=+$/, "");
-    out.add(b64);
-    out.add(unpadded);
-    out.add(unpadded.replaceAll("+", "-").replaceAll("/", "_"));
-    let url: string | undefined;
-    try {
-      url = encodeURIComponent(value);
-    } catch {
-      url = undefined; // a lone surrogate has no URL encoding
-    }
-    if (url !== undefined) {
-      out.add(url);
-      out.add(url.replaceAll("%20", "+"));
-    }
+    for (const form of partial) if (form.length >= MIN_PARTIAL_LENGTH) out.add(form);
   }
-  return [...out].filter((p) => p.length >= MIN_SECRET_LENGTH).sort();
+  return [...out].sort();
 }

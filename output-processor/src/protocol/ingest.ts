@@ -11,6 +11,9 @@
  *    the connection with `INGEST_CLOSE.sequenceGap`).
  * 3. The server answers with cumulative `ack`s: every frame up to `seq` is stored. The agent keeps
  *    every unacknowledged frame and resends them, in order, after reconnecting.
+ * 4. `task_finished` is the task's last frame. Once it is stored the task's token stops working: a
+ *    `hello` for the task, or a new frame after it, is refused with `INGEST_CLOSE.taskFinished`. An
+ *    agent that sent `task_finished` and is refused so knows every frame it sent was stored.
  *
  * Close codes tell the agent whether reconnecting can help: see `isFatalIngestClose`.
  */
@@ -58,6 +61,8 @@ export const INGEST_CLOSE = {
   sequenceGap: 4409,
   /** A newer connection for the same task took over this one. */
   superseded: 4410,
+  /** The task's log already ends with `task_finished`: its token no longer works. Fatal. */
+  taskFinished: 4411,
   /** A message or frame over the size limits. Fatal. */
   frameTooLarge: 4413,
   /** The server is shutting down; reconnect. */
@@ -66,6 +71,13 @@ export const INGEST_CLOSE = {
   internal: 4500,
 } as const;
 
+/** A WebSocket close reason: at most 123 bytes of UTF-8 (RFC 6455, 5.5), cut between characters. */
+export function closeReason(text: string): string {
+  let r = text.slice(0, 123);
+  while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
+  return r;
+}
+
 /** True for close codes after which reconnecting cannot succeed. */
 export function isFatalIngestClose(code: number): boolean {
   return (
@@ -73,6 +85,7 @@ export function isFatalIngestClose(code: number): boolean {
     code === INGEST_CLOSE.unauthorized ||
     code === INGEST_CLOSE.wrongTask ||
     code === INGEST_CLOSE.sequenceGap ||
+    code === INGEST_CLOSE.taskFinished ||
     code === INGEST_CLOSE.frameTooLarge ||
     code === 1009
   );

@@ -37,6 +37,7 @@ export const MAX_HISTORY_TAIL_BYTES = 64 * 1024 * 1024;
 export const PUSHER_CLOSE = {
   appNotFound: 4001,
   pathNotFound: 4005,
+  invalidVersionFormat: 4006,
   unsupportedProtocol: 4007,
   noProtocol: 4008,
   unauthorized: 4009,

@@ -7,7 +7,8 @@ import { LiveJobMessage, jobChannel, projectChannel } from "../fanout/messages.j
 import type { PubSub } from "../pubsub/types.js";
 import type { LiveWindow } from "../store/live-window.js";
 import type { LogEntry, LogStore, SkippedEntry } from "../store/types.js";
-import { MESSAGE_TARGET_CHARS, entryChars } from "../protocol/ingest.js";
+import { MESSAGE_TARGET_CHARS, closeReason, entryChars } from "../protocol/ingest.js";
+import { BadRequest, pathSegment, requestUrl } from "../http/request.js";
 import { verifyChannelAuth } from "./auth.js";
 import {
   JOB_CHANNEL_PREFIX,
@@ -105,21 +106,37 @@ export class PusherServer {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? "/", "http://x");
-    const m = /^\/app\/([^/]+)$/.exec(url.pathname);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const fail = (code: number, message: string): void => {
-        ws.send(encodeEvent("pusher:error", { code, message }));
-        ws.close(code, message);
-      };
-      if (!m) return fail(PUSHER_CLOSE.pathNotFound, "path not found");
-      if (decodeURIComponent(m[1] as string) !== this.opts.appKey) {
-        return fail(PUSHER_CLOSE.appNotFound, "application does not exist");
-      }
+    // Checked after the handshake: the refusal reaches the client as a Pusher error it can read.
+    let problem: { code: number; message: string } | null = null;
+    try {
+      const url = requestUrl(req);
+      const m = /^\/app\/([^/]+)$/.exec(url.pathname);
       const proto = url.searchParams.get("protocol");
-      if (proto === null) return fail(PUSHER_CLOSE.noProtocol, "no protocol version supplied");
-      if (Number(proto) < 5 || Number(proto) > PUSHER_PROTOCOL_VERSION) {
-        return fail(PUSHER_CLOSE.unsupportedProtocol, `unsupported protocol version ${proto}`);
+      if (!m) problem = { code: PUSHER_CLOSE.pathNotFound, message: "path not found" };
+      else if (pathSegment(m[1] as string, "app key") !== this.opts.appKey) {
+        problem = { code: PUSHER_CLOSE.appNotFound, message: "application does not exist" };
+      } else if (proto === null) {
+        problem = { code: PUSHER_CLOSE.noProtocol, message: "no protocol version supplied" };
+      } else if (!/^\d{1,3}$/.test(proto)) {
+        problem = {
+          code: PUSHER_CLOSE.invalidVersionFormat,
+          message: `protocol must be a version number, got ${JSON.stringify(proto.slice(0, 40))}`,
+        };
+      } else if (Number(proto) < 5 || Number(proto) > PUSHER_PROTOCOL_VERSION) {
+        problem = {
+          code: PUSHER_CLOSE.unsupportedProtocol,
+          message: `unsupported protocol version ${proto}`,
+        };
+      }
+    } catch (err) {
+      if (!(err instanceof BadRequest)) throw err;
+      problem = { code: PUSHER_CLOSE.pathNotFound, message: err.message.slice(0, 120) };
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      if (problem) {
+        ws.send(encodeEvent("pusher:error", problem));
+        ws.close(problem.code, closeReason(problem.message));
+        return;
       }
       const conn = new PusherConnection(ws, this);
       this.conns.add(conn);
@@ -297,7 +314,7 @@ class PusherConnection {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.ws.close(code, reason);
+    this.ws.close(code, closeReason(reason));
     // A client too slow to read its close frame does not hold its queue for long.
     setTimeout(() => this.ws.terminate(), 5_000).unref();
     this.dispose();
@@ -402,7 +419,15 @@ class PusherConnection {
       }
       if (cd?.since && typeof cd.since === "object") {
         for (const [k, v] of Object.entries(cd.since)) {
-          if (typeof v === "number" && Number.isInteger(v) && v >= 0) since[k] = v;
+          if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+            return this.error(
+              `channel_data.since[${JSON.stringify(k.slice(0, 100))}] must be a seq from 0 to ${Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(v)?.slice(0, 40)}`,
+              null,
+              channel,
+              400,
+            );
+          }
+          since[k] = v;
         }
       }
       if (cd?.tail !== undefined && cd.tail !== null) {
