@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Database, Queryable } from "../db/types.js";
 import { recordAudit } from "../audit/log.js";
+import { DroverError } from "../errors/index.js";
 import { hashToken } from "../auth/tokens.js";
 import type { AuditEntity } from "../audit/events.js";
 import {
@@ -16,23 +17,10 @@ import {
 export const SESSION_COOKIE = "drover_session";
 const LOGIN = /^[A-Za-z0-9_.-]{1,64}$/;
 
-/** Base error of users and sessions. */
-export class UsersError extends Error {
-  readonly statusCode: number;
-  constructor(
-    readonly code:
-      "DROVER_ERR_USERS_INVALID" | "DROVER_ERR_USERS_CONFLICT" | "DROVER_ERR_USERS_FORBIDDEN",
-    message: string,
-  ) {
-    super(message);
-    this.name = "UsersError";
-    this.statusCode = {
-      DROVER_ERR_USERS_INVALID: 400,
-      DROVER_ERR_USERS_CONFLICT: 409,
-      DROVER_ERR_USERS_FORBIDDEN: 403,
-    }[code];
-  }
-}
+/** Error of users and sessions; statuses in `ERROR_CODES`. */
+export class UsersError extends DroverError<
+  "DROVER_ERR_USERS_INVALID" | "DROVER_ERR_USERS_CONFLICT" | "DROVER_ERR_USERS_FORBIDDEN"
+> {}
 
 /** The user behind a session, shaped like the API's principal. */
 export interface SessionUser {
