@@ -1,11 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Database } from "../db/types.js";
-import {
-  createSecretStore,
-  secretStoreConfigFromEnv,
-  type SecretStoreConfig,
-} from "../secrets/config.js";
+import { secretStoreConfigFromEnv } from "../config/load.js";
+import { createSecretStore, type SecretStoreConfig } from "../secrets/config.js";
 import type { SecretStore } from "../secrets/types.js";
 import { SessionService } from "../users/sessions.js";
 import { registerSessionRoutes } from "../users/routes.js";
