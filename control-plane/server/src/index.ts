@@ -5,14 +5,13 @@ export * from "./scheduler/local/index.js";
 export * from "./engine/index.js";
 export * from "./model/index.js";
 export * from "./auth/index.js";
+export * from "./errors/index.js";
 export * from "./config/index.js";
 export * from "./schedules/index.js";
 export * from "./webhooks/index.js";
 export {
   createApiServer,
   parse,
-  principalOf,
-  requireAdmin,
   requestToken,
   type ApiServerDeps,
   type RequestAuthenticator,

@@ -66,8 +66,17 @@ export async function run(argv: string[]): Promise<number> {
   };
   // The server (fastify, PGlite, ...) loads only now that it is asked to serve.
   const server: Server = await import("@drover/control-plane");
-  const { dataPaths, serverConfigFromEnv, ROOT_LOG_REDACT_PATHS, startDrover } = server;
-  const config = serverConfigFromEnv(env);
+  const { ConfigError, dataPaths, loadConfig, ROOT_LOG_REDACT_PATHS, startDrover } = server;
+  // Every variable parsed once; a bad one is an error naming it.
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`drover up: ${err.message}\n`);
+    return 1;
+  }
+  const config = loaded.server;
   const paths = dataPaths(config);
   await mkdir(paths.root, { recursive: true });
   const runDir = values.run;
@@ -77,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     : pino.destination(2);
   const logger = pino(
     {
-      level: env.DROVER_LOG_LEVEL ?? "info",
+      level: loaded.logLevel,
       redact: {
         paths: [...ROOT_LOG_REDACT_PATHS],
         censor: "[redacted]",
@@ -87,7 +96,13 @@ export async function run(argv: string[]): Promise<number> {
   );
   let drover: Drover;
   try {
-    drover = await startDrover({ config, logger, env });
+    drover = await startDrover({
+      config,
+      secretStore: loaded.secretStore,
+      nomad: loaded.nomad,
+      logger,
+      env,
+    });
   } catch (err) {
     process.stderr.write(
       `drover up: cannot start: ${err instanceof Error ? err.message : String(err)}\n`,

@@ -4,8 +4,12 @@ import type { Logger } from "pino";
 import type { z } from "zod";
 import type { Principal, TokenAuthenticator } from "../auth/principal.js";
 import type { TaskPrincipal, TaskService } from "../engine/task-service.js";
+import { DroverError, statusOf, type ErrorCode } from "../errors/index.js";
 import { ControlPlaneError, invalid, type FieldIssue } from "../model/errors.js";
 import { API_BODY_LIMIT } from "../pipelines/limits.js";
+
+// The admin guard lives in auth/; route modules keep importing it from here too.
+export { principalOf, requireAdmin } from "../auth/guards.js";
 
 /** How a route authenticates. Default: `/api/v2/*` user, `/internal/v1/tasks/{id}/*` task, else none. */
 export type RouteAuth = "user" | "task" | "none";
@@ -15,8 +19,6 @@ declare module "fastify" {
     auth?: RouteAuth;
   }
   interface FastifyRequest {
-    /** Set on user-authenticated routes. */
-    principal?: Principal;
     /** Set on task-session routes (`/internal/v1/tasks/{taskId}/...`). */
     task?: TaskPrincipal;
   }
@@ -37,20 +39,16 @@ export interface ApiServerDeps {
   bodyLimit?: number;
 }
 
-const STATUS: Record<ControlPlaneError["code"], number> = {
-  DROVER_ERR_NOT_FOUND: 404,
-  DROVER_ERR_VALIDATION: 400,
-  DROVER_ERR_CONFLICT: 409,
-  DROVER_ERR_UNAUTHENTICATED: 401,
-  DROVER_ERR_FORBIDDEN: 403,
-  DROVER_ERR_TASK_TOKEN: 401,
-  DROVER_ERR_TASK_SESSION: 401,
-  DROVER_ERR_GIT_FETCH: 502,
-  DROVER_ERR_CONFIG_MISSING: 400,
-  DROVER_ERR_WEBHOOK_SIGNATURE: 401,
-  DROVER_ERR_INVALID_STATE: 409,
-  DROVER_ERR_OUTPUT_UNAVAILABLE: 503,
-};
+/** The code the API answers a 4xx of the HTTP layer (fastify: body parsing, URL) with. */
+function httpLayerCode(status: number, fastifyCode: string | undefined): ErrorCode {
+  if (status === 413) return "DROVER_ERR_BODY_TOO_LARGE";
+  if (status === 414) return "DROVER_ERR_URL_TOO_LONG";
+  if (status === 415) return "DROVER_ERR_MEDIA_TYPE";
+  if (fastifyCode === "FST_ERR_VALIDATION" || fastifyCode?.startsWith("FST_ERR_CTP_")) {
+    return "DROVER_ERR_VALIDATION";
+  }
+  return "DROVER_ERR_REQUEST";
+}
 
 function defaultAuth(url: string): RouteAuth {
   if (url.startsWith("/api/v2/")) return "user";
@@ -71,7 +69,8 @@ export function requestToken(req: FastifyRequest): string | undefined {
 
 /**
  * The API server without routes: request ids, body limit, JSON errors in CircleCI's shape
- * (`{message}` plus `code` and, for 400s, `errors: [{field, message}]`), and the auth hook that
+ * (`{message}` plus the stable `code` of every `DroverError`, `errors: [{field, message}]` for
+ * 400s, and `request_id` for 5xx, which are logged as our faults), and the auth hook that
  * sets `request.principal` or `request.task`. Route modules are registered on it with
  * `registerXRoutes(app, deps)`.
  */
@@ -142,30 +141,27 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
   });
 
   app.setErrorHandler((err: unknown, req, reply) => {
-    if (err instanceof ControlPlaneError) {
-      const status = STATUS[err.code];
-      if (status >= 500) req.log.warn({ err }, err.message);
-      return reply.code(status).send({
+    if (err instanceof DroverError) {
+      // 5xx: our infrastructure failed (logged with its cause chain); 4xx: the caller's input.
+      if (err.fault === "infrastructure") req.log.error({ err }, err.message);
+      return reply.code(err.statusCode).send({
         message: err.message,
         code: err.code,
         ...(err.fields.length ? { errors: err.fields } : {}),
+        ...(err.fault === "infrastructure" ? { request_id: req.id } : {}),
       });
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
-    if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-      const limit = req.routeOptions.bodyLimit;
-      return reply.code(413).send({
-        message: `Request body is larger than the limit of ${limit} bytes.`,
-        code: "DROVER_ERR_BODY_TOO_LARGE",
-      });
-    }
     if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
-      return reply.code(e.statusCode).send({
-        message: e.message ?? "Bad request",
-        code: e.statusCode === 400 ? "DROVER_ERR_VALIDATION" : (e.code ?? "DROVER_ERR_REQUEST"),
-        ...(e.statusCode === 400
-          ? { errors: [{ field: "body", message: e.message ?? "invalid" }] }
-          : {}),
+      const code = httpLayerCode(e.statusCode, e.code);
+      const message =
+        code === "DROVER_ERR_BODY_TOO_LARGE"
+          ? `Request body is larger than the limit of ${req.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit} bytes.`
+          : (e.message ?? "Bad request");
+      return reply.code(statusOf(code)).send({
+        message,
+        code,
+        ...(code === "DROVER_ERR_VALIDATION" ? { errors: [{ field: "body", message }] } : {}),
       });
     }
     req.log.error({ err }, "request failed");
@@ -189,19 +185,4 @@ export function parse<S extends z.ZodType>(schema: S, value: unknown, where = "b
     `Invalid ${where}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`,
     fields,
   );
-}
-
-/** The principal of a user-authenticated route (the hook guarantees it). */
-export function principalOf(req: FastifyRequest): Principal {
-  if (!req.principal)
-    throw new ControlPlaneError("DROVER_ERR_UNAUTHENTICATED", "You must log in first.");
-  return req.principal;
-}
-
-/** 403 unless the principal is an admin. */
-export function requireAdmin(req: FastifyRequest): Principal {
-  const p = principalOf(req);
-  if (p.role !== "admin")
-    throw new ControlPlaneError("DROVER_ERR_FORBIDDEN", "Only admins may do this.");
-  return p;
 }

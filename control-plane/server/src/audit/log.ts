@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Queryable } from "../db/types.js";
+import { DroverError } from "../errors/index.js";
 import {
   INSTANCE_SCOPE,
   isAuditAction,
@@ -8,16 +9,10 @@ import {
   type AuditEventInput,
 } from "./events.js";
 
-/** Base error of the audit log. */
-export class AuditError extends Error {
-  constructor(
-    readonly code: "DROVER_ERR_AUDIT_INVALID" | "DROVER_ERR_AUDIT_PAGE_TOKEN",
-    message: string,
-  ) {
-    super(message);
-    this.name = "AuditError";
-  }
-}
+/** Error of the audit log; statuses in `ERROR_CODES`. */
+export class AuditError extends DroverError<
+  "DROVER_ERR_AUDIT_INVALID" | "DROVER_ERR_AUDIT_PAGE_TOKEN" | "DROVER_ERR_AUDIT_FORBIDDEN"
+> {}
 
 const SECRET_KEY = /^(value|values|password|secret|secrets|token|plaintext)$/i;
 

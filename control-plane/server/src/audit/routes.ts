@@ -1,30 +1,16 @@
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { requireAdmin } from "../auth/guards.js";
 import type { Database } from "../db/types.js";
 import { auditCsv } from "./csv.js";
 import { AuditError, queryAudit, streamAudit, type AuditFilter } from "./log.js";
 
-/** A 400/403 the API server's error handler passes through with its status. */
-class AuditRequestError extends Error {
-  constructor(
-    readonly statusCode: 400 | 403,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function requireAdmin(req: FastifyRequest): void {
-  const p = (req as unknown as { principal?: { role?: string } }).principal;
-  if (p?.role !== "admin") {
-    throw new AuditRequestError(
-      403,
-      "DROVER_ERR_AUDIT_FORBIDDEN",
-      "Only admins may read the audit log.",
-    );
-  }
-}
+const adminsOnly = (req: FastifyRequest): void => {
+  requireAdmin(req, {
+    code: "DROVER_ERR_AUDIT_FORBIDDEN",
+    message: "Only admins may read the audit log.",
+  });
+};
 
 type Query = Record<string, string | string[] | undefined>;
 
@@ -34,7 +20,7 @@ function time(q: Query, names: string[]): Date | undefined {
     if (typeof v === "string" && v !== "") {
       const d = new Date(v);
       if (Number.isNaN(d.getTime())) {
-        throw new AuditRequestError(400, "DROVER_ERR_AUDIT_INVALID", `${n}: not an ISO-8601 time`);
+        throw new AuditError("DROVER_ERR_AUDIT_INVALID", `${n}: not an ISO-8601 time`);
       }
       return d;
     }
@@ -63,36 +49,27 @@ function filterOf(q: Query): AuditFilter {
  */
 export function registerAuditRoutes(app: FastifyInstance, deps: { db: Database }): void {
   app.get<{ Querystring: Query }>("/api/v2/admin/audit-log", async (req) => {
-    requireAdmin(req);
+    adminsOnly(req);
     const q = req.query;
     const limit = typeof q.limit === "string" ? Number(q.limit) : undefined;
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) {
-      throw new AuditRequestError(
-        400,
-        "DROVER_ERR_AUDIT_INVALID",
-        "limit: an integer from 1 to 1000",
-      );
+      throw new AuditError("DROVER_ERR_AUDIT_INVALID", "limit: an integer from 1 to 1000");
     }
     const order = q.order;
     if (order !== undefined && order !== "asc" && order !== "desc") {
-      throw new AuditRequestError(400, "DROVER_ERR_AUDIT_INVALID", "order: asc or desc");
+      throw new AuditError("DROVER_ERR_AUDIT_INVALID", "order: asc or desc");
     }
-    try {
-      const page = await queryAudit(deps.db, {
-        ...filterOf(q),
-        limit,
-        order,
-        pageToken: typeof q["page-token"] === "string" ? q["page-token"] : undefined,
-      });
-      return { items: page.items, next_page_token: page.nextPageToken };
-    } catch (err) {
-      if (err instanceof AuditError) throw new AuditRequestError(400, err.code, err.message);
-      throw err;
-    }
+    const page = await queryAudit(deps.db, {
+      ...filterOf(q),
+      limit,
+      order,
+      pageToken: typeof q["page-token"] === "string" ? q["page-token"] : undefined,
+    });
+    return { items: page.items, next_page_token: page.nextPageToken };
   });
 
   app.get<{ Querystring: Query }>("/api/v2/admin/audit-log.csv", async (req, reply) => {
-    requireAdmin(req);
+    adminsOnly(req);
     const filter = filterOf(req.query);
     const stamp = new Date()
       .toISOString()

@@ -1,2 +1,17 @@
-export * from "./server-config.js";
+export { envSchema, parseEnv, type DroverEnv, type EnvName } from "./env.js";
+export { ConfigError } from "./errors.js";
+export {
+  loadConfig,
+  nomadSettingsFromEnv,
+  secretStoreConfigFromEnv,
+  serverConfigFromEnv,
+  type DroverConfig,
+  type NomadSettings,
+} from "./load.js";
+export {
+  dataPaths,
+  serverConfigOf,
+  serverConfigSchema,
+  type ServerConfig,
+} from "./server-config.js";
 export type { ServiceUrls } from "./urls.js";

@@ -2,11 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { RequestAuthenticator } from "../api/server.js";
 import type { Database } from "../db/types.js";
-import {
-  createSecretStore,
-  secretStoreConfigFromEnv,
-  type SecretStoreConfig,
-} from "../secrets/config.js";
+import { secretStoreConfigFromEnv } from "../config/load.js";
+import { createSecretStore, type SecretStoreConfig } from "../secrets/config.js";
 import type { SecretStore } from "../secrets/types.js";
 import type { LoginLimits } from "../users/config.js";
 import { sessionAuthenticator } from "../users/origin.js";

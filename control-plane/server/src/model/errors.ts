@@ -1,4 +1,8 @@
-/** Stable error codes of the control plane's core (model, engine, API). Never reused. */
+import { DroverError, type DroverErrorOptions, type FieldIssue } from "../errors/index.js";
+
+export type { FieldIssue } from "../errors/index.js";
+
+/** Codes of the control plane's core (model, engine, API); statuses in `ERROR_CODES`. */
 export type ControlPlaneErrorCode =
   | "DROVER_ERR_NOT_FOUND"
   | "DROVER_ERR_VALIDATION"
@@ -13,24 +17,11 @@ export type ControlPlaneErrorCode =
   | "DROVER_ERR_INVALID_STATE"
   | "DROVER_ERR_OUTPUT_UNAVAILABLE";
 
-/** One offending input field: a dotted path and what was wrong with it. */
-export interface FieldIssue {
-  field: string;
-  message: string;
-}
-
-/** Base error of the control plane's core; the API maps `code` to an HTTP status. */
-export class ControlPlaneError extends Error {
-  constructor(
-    readonly code: ControlPlaneErrorCode,
-    message: string,
-    options?: { cause?: unknown; fields?: FieldIssue[] },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "ControlPlaneError";
-    this.fields = options?.fields ?? [];
+/** Error of the control plane's core. */
+export class ControlPlaneError extends DroverError<ControlPlaneErrorCode> {
+  constructor(code: ControlPlaneErrorCode, message: string, options?: DroverErrorOptions) {
+    super(code, message, options);
   }
-  readonly fields: FieldIssue[];
 }
 
 export const notFound = (what: string): ControlPlaneError =>

@@ -1,3 +1,5 @@
+import { DroverError } from "../errors/index.js";
+
 /**
  * The scheduler backend: where tasks run. Implementations: `local` (an agent process on this
  * machine) and `nomad` (one Nomad batch job per task).
@@ -70,10 +72,9 @@ export interface SchedulerBackend {
   close(): Promise<void>;
 }
 
-export class SchedulerUnavailableError extends Error {
-  readonly code = "DROVER_ERR_SCHEDULER_UNAVAILABLE";
+/** The backend's infrastructure cannot be reached (503; the engine retries later). */
+export class SchedulerUnavailableError extends DroverError<"DROVER_ERR_SCHEDULER_UNAVAILABLE"> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "SchedulerUnavailableError";
+    super("DROVER_ERR_SCHEDULER_UNAVAILABLE", message, options);
   }
 }

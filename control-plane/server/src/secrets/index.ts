@@ -9,12 +9,7 @@ export {
   generateMasterKey,
   type MasterKeySource,
 } from "./master-key.js";
-export {
-  secretStoreConfigSchema,
-  secretStoreConfigFromEnv,
-  createSecretStore,
-  type SecretStoreConfig,
-} from "./config.js";
+export { secretStoreConfigSchema, createSecretStore, type SecretStoreConfig } from "./config.js";
 export {
   SECRET_LOG_REDACT_PATHS,
   SECRET_STORE_ENV_NAMES,

@@ -7,7 +7,6 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
-import { fromEnv, jobSpecConfigFromEnv } from "@drover/nomad-jobs";
 import {
   HmacTaskTokenVerifier,
   createOutputProcessor,
@@ -15,6 +14,11 @@ import {
   type OutputProcessor,
 } from "@drover/output-processor";
 import { canSeeProject, TokenAuthenticator, type Principal } from "../auth/principal.js";
+import {
+  nomadSettingsFromEnv,
+  secretStoreConfigFromEnv,
+  type NomadSettings,
+} from "../config/load.js";
 import { dataPaths, type ServerConfig } from "../config/server-config.js";
 import { createSecretsModule, type SecretsModule } from "../contexts/module.js";
 import { openDatabase } from "../db/open.js";
@@ -24,6 +28,7 @@ import { LocalScheduler } from "../scheduler/local/local.js";
 import { NomadScheduler } from "../scheduler/nomad/backend.js";
 import { registerNomadAdminRoutes } from "../scheduler/nomad/admin-routes.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
+import type { SecretStoreConfig } from "../secrets/config.js";
 import { SECRET_LOG_REDACT_PATHS } from "../secrets/redact.js";
 import { loginLimitsOf } from "../users/config.js";
 import { UsersError } from "../users/errors.js";
@@ -52,7 +57,14 @@ const MAX_REMEMBERED_TASKS = 10_000;
 export interface DroverOptions {
   config: ServerConfig;
   logger: Logger;
-  /** Secret store, Nomad and agent settings (`VAULT_*`, `NOMAD_*`, `DROVER_*`); default `process.env`. */
+  /** The secret store (`loadConfig(env).secretStore`); default: parsed from `env`. */
+  secretStore?: SecretStoreConfig;
+  /** Nomad, or null for local agents (`loadConfig(env).nomad`); default: parsed from `env`. */
+  nomad?: NomadSettings | null;
+  /**
+   * The environment local agents start from (scrubbed of credentials by `agentEnv`), and where
+   * `secretStore` and `nomad` are parsed from when not given; default `process.env`.
+   */
   env?: Record<string, string | undefined>;
   /** Overrides the scheduler chosen from the environment (tests wrap the local one). */
   scheduler?: SchedulerBackend;
@@ -138,13 +150,12 @@ function rememberingProvider(inner: TaskSecretsProvider): {
 
 function chooseScheduler(
   opts: DroverOptions,
+  nomad: NomadSettings | null,
   env: Record<string, string | undefined>,
 ): SchedulerBackend {
   if (opts.scheduler) return opts.scheduler;
   const { config, logger } = opts;
-  if (env.NOMAD_ADDR) {
-    return NomadScheduler.fromConfig(fromEnv(env), jobSpecConfigFromEnv(env), logger);
-  }
+  if (nomad) return NomadScheduler.fromConfig(nomad.client, nomad.jobSpec, logger);
   return new LocalScheduler({
     logger,
     stateDir: dataPaths(config).agents,
@@ -160,6 +171,9 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
   const { config, logger } = opts;
   const env = opts.env ?? process.env;
   const paths = dataPaths(config);
+  // Parsed before anything starts, so a bad variable fails fast and names itself.
+  const secretStore = opts.secretStore ?? secretStoreConfigFromEnv(env, { dataDir: paths.root });
+  const nomad = opts.nomad !== undefined ? opts.nomad : nomadSettingsFromEnv(env);
   await mkdir(paths.root, { recursive: true });
   const db: Database = await openDatabase(
     config.databaseUrl ? { url: config.databaseUrl } : { dataDir: paths.pglite },
@@ -174,8 +188,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
     const secrets = await createSecretsModule({
       db,
       logger,
-      env,
-      dataDir: paths.root,
+      config: secretStore,
       loginLimits: loginLimitsOf(config),
       trustedOrigins: trustedOriginSet([config.publicUrl, ...config.trustedOrigins]),
     });
@@ -245,10 +258,10 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
     const outputUrl =
       config.outputUrl ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
-    const scheduler = chooseScheduler(opts, env);
+    const scheduler = chooseScheduler(opts, nomad, env);
     const routes: RouteModule[] = [...secrets.routes];
     if (scheduler instanceof NomadScheduler) {
-      const ui = env.DROVER_NOMAD_UI_ADDR ?? env.NOMAD_ADDR;
+      const ui = nomad?.uiAddress;
       routes.push((app, deps) => registerNomadAdminRoutes(app, deps, ui ? { uiAddress: ui } : {}));
     }
     // The live job page (`/jobs/{id}`) and `POST /api/pusher/auth` for its channels.

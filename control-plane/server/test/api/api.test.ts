@@ -4,6 +4,7 @@ import { API_BODY_LIMIT, InstantScheduler, type ControlPlane } from "@drover/con
 import type { Database } from "@drover/control-plane/db";
 import type { DroverClient } from "@drover/cli";
 import { testDatabases } from "../helpers/databases.js";
+import { expectError } from "../helpers/errors.js";
 import {
   CONFIG,
   commitFiles,
@@ -41,8 +42,12 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
   });
 
   it("authenticates with Circle-Token or Bearer and 401s otherwise", async () => {
-    expect((await http(url, "GET", "/api/v2/me")).status).toBe(401);
-    expect((await http(url, "GET", "/api/v2/me", { token: "drv_nope" })).status).toBe(401);
+    expectError(await http(url, "GET", "/api/v2/me"), 401, "DROVER_ERR_UNAUTHENTICATED");
+    expectError(
+      await http(url, "GET", "/api/v2/me", { token: "drv_nope" }),
+      401,
+      "DROVER_ERR_UNAUTHENTICATED",
+    );
     const me = await http(url, "GET", "/api/v2/me", { bearer: adminToken });
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ login: "admin", role: "admin" });
@@ -61,23 +66,33 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
     const login = `dev-${randomUUID().slice(0, 8)}`;
     const { token } = await admin.createToken({ login, projects: [slug] });
     expect((await http(url, "GET", `/api/v2/project/${slug}`, { token })).status).toBe(200);
-    expect((await http(url, "GET", `/api/v2/project/${other}`, { token })).status).toBe(404);
-    expect((await http(url, "GET", `/api/v2/project/${other}/pipeline`, { token })).status).toBe(
+    expectError(
+      await http(url, "GET", `/api/v2/project/${other}`, { token }),
       404,
+      "DROVER_ERR_NOT_FOUND",
     );
-    expect(
-      (await http(url, "POST", `/api/v2/project/${other}/pipeline`, { token, body: {} })).status,
-    ).toBe(404);
+    expectError(
+      await http(url, "GET", `/api/v2/project/${other}/pipeline`, { token }),
+      404,
+      "DROVER_ERR_NOT_FOUND",
+    );
+    expectError(
+      await http(url, "POST", `/api/v2/project/${other}/pipeline`, { token, body: {} }),
+      404,
+      "DROVER_ERR_NOT_FOUND",
+    );
     const list = await http(url, "GET", "/api/v2/project", { token });
     expect(list.body.items.map((p: { slug: string }) => p.slug)).toEqual([slug]);
     const create = await http(url, "POST", "/api/v2/project", {
       token,
       body: { slug: "gh/x/y", repository_url: repo.url },
     });
-    expect(create.status).toBe(403);
-    expect(
-      (await http(url, "POST", "/api/v2/tokens", { token, body: { login: "someone" } })).status,
-    ).toBe(403);
+    expectError(create, 403, "DROVER_ERR_FORBIDDEN");
+    expectError(
+      await http(url, "POST", "/api/v2/tokens", { token, body: { login: "someone" } }),
+      403,
+      "DROVER_ERR_FORBIDDEN",
+    );
     const own = await http(url, "POST", "/api/v2/tokens", { token, body: { label: "laptop" } });
     expect(own.status).toBe(201);
     expect((await http(url, "GET", "/api/v2/me", { token: own.body.token })).body.login).toBe(
@@ -94,9 +109,11 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
     const { token: outsider } = await admin.createToken({
       login: `out-${randomUUID().slice(0, 8)}`,
     });
-    expect(
-      (await http(url, "GET", `/api/v2/pipeline/${pipe.body.id}`, { token: outsider })).status,
-    ).toBe(404);
+    expectError(
+      await http(url, "GET", `/api/v2/pipeline/${pipe.body.id}`, { token: outsider }),
+      404,
+      "DROVER_ERR_NOT_FOUND",
+    );
   });
 
   it("triggers a pipeline from the repository and exposes CircleCI shapes", async () => {
@@ -161,9 +178,11 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
       executor: { type: "docker", resource_class: "medium" },
       project: { slug },
     });
-    expect(
-      (await http(url, "GET", `/api/v2/project/${slug}/job/999999`, { token: adminToken })).status,
-    ).toBe(404);
+    expectError(
+      await http(url, "GET", `/api/v2/project/${slug}/job/999999`, { token: adminToken }),
+      404,
+      "DROVER_ERR_NOT_FOUND",
+    );
   });
 
   it("plays a task through claim and events over HTTP", async () => {
@@ -187,21 +206,28 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
       [t?.job.id],
     );
     expect(started.rows.map((r) => r.request_id)).toEqual([claim.headers.get("x-request-id")]);
-    expect(
-      (await http(url, "POST", "/internal/v1/tasks/claim", { body: { token: t?.taskToken } }))
-        .status,
-    ).toBe(401);
-    expect((await http(url, "POST", "/internal/v1/tasks/claim", { body: {} })).status).toBe(400);
+    expectError(
+      await http(url, "POST", "/internal/v1/tasks/claim", { body: { token: t?.taskToken } }),
+      401,
+      "DROVER_ERR_TASK_TOKEN",
+    );
+    expectError(
+      await http(url, "POST", "/internal/v1/tasks/claim", { body: {} }),
+      400,
+      "DROVER_ERR_VALIDATION",
+    );
     const events = `/internal/v1/tasks/${t?.taskId}/events`;
     const at = new Date().toISOString();
-    expect(
-      (await http(url, "POST", events, { bearer: "dts_wrong", body: { events: [] } })).status,
-    ).toBe(401);
+    expectError(
+      await http(url, "POST", events, { bearer: "dts_wrong", body: { events: [] } }),
+      401,
+      "DROVER_ERR_TASK_SESSION",
+    );
     const bad = await http(url, "POST", events, {
       bearer: claim.body.session,
       body: { events: [{ type: "nope" }] },
     });
-    expect(bad.status).toBe(400);
+    expectError(bad, 400, "DROVER_ERR_VALIDATION");
     const art = await http(
       url,
       "PUT",
@@ -229,10 +255,11 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
       },
     });
     expect(ok.status).toBe(204);
-    expect(
-      (await http(url, "POST", events, { bearer: claim.body.session, body: { events: [] } }))
-        .status,
-    ).toBe(401);
+    expectError(
+      await http(url, "POST", events, { bearer: claim.body.session, body: { events: [] } }),
+      401,
+      "DROVER_ERR_TASK_SESSION",
+    );
     const jobs = await admin.workflowJobs(wf?.id ?? "");
     expect(jobs.items.map((j) => [j.name, j.status])).toEqual([
       ["build", "success"],
@@ -263,12 +290,12 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
     expect((await admin.pipeline(missing.id)).errors[0]?.type).toBe("config-fetch");
   });
 
-  it("rejects bad input with 400 listing fields, 404 for unknown ids, 413 over the body limit", async () => {
+  it("rejects bad input with 400 listing fields, 404 for unknown ids, 413 over the body limit, 415", async () => {
     const bad = await http(url, "POST", `/api/v2/project/${slug}/pipeline`, {
       token: adminToken,
       body: { branch: 5, bogus: true, parameters: { x: { y: 1 } } },
     });
-    expect(bad.status).toBe(400);
+    expectError(bad, 400, "DROVER_ERR_VALIDATION");
     const fields = bad.body.errors.map((e: { field: string }) => e.field);
     expect(fields).toEqual(expect.arrayContaining(["branch", "parameters.x"]));
     expect(JSON.stringify(bad.body.errors)).toContain("bogus");
@@ -276,15 +303,15 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
       token: adminToken,
       body: { branch: "a", tag: "b" },
     });
-    expect(both.status).toBe(400);
-    expect(
-      (
-        await http(url, "POST", `/api/v2/project/${slug}/pipeline`, {
-          token: adminToken,
-          raw: "{nope",
-        })
-      ).status,
-    ).toBe(400);
+    expectError(both, 400, "DROVER_ERR_VALIDATION");
+    expectError(
+      await http(url, "POST", `/api/v2/project/${slug}/pipeline`, {
+        token: adminToken,
+        raw: "{nope",
+      }),
+      400,
+      "DROVER_ERR_VALIDATION",
+    );
     for (const path of [
       `/api/v2/pipeline/${randomUUID()}`,
       "/api/v2/pipeline/not-a-uuid",
@@ -294,14 +321,20 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
       `/api/v2/schedule/${randomUUID()}`,
     ]) {
       const r = await http(url, "GET", path, { token: adminToken });
-      expect([path, r.status]).toEqual([path, 404]);
+      expect([path, r.status, r.body.code]).toEqual([path, 404, "DROVER_ERR_NOT_FOUND"]);
       expect(r.body.message).toBeTruthy();
     }
     const big = await http(url, "POST", `/api/v2/project/${slug}/pipeline`, {
       token: adminToken,
       raw: JSON.stringify({ branch: "main", config: "x".repeat(API_BODY_LIMIT + 10) }),
     });
-    expect(big.status).toBe(413);
+    expectError(big, 413, "DROVER_ERR_BODY_TOO_LARGE");
+    const xml = await http(url, "POST", `/api/v2/project/${slug}/pipeline`, {
+      token: adminToken,
+      raw: "<branch>main</branch>",
+      headers: { "content-type": "application/xml" },
+    });
+    expectError(xml, 415, "DROVER_ERR_MEDIA_TYPE");
   });
 
   it("paginates pipelines with next_page_token", async () => {
@@ -316,13 +349,13 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
     const second = await admin.listPipelines(pslug, first.next_page_token ?? "");
     expect(second.items.map((p) => p.number)).toEqual([3, 2, 1]);
     expect(second.next_page_token).toBeNull();
-    expect(
-      (
-        await http(url, "GET", `/api/v2/project/${pslug}/pipeline?page-token=%%%`, {
-          token: adminToken,
-        })
-      ).status,
-    ).toBe(400);
+    expectError(
+      await http(url, "GET", `/api/v2/project/${pslug}/pipeline?page-token=%%%`, {
+        token: adminToken,
+      }),
+      400,
+      "DROVER_ERR_VALIDATION",
+    );
     const recent = await http(url, "GET", "/api/v2/pipeline?org-slug=gh/acme&mine=true", {
       token: adminToken,
     });
@@ -336,9 +369,11 @@ describe.each(dbs)("API v2 ($name)", ({ open }) => {
       { token: adminToken },
     );
     expect(recent2.body.items[0].number).toBe(3);
-    expect(
-      (await http(url, "GET", "/api/v2/pipeline?org-slug=nope", { token: adminToken })).status,
-    ).toBe(400);
+    expectError(
+      await http(url, "GET", "/api/v2/pipeline?org-slug=nope", { token: adminToken }),
+      400,
+      "DROVER_ERR_VALIDATION",
+    );
     const byNumber = await http(url, "GET", `/api/v2/project/${pslug}/pipeline/7`, {
       token: adminToken,
     });
@@ -365,18 +400,18 @@ workflows:
       token: adminToken,
       body: {},
     });
-    expect(rerunEarly.status).toBe(409);
+    expectError(rerunEarly, 409, "DROVER_ERR_INVALID_STATE");
     const approve = await http(url, "POST", `/api/v2/workflow/${wf?.id}/approve/${hold?.id}`, {
       token: adminToken,
     });
     expect(approve.status).toBe(202);
-    expect(
-      (
-        await http(url, "POST", `/api/v2/workflow/${wf?.id}/approve/${randomUUID()}`, {
-          token: adminToken,
-        })
-      ).status,
-    ).toBe(404);
+    expectError(
+      await http(url, "POST", `/api/v2/workflow/${wf?.id}/approve/${randomUUID()}`, {
+        token: adminToken,
+      }),
+      404,
+      "DROVER_ERR_NOT_FOUND",
+    );
     expect((await admin.workflow(wf?.id ?? "")).status).toBe("running");
     const cancel = await http(url, "POST", `/api/v2/workflow/${wf?.id}/cancel`, {
       token: adminToken,
@@ -394,7 +429,7 @@ workflows:
         token: adminToken,
         body,
       });
-      expect(r.status).toBe(400);
+      expectError(r, 400, "DROVER_ERR_VALIDATION");
       expect(r.body.errors.map((e: { field: string }) => e.field)).toContain(field);
     }
     const { token: keyless } = await admin.createToken({
@@ -405,7 +440,7 @@ workflows:
       token: keyless,
       body: { enable_ssh: true, jobs: [build?.id] },
     });
-    expect(noKey.status).toBe(400);
+    expectError(noKey, 400, "DROVER_ERR_VALIDATION");
     expect(noKey.body.errors[0].field).toBe("enable_ssh");
     const key = await http(url, "POST", "/api/v2/me/ssh-keys", {
       token: adminToken,
@@ -444,14 +479,14 @@ workflows:
     expect(add.status).toBe(201);
     expect(add.body.fingerprint).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/);
     expect(add.body.title).toBe("me@laptop");
-    expect(
-      (
-        await http(url, "POST", "/api/v2/me/ssh-keys", {
-          token: adminToken,
-          body: { public_key: key },
-        })
-      ).status,
-    ).toBe(409);
+    expectError(
+      await http(url, "POST", "/api/v2/me/ssh-keys", {
+        token: adminToken,
+        body: { public_key: key },
+      }),
+      409,
+      "DROVER_ERR_CONFLICT",
+    );
     for (const bad of [
       "ssh-ed25519",
       "ssh-dss AAAAB3NzaC1kc3MAAACBAP",
@@ -462,7 +497,7 @@ workflows:
         token: adminToken,
         body: { public_key: bad },
       });
-      expect(r.status).toBe(400);
+      expectError(r, 400, "DROVER_ERR_VALIDATION");
       expect(r.body.errors[0].field).toBe("public_key");
     }
     const list = await http(url, "GET", "/api/v2/me/ssh-keys", { token: adminToken });
@@ -471,10 +506,11 @@ workflows:
       (await http(url, "DELETE", `/api/v2/me/ssh-keys/${add.body.id}`, { token: adminToken }))
         .status,
     ).toBe(204);
-    expect(
-      (await http(url, "DELETE", `/api/v2/me/ssh-keys/${add.body.id}`, { token: adminToken }))
-        .status,
-    ).toBe(404);
+    expectError(
+      await http(url, "DELETE", `/api/v2/me/ssh-keys/${add.body.id}`, { token: adminToken }),
+      404,
+      "DROVER_ERR_NOT_FOUND",
+    );
   });
 
   it("creates, reads, updates and deletes schedules", async () => {
@@ -495,7 +531,11 @@ workflows:
       parameters: { branch: "main" },
       actor: { login: "admin" },
     });
-    expect((await http(url, "POST", base, { token: adminToken, body })).status).toBe(409);
+    expectError(
+      await http(url, "POST", base, { token: adminToken, body }),
+      409,
+      "DROVER_ERR_CONFLICT",
+    );
     const invalid = await http(url, "POST", base, {
       token: adminToken,
       body: {
@@ -505,7 +545,7 @@ workflows:
         timetable: { "per-hour": 0, "hours-of-day": [25] },
       },
     });
-    expect(invalid.status).toBe(400);
+    expectError(invalid, 400, "DROVER_ERR_VALIDATION");
     const fields = invalid.body.errors.map((e: { field: string }) => e.field);
     expect(fields).toEqual(
       expect.arrayContaining(["parameters", "timetable.per-hour", "timetable.hours-of-day.0"]),
@@ -535,8 +575,10 @@ workflows:
       "schedule.update",
       "schedule.delete",
     ]);
-    expect((await http(url, "GET", `/api/v2/schedule/${id}`, { token: adminToken })).status).toBe(
+    expectError(
+      await http(url, "GET", `/api/v2/schedule/${id}`, { token: adminToken }),
       404,
+      "DROVER_ERR_NOT_FOUND",
     );
   });
 

@@ -16,11 +16,13 @@ import {
   serverConfigSchema,
   startControlPlane,
   type ControlPlane,
+  type ErrorCode,
   type Project,
   type SecretsModule,
 } from "@drover/control-plane";
 import type { PipelinePlan } from "@drover/config-compiler";
 import { openDatabase, type Database } from "@drover/control-plane/db";
+import { expectError } from "../helpers/errors.js";
 import { logger } from "../helpers/harness.js";
 import { job, plan } from "../helpers/plans.js";
 import { CONFIG, ed25519Key, makeRepo } from "../helpers/server.js";
@@ -570,44 +572,72 @@ describe("audit of mutating endpoints", () => {
 
   it("records nothing for a refused or failed action, except a failed login (success: false)", async () => {
     const missing = randomUUID();
-    const refused = [
-      await call("POST", "/api/v2/project", { body: { slug: "nope" } }),
-      await call("POST", "/api/v2/project", {
-        body: { slug, repository_url: repo.url },
-      }),
-      await call("DELETE", `/api/v2/schedule/${missing}`),
-      await call("PATCH", `/api/v2/project/${slug}/settings`, { body: {} }),
-      await call("PATCH", `/api/v2/project/${slug}/settings`, {
-        token: state.member?.token ?? null,
-        body: { default_branch: "dev" },
-      }),
-      await call("PATCH", `/api/v2/schedule/${missing}`, { body: { name: "x" } }),
-      await call("POST", `/api/v2/workflow/${missing}/cancel`),
-      await call("POST", `/api/v2/workflow/${state.workflowId}/approve/${missing}`),
-      await call("POST", `/api/v2/project/${slug}/pipeline`, {
-        body: { branch: "main", tag: "v1" },
-      }),
-      await call("POST", `/api/v2/project/${slug}/job/999999/cancel`),
-      await call("DELETE", `/api/v2/me/ssh-keys/${missing}`),
-      await call("POST", "/api/v2/tokens", {
-        token: state.member?.token ?? null,
-        body: { login: "someone-else" },
-      }),
-      await call("POST", "/hooks/github", {
-        token: null,
-        raw: JSON.stringify({
-          ref: "refs/heads/main",
-          after: repo.head,
-          repository: { full_name: `${org}/app` },
+    const refused: Array<[Res, ErrorCode]> = [
+      [await call("POST", "/api/v2/project", { body: { slug: "nope" } }), "DROVER_ERR_VALIDATION"],
+      [
+        await call("POST", "/api/v2/project", {
+          body: { slug, repository_url: repo.url },
         }),
-        headers: { "x-github-event": "push", "x-hub-signature-256": "sha256=00" },
-      }),
-      await call("DELETE", `/api/v2/context/${missing}`),
-      await call("DELETE", `/api/v2/tokens/${missing}`),
-      await call("DELETE", `/api/v2/admin/users/${missing}`),
-      await call("DELETE", `/api/v2/admin/users/${missing}/projects/${slug}`),
+        "DROVER_ERR_CONFLICT",
+      ],
+      [await call("DELETE", `/api/v2/schedule/${missing}`), "DROVER_ERR_NOT_FOUND"],
+      [
+        await call("PATCH", `/api/v2/project/${slug}/settings`, { body: {} }),
+        "DROVER_ERR_VALIDATION",
+      ],
+      [
+        await call("PATCH", `/api/v2/project/${slug}/settings`, {
+          token: state.member?.token ?? null,
+          body: { default_branch: "dev" },
+        }),
+        "DROVER_ERR_FORBIDDEN",
+      ],
+      [
+        await call("PATCH", `/api/v2/schedule/${missing}`, { body: { name: "x" } }),
+        "DROVER_ERR_NOT_FOUND",
+      ],
+      [await call("POST", `/api/v2/workflow/${missing}/cancel`), "DROVER_ERR_NOT_FOUND"],
+      [
+        await call("POST", `/api/v2/workflow/${state.workflowId}/approve/${missing}`),
+        "DROVER_ERR_NOT_FOUND",
+      ],
+      [
+        await call("POST", `/api/v2/project/${slug}/pipeline`, {
+          body: { branch: "main", tag: "v1" },
+        }),
+        "DROVER_ERR_VALIDATION",
+      ],
+      [await call("POST", `/api/v2/project/${slug}/job/999999/cancel`), "DROVER_ERR_NOT_FOUND"],
+      [await call("DELETE", `/api/v2/me/ssh-keys/${missing}`), "DROVER_ERR_NOT_FOUND"],
+      [
+        await call("POST", "/api/v2/tokens", {
+          token: state.member?.token ?? null,
+          body: { login: "someone-else" },
+        }),
+        "DROVER_ERR_FORBIDDEN",
+      ],
+      [
+        await call("POST", "/hooks/github", {
+          token: null,
+          raw: JSON.stringify({
+            ref: "refs/heads/main",
+            after: repo.head,
+            repository: { full_name: `${org}/app` },
+          }),
+          headers: { "x-github-event": "push", "x-hub-signature-256": "sha256=00" },
+        }),
+        "DROVER_ERR_WEBHOOK_SIGNATURE",
+      ],
+      [await call("DELETE", `/api/v2/context/${missing}`), "DROVER_ERR_CONTEXTS_NOT_FOUND"],
+      [await call("DELETE", `/api/v2/tokens/${missing}`), "DROVER_ERR_NOT_FOUND"],
+      [await call("DELETE", `/api/v2/admin/users/${missing}`), "DROVER_ERR_NOT_FOUND"],
+      [
+        await call("DELETE", `/api/v2/admin/users/${missing}/projects/${slug}`),
+        "DROVER_ERR_NOT_FOUND",
+      ],
     ];
-    for (const r of refused) {
+    for (const [r, code] of refused) {
+      expect(r.body?.code, JSON.stringify(r.body)).toBe(code);
       expect(r.status, JSON.stringify(r.body)).toBeGreaterThanOrEqual(400);
       expect(r.status).toBeLessThan(500);
       expect(await auditOf(r.requestId), JSON.stringify(r.body)).toEqual([]);
@@ -616,7 +646,7 @@ describe("audit of mutating endpoints", () => {
       token: null,
       body: { login: `u-${org}`, password: "wrong-password" },
     });
-    expect(badLogin.status).toBe(401);
+    expectError(badLogin, 401, "DROVER_ERR_UNAUTHENTICATED");
     expect(await auditOf(badLogin.requestId)).toMatchObject([
       { action: "user.logged_in", success: false },
     ]);

@@ -25,6 +25,7 @@ import {
 } from "@drover/control-plane";
 import type { PipelinePlan } from "@drover/config-compiler";
 import { openDatabase, type Database } from "@drover/control-plane/db";
+import { expectError } from "../helpers/errors.js";
 import { job, plan } from "../helpers/plans.js";
 import { parseCsv } from "../audit/rfc4180.js";
 
@@ -186,20 +187,28 @@ describe("project env vars", () => {
         token: member.token,
         body: { name, value: "whatever-value" },
       });
-      expect(r.status, name).toBe(400);
+      expect([name, r.status, r.body.code]).toEqual([name, 400, "DROVER_ERR_CONTEXTS_INVALID"]);
     }
     const r = await call("POST", envvar(project.slug), {
       token: member.token,
       body: { name: "OK", value: 42 },
     });
-    expect(r.status).toBe(400);
-    expect((await call("GET", envvar(project.slug), { token: outsider.token })).status).toBe(404);
-    expect((await call("GET", envvar(otherProject.slug), { token: member.token })).status).toBe(
+    expectError(r, 400, "DROVER_ERR_CONTEXTS_INVALID");
+    expectError(
+      await call("GET", envvar(project.slug), { token: outsider.token }),
       404,
+      "DROVER_ERR_CONTEXTS_NOT_FOUND",
     );
-    expect(
-      (await call("GET", `${envvar(project.slug)}/NOPE`, { token: member.token })).status,
-    ).toBe(404);
+    expectError(
+      await call("GET", envvar(otherProject.slug), { token: member.token }),
+      404,
+      "DROVER_ERR_CONTEXTS_NOT_FOUND",
+    );
+    expectError(
+      await call("GET", `${envvar(project.slug)}/NOPE`, { token: member.token }),
+      404,
+      "DROVER_ERR_CONTEXTS_NOT_FOUND",
+    );
   });
 
   it("deletes", async () => {
@@ -208,9 +217,11 @@ describe("project env vars", () => {
       expect: "project.env_var.delete",
     });
     expect(r.body).toEqual({ message: "Environment variable deleted." });
-    expect(
-      (await call("DELETE", `${envvar(project.slug)}/SHORT`, { token: member.token })).status,
-    ).toBe(404);
+    expectError(
+      await call("DELETE", `${envvar(project.slug)}/SHORT`, { token: member.token }),
+      404,
+      "DROVER_ERR_CONTEXTS_NOT_FOUND",
+    );
   });
 });
 
@@ -225,7 +236,7 @@ describe("contexts", () => {
       token: member.token,
       body: { name: "deploy", owner: { slug: orgSlug, type: "organization" } },
     });
-    expect(denied.status).toBe(403);
+    expectError(denied, 403, "DROVER_ERR_CONTEXTS_FORBIDDEN");
     const created = await call("POST", "/api/v2/context", {
       token: admin,
       body: { name: "deploy", owner: { slug: orgSlug, type: "organization" } },
@@ -238,16 +249,18 @@ describe("contexts", () => {
       token: admin,
       body: { name: "deploy", owner: { slug: orgSlug } },
     });
-    expect(dup.status).toBe(409);
+    expectError(dup, 409, "DROVER_ERR_CONTEXTS_CONFLICT");
 
     const orgId = (
       await db.query<{ org_id: string }>("SELECT org_id FROM projects WHERE id = $1", [project.id])
     ).rows[0]!.org_id;
     const list = await call("GET", `/api/v2/context?owner-id=${orgId}`, { token: member.token });
     expect(list.body.items.map((c: { name: string }) => c.name)).toEqual(["deploy"]);
-    expect(
-      (await call("GET", `/api/v2/context?owner-id=${orgId}`, { token: outsider.token })).status,
-    ).toBe(404);
+    expectError(
+      await call("GET", `/api/v2/context?owner-id=${orgId}`, { token: outsider.token }),
+      404,
+      "DROVER_ERR_CONTEXTS_NOT_FOUND",
+    );
     expect(
       (await call("GET", `/api/v2/context/${contextId}`, { token: member.token })).body.name,
     ).toBe("deploy");
@@ -276,7 +289,7 @@ describe("contexts", () => {
       token: member.token,
       body: { value: "v" },
     });
-    expect(bad.status).toBe(400);
+    expectError(bad, 400, "DROVER_ERR_CONTEXTS_INVALID");
     const del = await call("DELETE", `/api/v2/context/${contextId}/environment-variable/TEMP`, {
       token: member.token,
       expect: "context.env_var.delete",
@@ -311,7 +324,7 @@ describe("contexts", () => {
       token: member.token,
       body: { value: CONTEXT_SECRET },
     });
-    expect(refused.status).toBe(403);
+    expectError(refused, 403, "DROVER_ERR_CONTEXTS_FORBIDDEN");
     await call("PUT", `/api/v2/admin/groups/${groupId}/members/${member.id}`, {
       token: admin,
       expect: "user_group.member.add",
@@ -424,16 +437,20 @@ describe("contexts", () => {
       expect: "context.restriction.delete",
     });
     expect(r.status).toBe(200);
-    expect(
-      (await call("DELETE", `/api/v2/context/${restrictedId}`, { token: member.token })).status,
-    ).toBe(403);
+    expectError(
+      await call("DELETE", `/api/v2/context/${restrictedId}`, { token: member.token }),
+      403,
+      "DROVER_ERR_CONTEXTS_FORBIDDEN",
+    );
     const d = await call("DELETE", `/api/v2/context/${restrictedId}`, {
       token: admin,
       expect: "context.delete",
     });
     expect(d.body).toEqual({ message: "Context deleted." });
-    expect((await call("GET", `/api/v2/context/${restrictedId}`, { token: admin })).status).toBe(
+    expectError(
+      await call("GET", `/api/v2/context/${restrictedId}`, { token: admin }),
       404,
+      "DROVER_ERR_CONTEXTS_NOT_FOUND",
     );
   });
 });
@@ -442,22 +459,22 @@ describe("users and sessions", () => {
   it("creates a local user, logs in with an HttpOnly Secure SameSite cookie, and logs out", async () => {
     const login = `u-${randomUUID().slice(0, 8)}`;
     const password = "correct horse battery staple";
-    expect(
-      (
-        await call("POST", "/api/v2/admin/users", {
-          token: member.token,
-          body: { login, password },
-        })
-      ).status,
-    ).toBe(403);
-    expect(
-      (
-        await call("POST", "/api/v2/admin/users", {
-          token: admin,
-          body: { login, password: "short" },
-        })
-      ).status,
-    ).toBe(400);
+    expectError(
+      await call("POST", "/api/v2/admin/users", {
+        token: member.token,
+        body: { login, password },
+      }),
+      403,
+      "DROVER_ERR_USERS_FORBIDDEN",
+    );
+    expectError(
+      await call("POST", "/api/v2/admin/users", {
+        token: admin,
+        body: { login, password: "short" },
+      }),
+      400,
+      "DROVER_ERR_USERS_INVALID",
+    );
     const created = await call("POST", "/api/v2/admin/users", {
       token: admin,
       body: { login, name: "Una User", role: "member", password },
@@ -474,12 +491,12 @@ describe("users and sessions", () => {
     const wrong = await call("POST", "/api/v2/auth/login", {
       body: { login, password: "not the password" },
     });
-    expect(wrong.status).toBe(401);
+    expectError(wrong, 401, "DROVER_ERR_UNAUTHENTICATED");
     expect(wrong.headers.get("set-cookie")).toBeNull();
     const nobody = await call("POST", "/api/v2/auth/login", {
       body: { login: "nobody-here", password },
     });
-    expect(nobody.status).toBe(401);
+    expectError(nobody, 401, "DROVER_ERR_UNAUTHENTICATED");
 
     const ok = await call("POST", "/api/v2/auth/login", {
       body: { login, password },
@@ -499,7 +516,11 @@ describe("users and sessions", () => {
       expect: "user.logged_out",
     });
     expect(out.headers.get("set-cookie")).toContain("Max-Age=0");
-    expect((await call("GET", "/api/v2/auth/session", { cookie: pair })).status).toBe(401);
+    expectError(
+      await call("GET", "/api/v2/auth/session", { cookie: pair }),
+      401,
+      "DROVER_ERR_UNAUTHENTICATED",
+    );
 
     const failures = await call(
       "GET",
@@ -512,18 +533,26 @@ describe("users and sessions", () => {
 
 describe("audit log API", () => {
   it("is for admins only", async () => {
-    expect((await call("GET", "/api/v2/admin/audit-log", { token: member.token })).status).toBe(
+    expectError(
+      await call("GET", "/api/v2/admin/audit-log", { token: member.token }),
       403,
+      "DROVER_ERR_AUDIT_FORBIDDEN",
     );
-    expect((await call("GET", "/api/v2/admin/audit-log.csv", { token: member.token })).status).toBe(
+    expectError(
+      await call("GET", "/api/v2/admin/audit-log.csv", { token: member.token }),
       403,
+      "DROVER_ERR_AUDIT_FORBIDDEN",
     );
-    expect((await call("GET", "/api/v2/admin/audit-log?limit=0", { token: admin })).status).toBe(
+    expectError(
+      await call("GET", "/api/v2/admin/audit-log?limit=0", { token: admin }),
       400,
+      "DROVER_ERR_AUDIT_INVALID",
     );
-    expect(
-      (await call("GET", "/api/v2/admin/audit-log?start=yesterday", { token: admin })).status,
-    ).toBe(400);
+    expectError(
+      await call("GET", "/api/v2/admin/audit-log?start=yesterday", { token: admin }),
+      400,
+      "DROVER_ERR_AUDIT_INVALID",
+    );
   });
 
   it("every mutating endpoint recorded its event under its request id", async () => {

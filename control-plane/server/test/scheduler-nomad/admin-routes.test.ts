@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:net";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { NomadClient, jobSpecConfigSchema } from "@drover/nomad-jobs";
@@ -10,7 +11,8 @@ import {
   type TaskPlan,
 } from "@drover/control-plane";
 import { openDatabase } from "@drover/control-plane/db";
-import { startTestServer } from "../helpers/server.js";
+import { expectError } from "../helpers/errors.js";
+import { http, startTestServer } from "../helpers/server.js";
 
 const logger = pino({ level: "silent" });
 
@@ -72,8 +74,11 @@ describe("GET /api/v2/admin/nomad/jobs", () => {
           },
         },
       ]);
-      const anonymous = await fetch(`${cp.url}/api/v2/admin/nomad/jobs`);
-      expect(anonymous.status).toBe(401);
+      expectError(
+        await http(cp.url, "GET", "/api/v2/admin/nomad/jobs"),
+        401,
+        "DROVER_ERR_UNAUTHENTICATED",
+      );
     } finally {
       await cp.close();
       await scheduler.close();
@@ -83,17 +88,49 @@ describe("GET /api/v2/admin/nomad/jobs", () => {
 
   it("answers 409 when the local scheduler is in use", async () => {
     const db = await openDatabase({});
-    const { cp } = await startTestServer(db, new InstantScheduler(), {
+    const { cp, admin } = await startTestServer(db, new InstantScheduler(), {
       routes: [registerNomadAdminRoutes],
     });
     try {
-      const res = await fetch(`${cp.url}/api/v2/admin/nomad/jobs`, {
-        headers: {
-          "Circle-Token": cp.bootstrapToken!,
-          authorization: `Bearer ${cp.bootstrapToken!}`,
-        },
+      const res = await http(cp.url, "GET", "/api/v2/admin/nomad/jobs", {
+        token: cp.bootstrapToken!,
       });
-      expect(res.status).toBe(409);
+      expectError(res, 409, "DROVER_ERR_CONFLICT");
+      const member = await admin.createToken({ login: `m-${randomUUID().slice(0, 8)}` });
+      expectError(
+        await http(cp.url, "GET", "/api/v2/admin/nomad/jobs", { token: member.token }),
+        403,
+        "DROVER_ERR_FORBIDDEN",
+      );
+    } finally {
+      await cp.close();
+    }
+  });
+
+  it("answers 503 with the scheduler's code and a request id when Nomad cannot be reached", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const db = await openDatabase({});
+    const scheduler = new NomadScheduler({
+      client: new NomadClient({
+        address: `http://127.0.0.1:${port}`,
+        retry: { maxRetries: 0 },
+      }),
+      spec: jobSpecConfigSchema.parse({}),
+      logger,
+      ownsClient: true,
+    });
+    const { cp } = await startTestServer(db, scheduler, { routes: [registerNomadAdminRoutes] });
+    try {
+      const res = await http(cp.url, "GET", "/api/v2/admin/nomad/jobs", {
+        token: cp.bootstrapToken!,
+      });
+      expectError(res, 503, "DROVER_ERR_SCHEDULER_UNAVAILABLE");
+      expect(res.body.request_id).toBe(res.headers.get("x-request-id"));
     } finally {
       await cp.close();
     }

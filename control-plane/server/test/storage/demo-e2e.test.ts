@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DroverClient, followPipeline } from "@drover/cli";
-import { serverConfigFromEnv } from "../../src/config/server-config.js";
+import { serverConfigFromEnv } from "../../src/config/load.js";
 import { startControlPlane, type ControlPlane } from "../../src/server/compose.js";
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));

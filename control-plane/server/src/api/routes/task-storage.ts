@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
+import { statusOf, type ErrorCode } from "../../errors/index.js";
 import { StorageError } from "../../storage/errors.js";
 import type { TaskScope, TaskStorage } from "../../storage/task-storage.js";
 import { testCaseSchema } from "@drover/task-api";
@@ -27,19 +28,9 @@ type JobParams = { vcs: string; org: string; repo: string; number: string };
 
 const testsBody = z.object({ tests: z.array(testCaseSchema).max(10_000) });
 
-function fail(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).send({ message, code });
-}
-
-function storageStatus(err: unknown): [number, string] | undefined {
-  if (!(err instanceof StorageError)) return undefined;
-  const status = {
-    DROVER_ERR_STORAGE_TOO_LARGE: 413,
-    DROVER_ERR_STORAGE_INVALID: 400,
-    DROVER_ERR_STORAGE_NOT_FOUND: 404,
-    DROVER_ERR_STORAGE_CONFLICT: 409,
-  }[err.code];
-  return [status, err.code];
+/** Answers `code` with its status from the error table. */
+function fail(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  return reply.code(statusOf(code)).send({ message, code });
 }
 
 /**
@@ -64,7 +55,7 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
       const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? "");
       const found = m?.[1] ? await deps.authenticateTask(req.params.taskId, m[1]) : null;
       if (!found) {
-        fail(reply, 401, "DROVER_ERR_TASK_SESSION", "task session is invalid or the task is final");
+        fail(reply, "DROVER_ERR_TASK_SESSION", "task session is invalid or the task is final");
         return undefined;
       }
       return found;
@@ -74,8 +65,7 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
       try {
         return await fn();
       } catch (err) {
-        const s = storageStatus(err);
-        if (s) return fail(reply, s[0], s[1], (err as Error).message);
+        if (err instanceof StorageError) return fail(reply, err.code, err.message);
         throw err;
       }
     };
@@ -88,7 +78,7 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
         if (!s) return reply;
         const path = req.query.path;
         if (!path)
-          return fail(reply, 400, "DROVER_ERR_VALIDATION", "query parameter 'path' is required");
+          return fail(reply, "DROVER_ERR_VALIDATION", "query parameter 'path' is required");
         return guard(reply, async () => {
           await deps.storage.putArtifact(s, path, req.body as Readable);
           return reply.code(201).send({ path });
@@ -107,7 +97,6 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
         if (!parsed.success) {
           return fail(
             reply,
-            400,
             "DROVER_ERR_VALIDATION",
             `invalid tests body: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
           );
@@ -125,8 +114,7 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
         if (!s) return reply;
         const keys = [req.query.keys ?? []].flat();
         const key = await deps.storage.findCache(s.projectSlug, keys);
-        if (!key)
-          return fail(reply, 404, "DROVER_ERR_NOT_FOUND", `no cache matches ${keys.join(", ")}`);
+        if (!key) return fail(reply, "DROVER_ERR_NOT_FOUND", `no cache matches ${keys.join(", ")}`);
         return { key };
       },
     );
@@ -138,7 +126,7 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
         const s = await task(req, reply);
         if (!s) return reply;
         const body = await deps.storage.getCache(s.projectSlug, req.params.key);
-        if (!body) return fail(reply, 404, "DROVER_ERR_NOT_FOUND", `no cache ${req.params.key}`);
+        if (!body) return fail(reply, "DROVER_ERR_NOT_FOUND", `no cache ${req.params.key}`);
         return reply.type("application/x-tar").send(body);
       },
     );
@@ -154,7 +142,6 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
           if (!stored)
             return fail(
               reply,
-              409,
               "DROVER_ERR_CONFLICT",
               `cache ${req.params.key} exists; cache keys are immutable`,
             );
@@ -194,12 +181,7 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
         if (!s) return reply;
         const body = await deps.storage.getWorkspaceLayer(s, req.params.layerId);
         if (!body)
-          return fail(
-            reply,
-            404,
-            "DROVER_ERR_NOT_FOUND",
-            `no workspace layer ${req.params.layerId}`,
-          );
+          return fail(reply, "DROVER_ERR_NOT_FOUND", `no workspace layer ${req.params.layerId}`);
         return reply.type("application/x-tar").send(body);
       },
     );
@@ -211,7 +193,7 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
       const found =
         Number.isInteger(number) && number > 0 ? await deps.findJob(req, slug, number) : null;
       if (!found) {
-        fail(reply, 404, "DROVER_ERR_NOT_FOUND", "Job not found");
+        fail(reply, "DROVER_ERR_NOT_FOUND", "Job not found");
         return undefined;
       }
       return { slug, number, jobId: found.jobId };
@@ -242,7 +224,7 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
           Number(req.params.node),
           req.params["*"],
         );
-        if (!found) return fail(reply, 404, "DROVER_ERR_NOT_FOUND", "Artifact not found");
+        if (!found) return fail(reply, "DROVER_ERR_NOT_FOUND", "Artifact not found");
         // Served as bytes, never rendered here: HTML belongs on a per-project origin.
         return reply
           .header("content-length", found.size)

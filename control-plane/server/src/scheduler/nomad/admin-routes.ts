@@ -1,7 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { NomadError } from "@drover/nomad-jobs";
-import { requireAdmin } from "../../api/server.js";
-import type { SchedulerBackend } from "../types.js";
+import { requireAdmin } from "../../auth/guards.js";
+import { DroverError } from "../../errors/index.js";
+import { SchedulerUnavailableError, type SchedulerBackend } from "../types.js";
 import { NomadScheduler } from "./backend.js";
 import { listDroverJobs } from "./operators.js";
 
@@ -15,14 +16,14 @@ export function registerNomadAdminRoutes(
   deps: { scheduler: SchedulerBackend },
   opts: { uiAddress?: string } = {},
 ): void {
-  app.get("/api/v2/admin/nomad/jobs", async (req, reply) => {
+  app.get("/api/v2/admin/nomad/jobs", async (req) => {
     requireAdmin(req);
     const s = deps.scheduler;
     if (!(s instanceof NomadScheduler)) {
-      return reply.code(409).send({
-        message: `The ${s.name} scheduler is in use; there are no Nomad jobs.`,
-        code: "DROVER_ERR_CONFLICT",
-      });
+      throw new DroverError(
+        "DROVER_ERR_CONFLICT",
+        `The ${s.name} scheduler is in use; there are no Nomad jobs.`,
+      );
     }
     try {
       const rows = await listDroverJobs(s.client, { namespace: s.namespace, ...opts });
@@ -48,9 +49,7 @@ export function registerNomadAdminRoutes(
       };
     } catch (err) {
       if (err instanceof NomadError && err.transient) {
-        return reply
-          .code(503)
-          .send({ message: err.message, code: "DROVER_ERR_SCHEDULER_UNAVAILABLE" });
+        throw new SchedulerUnavailableError(err.message, { cause: err });
       }
       throw err;
     }

@@ -1,0 +1,9 @@
+export {
+  ERROR_CODES,
+  faultOf,
+  isErrorCode,
+  statusOf,
+  type ErrorCode,
+  type Fault,
+} from "./codes.js";
+export { DroverError, type DroverErrorOptions, type FieldIssue } from "./drover-error.js";
