@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   DROVER_ERR_TASK_SESSION: { status: 401, meaning: "The task session is invalid, or the task is final." },
   DROVER_ERR_SCHEDULER_UNAVAILABLE: { status: 503, meaning: "The scheduler backend (Nomad, Docker) cannot be reached." },
 
+  // Pipelines: compiles run in worker threads (`pipelines/compile-pool.ts`); these end a pipeline as `errored`.
+  DROVER_ERR_CONFIG_COMPILE_TIMEOUT: { status: 400, meaning: "The config took longer to compile than the worker's time limit." },
+  DROVER_ERR_CONFIG_COMPILE_MEMORY: { status: 400, meaning: "The config needed more memory to compile than a worker may use." },
+
   // Users and sessions.
   DROVER_ERR_USERS_INVALID: { status: 400, meaning: "A user or login field is invalid." },
   DROVER_ERR_USERS_CONFLICT: { status: 409, meaning: "A user with that login exists already." },

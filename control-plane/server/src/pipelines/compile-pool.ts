@@ -203,25 +203,33 @@ export class CompilePool {
     const job = slot.job;
     const started = slot.ready;
     this.drop(slot);
+    const oom =
+      (err as { code?: string }).code === "ERR_WORKER_OUT_OF_MEMORY" ||
+      /out of memory/i.test(err.message);
+    const memoryFailure = (options: CompileOptions): CompileResult =>
+      failure(
+        options,
+        ConfigErrorCode.COMPILE_MEMORY,
+        `compiling the config needed more than ${this.maxHeapMb} MB of memory; refusing it`,
+      );
     if (job) {
-      if ((err as { code?: string }).code === "ERR_WORKER_OUT_OF_MEMORY") {
+      if (oom) {
         this.log.warn(
           { project: job.options.pipeline.projectSlug, maxHeapMb: this.maxHeapMb },
           "compile ran out of memory; worker terminated",
         );
-        job.resolve(
-          failure(
-            job.options,
-            ConfigErrorCode.COMPILE_MEMORY,
-            `compiling the config needed more than ${this.maxHeapMb} MB of memory; refusing it`,
-          ),
-        );
+        job.resolve(memoryFailure(job.options));
       } else job.reject(err);
     }
     if (!started && !this.closed) {
       this.log.error({ err }, "cannot start a compile worker");
       for (const waiting of this.queue.splice(0)) {
-        waiting.reject(new Error(`cannot start a compile worker: ${err.message}`, { cause: err }));
+        // A heap too small to even start a worker is too small for any compile.
+        if (oom) waiting.resolve(memoryFailure(waiting.options));
+        else
+          waiting.reject(
+            new Error(`cannot start a compile worker: ${err.message}`, { cause: err }),
+          );
       }
     }
     this.pump();

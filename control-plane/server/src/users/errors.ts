@@ -1,4 +1,4 @@
-import { DroverError } from "../errors/index.js";
+import { DroverError, type DroverErrorOptions } from "../errors/index.js";
 
 /** Codes of users, sessions and API tokens (statuses and meanings in `errors/codes.ts`). */
 export type UsersErrorCode =
@@ -11,12 +11,16 @@ export type UsersErrorCode =
 
 /** Error of users and sessions. */
 export class UsersError extends DroverError<UsersErrorCode> {
+  /** Seconds until a rate-limited login may be tried again. */
+  readonly retryAfterSeconds: number | undefined;
+
   constructor(
     code: UsersErrorCode,
     message: string,
-    /** Seconds until a rate-limited login may be tried again. */
-    readonly retryAfterSeconds?: number,
+    /** `Retry-After` seconds of a rate-limited login, or the base error's options. */
+    options?: number | DroverErrorOptions,
   ) {
-    super(code, message);
+    super(code, message, typeof options === "number" ? {} : (options ?? {}));
+    this.retryAfterSeconds = typeof options === "number" ? options : undefined;
   }
 }
