@@ -1,11 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   ObjectLogStore,
   type LogStore,
   type StoredFrame,
   type TaskMeta,
 } from "@drover/output-processor";
-import { frames, tempDir, waitFor } from "../helpers/env.js";
+import { frames, tempDir } from "../helpers/env.js";
 import type { S3TestServer } from "../../src/objstore/testing/s3-server.js";
 import { s3Target, type S3Target } from "./target.js";
 
@@ -357,7 +357,10 @@ describe("ObjectLogStore", () => {
     let text = first.value as string;
     for (let r = await it.next(); !r.done; r = await it.next()) text += r.value;
     expect(text).toBe(textOf(all));
-    await waitFor(async () => !(await a.hasLocal("task-1")), 5000, "spool copy deleted");
+    await vi.waitFor(
+      async () => expect(await a.hasLocal("task-1"), "spool copy deleted").toBe(false),
+      { timeout: 5000 },
+    );
   });
 
   it("a read whose spool copy another instance deletes mid-read resumes from the bucket", async () => {
