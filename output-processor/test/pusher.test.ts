@@ -230,11 +230,10 @@ describe("pusher protocol for browsers", () => {
     const c = new OutputClient({ url: s.url, token: tokenFor(taskId, jobId), taskId });
     await c.connect();
     const chunk = `${"x".repeat(1000)}\n`;
-    const t0 = Date.now();
+    // Ingest finishes while the slow client reads nothing: it never waits for a browser.
     for (let i = 0; i < 30_000; i++) c.write(0, "out", chunk);
     c.taskFinished("success");
     await c.close();
-    const ingestMs = Date.now() - t0;
     // Reading again, it finds the close frame behind what the server had queued for it.
     raw.resume();
     expect(await slowClosed).toBe(PUSHER_CLOSE.slowConsumer);
@@ -242,7 +241,6 @@ describe("pusher protocol for browsers", () => {
     expect(fast.errors).toEqual([]);
     expect(fast.closeCodes).toEqual([]);
     expect(fast.text.get(taskId)?.length).toBe(30_000 * chunk.length);
-    expect(ingestMs).toBeLessThan(20_000);
 
     // The slow client resumes from a seq through pusher-js: no gap, no duplicate.
     const lastSeq = fast.last.get(taskId) as number;
