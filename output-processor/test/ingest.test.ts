@@ -316,9 +316,9 @@ describe("ingest", () => {
     const c = new OutputClient({ url: `ws://127.0.0.1:${port}`, token: "t", taskId: "t-gone" });
     void c.connect().catch(() => undefined);
     c.write(0, "out", "nobody hears this\n");
-    const t0 = Date.now();
+    // Without the timeout this would wait for acknowledgements forever.
     await c.close({ timeoutMs: 300 });
-    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(c.acknowledged).toBe(0);
     s = await startProcessor({ dataDir: dir.dir });
   });
 

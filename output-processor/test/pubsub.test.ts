@@ -1,6 +1,6 @@
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { MemoryPubSub, RedisPubSub, type PubSub } from "@drover/output-processor";
-import { REDIS_URL, assertRedis, uniquePrefix, waitFor } from "./helpers/env.js";
+import { REDIS_URL, assertRedis, uniquePrefix } from "./helpers/env.js";
 
 /** One conformance suite for every PubSub implementation. */
 const impls: Array<[string, () => PubSub[]]> = [
@@ -34,7 +34,7 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     const got: string[] = [];
     await sub.subscribe(ch, (m) => got.push(m.toString()));
     for (let i = 0; i < 500; i++) await pub.publish(ch, `m${i}`);
-    await waitFor(() => got.length === 500, 5_000, "500 messages");
+    await vi.waitFor(() => expect(got).toHaveLength(500), { timeout: 5_000 });
     expect(got).toEqual([...Array(500).keys()].map((i) => `m${i}`));
   });
 
@@ -45,7 +45,7 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     await sub.subscribe(ch, (m) => got.push(m));
     await pub.publish(ch, "héllo ✓ 日本");
     await pub.publish(ch, Buffer.from([0x7b, 0xe2, 0x9c, 0x93, 0x7d]));
-    await waitFor(() => got.length === 2, 5_000, "2 messages");
+    await vi.waitFor(() => expect(got).toHaveLength(2), { timeout: 5_000 });
     expect(got.every((m) => Buffer.isBuffer(m))).toBe(true);
     expect(got.map((m) => m.toString())).toEqual(["héllo ✓ 日本", "{✓}"]);
   });
@@ -61,7 +61,9 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     await sub.subscribe(`${p}b`, (m) => b.push(m.toString()));
     await pub.publish(`${p}a`, "to-a");
     await pub.publish(`${p}b`, "to-b");
-    await waitFor(() => a.length === 1 && a2.length === 1 && b.length === 1, 5_000, "fan-out");
+    await vi.waitFor(() => expect([a.length, a2.length, b.length]).toEqual([1, 1, 1]), {
+      timeout: 5_000,
+    });
     expect([a, a2, b]).toEqual([["to-a"], ["to-a"], ["to-b"]]);
   });
 
@@ -73,11 +75,13 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     await sub.subscribe(ch, (m) => kept.push(m.toString()));
     const off = await sub.subscribe(ch, (m) => dropped.push(m.toString()));
     await pub.publish(ch, "1");
-    await waitFor(() => kept.length === 1 && dropped.length === 1, 5_000, "first");
+    await vi.waitFor(() => expect([kept.length, dropped.length]).toEqual([1, 1]), {
+      timeout: 5_000,
+    });
     await off();
     await off(); // idempotent
     await pub.publish(ch, "2");
-    await waitFor(() => kept.length === 2, 5_000, "second");
+    await vi.waitFor(() => expect(kept).toHaveLength(2), { timeout: 5_000 });
     expect(dropped).toEqual(["1"]);
   });
 
@@ -88,7 +92,7 @@ describe.each(impls)("PubSub conformance: %s", (_name, make) => {
     await sub.subscribe(ch, (m) => got.push(m.toString()));
     const big = `é😀\u001b[31m${"x".repeat(2 * 1024 * 1024)}`;
     await pub.publish(ch, big);
-    await waitFor(() => got.length === 1, 5_000, "big message");
+    await vi.waitFor(() => expect(got).toHaveLength(1), { timeout: 5_000 });
     expect(got[0]).toBe(big);
   });
 });

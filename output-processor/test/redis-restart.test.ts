@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { OutputClient } from "@drover/output-processor/client";
 import {
   readLog,
@@ -8,7 +8,6 @@ import {
   tempDir,
   tokenFor,
   uniquePrefix,
-  waitFor,
   type Started,
 } from "./helpers/env.js";
 import { freePort, kill9 } from "./helpers/child.js";
@@ -61,7 +60,7 @@ describe("Redis restarted mid-stream", () => {
     const w = new Watcher(b.port);
     watchers.push(w);
     w.watchJob(jobId);
-    await waitFor(() => w.subscribed, 5_000, "subscribed");
+    await vi.waitFor(() => expect(w.subscribed, "subscribed").toBe(true), { timeout: 5_000 });
     const c = new OutputClient({ url: a.url, token: tokenFor(taskId, jobId), taskId });
     await c.connect();
     let expected = "";
@@ -78,11 +77,7 @@ describe("Redis restarted mid-stream", () => {
     }
     c.taskFinished("success");
     await c.close();
-    await waitFor(
-      () => w.kinds.includes("task_finished"),
-      20_000,
-      "task_finished after the restart",
-    );
+    await vi.waitFor(() => expect(w.kinds).toContain("task_finished"), { timeout: 20_000 });
     expect(w.errors).toEqual([]);
     expect(w.text.get(taskId)).toBe(expected);
     expect(await readLog(a.port, taskId)).toBe(expected);

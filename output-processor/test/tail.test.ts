@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { OutputClient } from "@drover/output-processor/client";
-import { READ_TOKEN, readLog, tokenFor, waitFor, type Started } from "./helpers/env.js";
+import { READ_TOKEN, readLog, tokenFor, type Started } from "./helpers/env.js";
 import { processorFixture, type Watcher } from "./helpers/watcher.js";
 
 // 100-byte lines numbered from `from`.
@@ -130,11 +130,9 @@ describe("tail of a log (HTTP and Pusher)", () => {
 
     const w = watcher(s.port, tail);
     w.watchJob(jobId);
-    await waitFor(
-      () => w.kinds.filter((k) => k === "task_finished").length === 2,
-      20_000,
-      "both tasks",
-    );
+    await vi.waitFor(() => expect(w.kinds.filter((k) => k === "task_finished")).toHaveLength(2), {
+      timeout: 20_000,
+    });
     expect(w.errors).toEqual([]);
     // Only the big task left output out; one marker, first, from seq 1.
     expect(w.skipped.map((x) => x.task)).toEqual([big]);
@@ -156,10 +154,9 @@ describe("tail of a log (HTTP and Pusher)", () => {
     const all0 = watcher(s.port, 1024);
     all0.last.set(big, 0);
     all0.watchJob(jobId);
-    await waitFor(
-      () => all0.kinds.filter((k) => k === "task_finished").length === 2,
-      30_000,
-      "full history",
+    await vi.waitFor(
+      () => expect(all0.kinds.filter((k) => k === "task_finished")).toHaveLength(2),
+      { timeout: 30_000 },
     );
     expect(all0.errors).toEqual([]);
     // The small task fits in the 1 KiB tail: no marker for it either.
@@ -188,7 +185,7 @@ describe("tail of a log (HTTP and Pusher)", () => {
     c.stepFinished(0, 1, "failed");
     c.taskFinished("failed");
     await c.close();
-    await waitFor(() => w.kinds.includes("task_finished"), 20_000, "task_finished");
+    await vi.waitFor(() => expect(w.kinds).toContain("task_finished"), { timeout: 20_000 });
     expect(w.errors).toEqual([]);
     expect(w.skipped.length).toBe(1);
     const sk = w.skipped[0] as { textBytes: number };
@@ -206,7 +203,9 @@ describe("tail of a log (HTTP and Pusher)", () => {
       const s = await start();
       const w = watcher(s.port, tail);
       w.watchJob(`job-${randomUUID()}`);
-      await waitFor(() => w.subscriptionErrors.length > 0, 5_000, "subscription error");
+      await vi.waitFor(() => expect(w.subscriptionErrors.length).toBeGreaterThan(0), {
+        timeout: 5_000,
+      });
       expect(w.subscribed).toBe(false);
       const err = w.subscriptionErrors[0] as { status: number; error: string };
       expect(err.status).toBe(400);

@@ -85,18 +85,6 @@ export async function readLog(port: number, taskId: string, query = ""): Promise
   return res.text();
 }
 
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs = 10_000,
-  what = "condition",
-): Promise<void> {
-  const start = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** `n` output frames from seq `from`, each one line of `size` bytes that starts with its seq. */
 export function frames(from: number, n: number, size = 100): StoredFrame[] {
   const out: StoredFrame[] = [];

@@ -1,17 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { access } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { outputConfigFromEnv } from "@drover/output-processor";
 import { OutputClient } from "@drover/output-processor/client";
-import {
-  readLog,
-  startProcessor,
-  tempDir,
-  tokenFor,
-  waitFor,
-  type Started,
-} from "../helpers/env.js";
+import { readLog, startProcessor, tempDir, tokenFor, type Started } from "../helpers/env.js";
 import { s3Target, type S3Target } from "./target.js";
 
 describe("output-processor with object storage", () => {
@@ -47,19 +40,15 @@ describe("output-processor with object storage", () => {
     await c.flush();
     await c.close();
     expect(await readLog(a.port, taskId)).toBe(expected);
-    await waitFor(
-      async () => (await t.client.head(`tasks/${taskId}/index.json`)) !== null,
-      10_000,
-      "index archived",
+    await vi.waitFor(
+      async () =>
+        expect(await t.client.head(`tasks/${taskId}/index.json`), "index archived").not.toBeNull(),
+      { timeout: 10_000 },
     );
-    await waitFor(
+    await vi.waitFor(
       () =>
-        access(join(a.dataDir, "tasks", taskId)).then(
-          () => false,
-          () => true,
-        ),
-      10_000,
-      "spool copy deleted",
+        expect(access(join(a.dataDir, "tasks", taskId)), "spool copy deleted").rejects.toThrow(),
+      { timeout: 10_000 },
     );
     const b = await processor();
     expect(await readLog(b.port, taskId)).toBe(expected);
