@@ -5,6 +5,7 @@ import type { z } from "zod";
 import type { Principal, TokenAuthenticator } from "../auth/principal.js";
 import type { TaskPrincipal, TaskService } from "../engine/task-service.js";
 import { ControlPlaneError, invalid, type FieldIssue } from "../model/errors.js";
+import { checkRequestInput } from "./input.js";
 
 /** How a route authenticates. Default: `/api/v2/*` user, `/internal/v1/tasks/{id}/*` task, else none. */
 export type RouteAuth = "user" | "task" | "none";
@@ -70,8 +71,8 @@ export function requestToken(req: FastifyRequest): string | undefined {
 
 /**
  * The API server without routes: request ids, body limit, JSON errors in CircleCI's shape
- * (`{message}` plus `code` and, for 400s, `errors: [{field, message}]`), and the auth hook that
- * sets `request.principal` or `request.task`. Route modules are registered on it with
+ * (`{message}` plus `code` and, for 400s, `errors: [{field, message}]`), the auth hook that
+ * sets `request.principal` or `request.task`, and the input checks of `./input.ts`. Route modules are registered on it with
  * `registerXRoutes(app, deps)`.
  */
 export function createApiServer(deps: ApiServerDeps): FastifyInstance {
@@ -119,6 +120,8 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
       req.task = task;
     }
   });
+
+  app.addHook("preValidation", checkRequestInput);
 
   app.addHook("onResponse", async (req, reply) => {
     req.log.debug(
