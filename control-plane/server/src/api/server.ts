@@ -10,6 +10,7 @@ import { API_BODY_LIMIT } from "../pipelines/limits.js";
 
 // The admin guard lives in auth/; route modules keep importing it from here too.
 export { principalOf, requireAdmin } from "../auth/guards.js";
+import { checkRequestInput } from "./input.js";
 
 /** How a route authenticates. Default: `/api/v2/*` user, `/internal/v1/tasks/{id}/*` task, else none. */
 export type RouteAuth = "user" | "task" | "none";
@@ -70,8 +71,8 @@ export function requestToken(req: FastifyRequest): string | undefined {
 /**
  * The API server without routes: request ids, body limit, JSON errors in CircleCI's shape
  * (`{message}` plus the stable `code` of every `DroverError`, `errors: [{field, message}]` for
- * 400s, and `request_id` for 5xx, which are logged as our faults), and the auth hook that
- * sets `request.principal` or `request.task`. Route modules are registered on it with
+ * 400s, and `request_id` for 5xx, which are logged as our faults), the auth hook that
+ * sets `request.principal` or `request.task`, and the input checks of `./input.ts`. Route modules are registered on it with
  * `registerXRoutes(app, deps)`.
  */
 export function createApiServer(deps: ApiServerDeps): FastifyInstance {
@@ -119,6 +120,8 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
       req.task = task;
     }
   });
+
+  app.addHook("preValidation", checkRequestInput);
 
   app.addHook("onResponse", async (req, reply) => {
     req.log.debug(

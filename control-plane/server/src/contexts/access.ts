@@ -31,30 +31,48 @@ export async function canSeeOrg(q: Queryable, a: Actor, orgId: string): Promise<
   return rows.length > 0;
 }
 
-/**
- * Why a job of `projectId` run by `userId` may not use the context, or null when it may. Within
- * one restriction type any match allows; across types all must allow. With `projectId` undefined
- * only group restrictions are checked (editing a restricted context).
- */
-export async function restrictionDenial(
-  q: Queryable,
-  contextId: string,
-  subject: { projectId?: string | undefined; userId: string | null },
-): Promise<string | null> {
+/** A context's restrictions by type (ids); no restriction of a type means that type allows all. */
+export interface Restrictions {
+  projects: string[];
+  groups: string[];
+}
+
+/** Who would use a context: a job (its project and user) or a user (every project they are in). */
+export type Subject =
+  | { kind: "job"; projectId: string; userId: string | null }
+  | { kind: "user"; projectIds: readonly string[]; userId: string };
+
+export async function loadRestrictions(q: Queryable, contextId: string): Promise<Restrictions> {
   const { rows } = await q.query<{ restriction_type: string; restriction_value: string }>(
     "SELECT restriction_type, restriction_value FROM context_restrictions WHERE context_id = $1",
     [contextId],
   );
-  const projects = rows
-    .filter((r) => r.restriction_type === "project")
-    .map((r) => r.restriction_value);
-  const groups = rows.filter((r) => r.restriction_type === "group").map((r) => r.restriction_value);
-  if (
-    subject.projectId !== undefined &&
-    projects.length > 0 &&
-    !projects.includes(subject.projectId)
-  ) {
-    return "the project is not among the context's allowed projects";
+  const of = (type: string) =>
+    rows.filter((r) => r.restriction_type === type).map((r) => r.restriction_value);
+  return { projects: of("project"), groups: of("group") };
+}
+
+export const isRestricted = (r: Restrictions): boolean =>
+  r.projects.length > 0 || r.groups.length > 0;
+
+/**
+ * Why `subject` may not use a context with these restrictions, or null when it may (the rule of
+ * `README.md`). Within one restriction type any match allows; across types all must allow. A job
+ * matches a project restriction with its project, a user with any project they are a member of.
+ */
+export async function restrictionDenial(
+  q: Queryable,
+  restrictions: Restrictions,
+  subject: Subject,
+): Promise<string | null> {
+  const { projects, groups } = restrictions;
+  if (projects.length > 0) {
+    const mine = subject.kind === "job" ? [subject.projectId] : subject.projectIds;
+    if (!mine.some((p) => projects.includes(p))) {
+      return subject.kind === "job"
+        ? "the project is not among the context's allowed projects"
+        : "you are not a member of any of the context's allowed projects";
+    }
   }
   if (groups.length > 0) {
     if (!subject.userId) return "the context is restricted to user groups and the job has no user";
@@ -62,7 +80,11 @@ export async function restrictionDenial(
       "SELECT 1 FROM user_group_members WHERE user_id = $1 AND group_id = ANY($2::uuid[]) LIMIT 1",
       [subject.userId, groups],
     );
-    if (member.rows.length === 0) return "the user is not in any of the context's allowed groups";
+    if (member.rows.length === 0) {
+      return subject.kind === "job"
+        ? "the user is not in any of the context's allowed groups"
+        : "you are not in any of the context's allowed groups";
+    }
   }
   return null;
 }

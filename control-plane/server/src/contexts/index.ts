@@ -1,6 +1,15 @@
 export { ContextsError, type ContextsErrorCode } from "./errors.js";
 export { ENV_VAR_NAME, checkName, checkValue, valueHint } from "./values.js";
-export { canSeeOrg, restrictionDenial, type Actor, type CallContext } from "./access.js";
+export {
+  canSeeOrg,
+  isRestricted,
+  loadRestrictions,
+  restrictionDenial,
+  type Actor,
+  type CallContext,
+  type Restrictions,
+  type Subject,
+} from "./access.js";
 export {
   ContextsService,
   type ContextEnvVarView,

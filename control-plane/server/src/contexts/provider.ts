@@ -3,7 +3,7 @@ import type { Database } from "../db/types.js";
 import { recordAudit } from "../audit/log.js";
 import { SYSTEM_ACTOR, type AuditEntity } from "../audit/events.js";
 import type { SecretStore } from "../secrets/types.js";
-import { restrictionDenial } from "./access.js";
+import { loadRestrictions, restrictionDenial, type Subject } from "./access.js";
 import { ContextsError } from "./errors.js";
 import type { TaskSecrets, TaskSecretsInput, TaskSecretsProvider } from "../engine/task-service.js";
 
@@ -48,7 +48,11 @@ export class ContextSecretsProvider implements TaskSecretsProvider {
           reason: `context '${name}' does not exist in the project's organization`,
         };
       }
-      const denial = await restrictionDenial(this.deps.db, context.id, input);
+      const denial = await restrictionDenial(
+        this.deps.db,
+        await loadRestrictions(this.deps.db, context.id),
+        jobSubject(input),
+      );
       if (denial) {
         return {
           allowed: false,
@@ -78,7 +82,11 @@ export class ContextSecretsProvider implements TaskSecretsProvider {
           `context '${name}' does not exist in the organization of ${input.projectSlug}`,
         );
       }
-      const denial = await restrictionDenial(db, context.id, input);
+      const denial = await restrictionDenial(
+        db,
+        await loadRestrictions(db, context.id),
+        jobSubject(input),
+      );
       if (denial) {
         throw new ContextsError(
           "DROVER_ERR_CONTEXT_UNAUTHORIZED",
@@ -162,6 +170,12 @@ export class ContextSecretsProvider implements TaskSecretsProvider {
     };
   }
 }
+
+const jobSubject = (input: { projectId: string; userId: string | null }): Subject => ({
+  kind: "job",
+  projectId: input.projectId,
+  userId: input.userId,
+});
 
 function unique(names: readonly string[]): string[] {
   return [...new Set(names)];

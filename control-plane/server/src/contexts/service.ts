@@ -3,7 +3,14 @@ import type { Database, Queryable } from "../db/types.js";
 import { recordAudit } from "../audit/log.js";
 import type { AuditAction, AuditEntity } from "../audit/events.js";
 import type { SecretStore } from "../secrets/types.js";
-import { canSeeOrg, canSeeProject, restrictionDenial, type CallContext } from "./access.js";
+import {
+  canSeeOrg,
+  canSeeProject,
+  isRestricted,
+  loadRestrictions,
+  restrictionDenial,
+  type CallContext,
+} from "./access.js";
 import { ContextsError, forbidden, invalid, notFound } from "./errors.js";
 import { checkName, checkValue, valueHint } from "./values.js";
 
@@ -255,9 +262,10 @@ export class ContextsService {
   ): Promise<ContextEnvVarView> {
     const name = checkName(rawName, "env-var-name");
     const value = checkValue(rawValue);
-    const context = await this.editableContext(ctx, id);
+    await this.editableContext(this.deps.db, ctx, id);
     const ciphertext = await this.deps.store.encrypt(value);
     return this.deps.db.transaction(async (tx) => {
+      const { context, restricted } = await this.editableContext(tx, ctx, id, { lock: true });
       const { rows } = await tx.query<{ created_at: Date; updated_at: Date }>(
         `INSERT INTO context_env_vars (context_id, name, ciphertext) VALUES ($1, $2, $3)
          ON CONFLICT (context_id, name)
@@ -268,7 +276,7 @@ export class ContextsService {
       await this.audit(tx, ctx, "context.env_var.store", {
         target: { id: context.id, type: "context", name: context.name },
         scope: await this.orgScope(tx, context.org_id),
-        payload: { env_var: { name } },
+        payload: { env_var: { name }, context: { restricted } },
       });
       return {
         variable: name,
@@ -280,8 +288,8 @@ export class ContextsService {
   }
 
   async deleteContextEnvVar(ctx: CallContext, id: string, name: string): Promise<void> {
-    const context = await this.editableContext(ctx, id);
     await this.deps.db.transaction(async (tx) => {
+      const { context, restricted } = await this.editableContext(tx, ctx, id, { lock: true });
       const { rowCount } = await tx.query(
         "DELETE FROM context_env_vars WHERE context_id = $1 AND name = $2",
         [context.id, name],
@@ -290,7 +298,7 @@ export class ContextsService {
       await this.audit(tx, ctx, "context.env_var.delete", {
         target: { id: context.id, type: "context", name: context.name },
         scope: await this.orgScope(tx, context.org_id),
-        payload: { env_var: { name } },
+        payload: { env_var: { name }, context: { restricted } },
       });
     });
   }
@@ -313,13 +321,16 @@ export class ContextsService {
         WHERE r.context_id = $1 ORDER BY r.created_at, r.id`,
       [context.id],
     );
+    // A project the caller cannot see keeps its slug hidden, as everywhere else in the API.
+    const shown = (r: { restriction_type: string; restriction_value: string }) =>
+      r.restriction_type !== "project" || canSeeProject(ctx.actor, r.restriction_value);
     return {
       items: rows.map((r) => ({
         id: r.id,
         context_id: context.id,
         restriction_type: r.restriction_type,
         restriction_value: r.restriction_value,
-        name: r.label ?? "",
+        name: shown(r) ? (r.label ?? "") : "",
       })),
     };
   }
@@ -340,6 +351,7 @@ export class ContextsService {
       throw invalid(`restriction_value: the ${type} id (a UUID)`);
     }
     return this.deps.db.transaction(async (tx) => {
+      await lockContext(tx, context.id);
       const { rows: found } = await tx.query<{ label: string }>(
         type === "project"
           ? "SELECT slug AS label FROM projects WHERE id = $1 AND org_id = $2"
@@ -383,6 +395,7 @@ export class ContextsService {
     this.requireAdmin(ctx, "restrict contexts");
     if (!UUID.test(restrictionId)) throw notFound("Restriction");
     await this.deps.db.transaction(async (tx) => {
+      await lockContext(tx, context.id);
       const { rows } = await tx.query<{ restriction_type: string; restriction_value: string }>(
         `DELETE FROM context_restrictions WHERE id = $1 AND context_id = $2
          RETURNING restriction_type, restriction_value`,
@@ -521,23 +534,44 @@ export class ContextsService {
     return p;
   }
 
-  private async visibleContext(ctx: CallContext, id: string): Promise<ContextRow> {
+  private async visibleContext(
+    ctx: CallContext,
+    id: string,
+    q: Queryable = this.deps.db,
+    opts: { lock?: boolean } = {},
+  ): Promise<ContextRow> {
     if (!UUID.test(id)) throw notFound("Context");
-    const { rows } = await this.deps.db.query<ContextRow>("SELECT * FROM contexts WHERE id = $1", [
-      id,
-    ]);
+    const { rows } = await q.query<ContextRow>(
+      `SELECT * FROM contexts WHERE id = $1${opts.lock ? " FOR UPDATE" : ""}`,
+      [id],
+    );
     const c = rows[0];
-    if (!c || !(await canSeeOrg(this.deps.db, ctx.actor, c.org_id))) throw notFound("Context");
+    if (!c || !(await canSeeOrg(q, ctx.actor, c.org_id))) throw notFound("Context");
     return c;
   }
 
-  /** Admins edit any context; members only those whose group restrictions admit them. */
-  private async editableContext(ctx: CallContext, id: string): Promise<ContextRow> {
-    const c = await this.visibleContext(ctx, id);
-    if (ctx.actor.role === "admin") return c;
-    const denial = await restrictionDenial(this.deps.db, c.id, { userId: ctx.actor.userId });
+  /**
+   * The context, if the actor may change its variables: admins always, members when they may
+   * use it (its restrictions admit them; see README.md). With `lock`, the context row stays
+   * locked until `q`'s transaction ends, so restrictions cannot change between check and write.
+   */
+  private async editableContext(
+    q: Queryable,
+    ctx: CallContext,
+    id: string,
+    opts: { lock?: boolean } = {},
+  ): Promise<{ context: ContextRow; restricted: boolean }> {
+    const context = await this.visibleContext(ctx, id, q, opts);
+    const restrictions = await loadRestrictions(q, context.id);
+    const restricted = isRestricted(restrictions);
+    if (ctx.actor.role === "admin" || !restricted) return { context, restricted };
+    const denial = await restrictionDenial(q, restrictions, {
+      kind: "user",
+      projectIds: [...ctx.actor.projectIds],
+      userId: ctx.actor.userId,
+    });
     if (denial) throw forbidden(`You may not change this context: ${denial}.`);
-    return c;
+    return { context, restricted };
   }
 
   private async resolveOrg(
@@ -593,6 +627,11 @@ export class ContextsService {
       requestId: ctx.requestId ?? null,
     });
   }
+}
+
+/** Serializes changes of one context's variables and restrictions (see `editableContext`). */
+async function lockContext(tx: Queryable, id: string): Promise<void> {
+  await tx.query("SELECT 1 FROM contexts WHERE id = $1 FOR UPDATE", [id]);
 }
 
 function orgEntity(org: OrgRow): AuditEntity {

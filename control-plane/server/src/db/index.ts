@@ -10,3 +10,4 @@ export {
   type Migration,
 } from "./migrate.js";
 export { openDatabase, databaseConfigSchema, type DatabaseConfig } from "./open.js";
+export { PG_INTEGER_MAX, pgTextProblem } from "./limits.js";

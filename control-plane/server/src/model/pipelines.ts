@@ -1,7 +1,20 @@
+import { PG_INTEGER_MAX } from "../db/limits.js";
 import type { Queryable } from "../db/types.js";
-import { decodePageToken, encodePageToken, type Page, PAGE_SIZE } from "./pagination.js";
+import { z } from "zod";
+import {
+  cursorInteger,
+  decodePageToken,
+  encodePageToken,
+  type Page,
+  PAGE_SIZE,
+} from "./pagination.js";
 import type { Pipeline, PipelineError, PipelineState, PipelineVcs } from "./records.js";
 import { toPipeline } from "./rows.js";
+
+/** A project's pipelines: before this number. */
+const NUMBER_CURSOR = z.object({ n: cursorInteger }).strict();
+/** Recent pipelines: before this (created_at, id). */
+const RECENT_CURSOR = z.object({ t: z.string().datetime(), i: z.string().uuid() }).strict();
 
 export interface NewPipeline {
   id: string;
@@ -68,8 +81,7 @@ export async function listPipelines(
   opts: { branch?: string; pageToken?: string; pageSize?: number },
 ): Promise<Page<Pipeline>> {
   const size = opts.pageSize ?? PAGE_SIZE;
-  const cursor = decodePageToken(opts.pageToken);
-  const before = cursor && typeof cursor.n === "number" ? cursor.n : 2 ** 31 - 1;
+  const before = decodePageToken(opts.pageToken, NUMBER_CURSOR)?.n ?? PG_INTEGER_MAX;
   const { rows } = await q.query(
     `SELECT * FROM pipelines WHERE project_id = $1 AND number < $2
         AND ($3::text IS NULL OR vcs->>'branch' = $3)
@@ -97,7 +109,7 @@ export async function listRecentPipelines(
   },
 ): Promise<Page<Pipeline>> {
   const size = opts.pageSize ?? PAGE_SIZE;
-  const cursor = decodePageToken(opts.pageToken);
+  const cursor = decodePageToken(opts.pageToken, RECENT_CURSOR);
   const { rows } = await q.query(
     `SELECT p.* FROM pipelines p JOIN projects pr ON pr.id = p.project_id
       WHERE ($1::uuid[] IS NULL OR p.project_id = ANY($1::uuid[]))

@@ -1,8 +1,17 @@
 import type { Queryable } from "../db/types.js";
 import { ControlPlaneError } from "./errors.js";
-import { decodePageToken, encodePageToken, type Page, PAGE_SIZE } from "./pagination.js";
+import { z } from "zod";
+import {
+  cursorInteger,
+  decodePageToken,
+  encodePageToken,
+  type Page,
+  PAGE_SIZE,
+} from "./pagination.js";
 import type { Schedule } from "./records.js";
 import { toSchedule } from "./rows.js";
+
+const OFFSET_CURSOR = z.object({ o: cursorInteger }).strict();
 
 export async function insertSchedule(
   q: Queryable,
@@ -62,7 +71,7 @@ export async function listSchedules(
   projectId: string,
   pageToken?: string,
 ): Promise<Page<Schedule>> {
-  const offset = Number(decodePageToken(pageToken)?.o ?? 0);
+  const offset = decodePageToken(pageToken, OFFSET_CURSOR)?.o ?? 0;
   const { rows } = await q.query(
     "SELECT * FROM schedules WHERE project_id = $1 ORDER BY created_at, id OFFSET $2 LIMIT $3",
     [projectId, offset, PAGE_SIZE + 1],

@@ -1,7 +1,16 @@
 import type { Queryable } from "../db/types.js";
-import { decodePageToken, encodePageToken, type Page, PAGE_SIZE } from "./pagination.js";
+import { z } from "zod";
+import {
+  cursorInteger,
+  decodePageToken,
+  encodePageToken,
+  type Page,
+  PAGE_SIZE,
+} from "./pagination.js";
 import type { Job, Task, TaskStep, Workflow } from "./records.js";
 import { toJob, toTask, toTaskStep, toWorkflow } from "./rows.js";
+
+const OFFSET_CURSOR = z.object({ o: cursorInteger }).strict();
 
 export async function getWorkflow(q: Queryable, id: string): Promise<Workflow | null> {
   const { rows } = await q.query("SELECT * FROM workflows WHERE id = $1", [id]);
@@ -14,7 +23,7 @@ export async function listWorkflowsOfPipeline(
   opts: { pageToken?: string; pageSize?: number } = {},
 ): Promise<Page<Workflow>> {
   const size = opts.pageSize ?? PAGE_SIZE;
-  const offset = Number(decodePageToken(opts.pageToken)?.o ?? 0);
+  const offset = decodePageToken(opts.pageToken, OFFSET_CURSOR)?.o ?? 0;
   const { rows } = await q.query(
     "SELECT * FROM workflows WHERE pipeline_id = $1 ORDER BY created_at, id OFFSET $2 LIMIT $3",
     [pipelineId, offset, size + 1],

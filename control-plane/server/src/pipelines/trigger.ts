@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { SYSTEM_ACTOR, type AuditContext } from "../audit/events.js";
 import { recordAudit } from "../audit/log.js";
 import type { CompileOptions, CompileResult, PipelinePlan } from "@drover/config-compiler";
-import type { Database } from "../db/types.js";
+import type { Database, Queryable } from "../db/types.js";
 import type { WorkflowEngine } from "../engine/engine.js";
 import type { GitConfigFetcher } from "../git/fetch.js";
 import { ControlPlaneError } from "../model/errors.js";
@@ -40,6 +40,11 @@ export interface TriggerRequest {
   scheduleId?: string;
   /** Who triggered and through which request; recorded as `pipeline.trigger` (default: system). */
   audit?: AuditContext;
+  /**
+   * Runs inside the transaction that stores the pipeline, after it is stored (e.g. to record the
+   * webhook delivery that made it); a throw rolls the pipeline back and is rethrown.
+   */
+  onStored?: (tx: Queryable, pipeline: Pipeline) => Promise<void>;
 }
 
 export interface TriggerServiceOptions {
@@ -201,6 +206,7 @@ export class TriggerService {
         },
         requestId: req.audit?.requestId ?? null,
       });
+      await req.onStored?.(tx, pipeline);
       return { pipeline, workflowIds };
     });
     this.opts.engine.kick(workflowIds);

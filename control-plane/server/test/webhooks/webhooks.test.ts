@@ -127,14 +127,39 @@ describe.each(dbs)("webhook endpoints ($name)", ({ open }) => {
       headers: { "x-github-event": "ping", "x-hub-signature-256": sign(ping, ghSecret) },
     });
     expect(pong.status).toBe(200);
-    const unknown = JSON.stringify({
-      ref: "refs/heads/main",
-      after: head,
-      repository: { full_name: "nobody/none" },
+  });
+
+  it("answers an unknown repository exactly as a wrong signature, for either forge", async () => {
+    const head = commitFiles(repo.dir, { "probe.txt": randomUUID() }, "probe");
+    const gh = (fullName: string) =>
+      JSON.stringify({ ref: "refs/heads/main", after: head, repository: { full_name: fullName } });
+    const github = async (body: string, secret: string) =>
+      http(cp.url, "POST", "/hooks/github", {
+        raw: body,
+        headers: { "x-github-event": "push", "x-hub-signature-256": sign(body, secret) },
+      });
+    const unknown = await github(gh("nobody/none"), "guess");
+    const forged = await github(gh(`acme/${name}`), "guess");
+    expect(unknown.status).toBe(401);
+    expect({ status: unknown.status, body: unknown.body }).toEqual({
+      status: forged.status,
+      body: forged.body,
     });
-    expect((await http(cp.url, "POST", "/hooks/github", { raw: unknown, headers })).status).toBe(
-      404,
-    );
+    const gl = (path: string) =>
+      JSON.stringify({
+        ref: "refs/heads/main",
+        checkout_sha: head,
+        project: { path_with_namespace: path },
+      });
+    const gitlab = async (body: string) =>
+      http(cp.url, "POST", "/hooks/gitlab", {
+        raw: body,
+        headers: { "x-gitlab-event": "Push Hook", "x-gitlab-token": "guess" },
+      });
+    const glUnknown = await gitlab(gl("nobody/none"));
+    const glForged = await gitlab(gl(`group/${name}`));
+    expect(glUnknown.status).toBe(401);
+    expect(glUnknown.body).toEqual(glForged.body);
   });
 
   it("takes GitHub's form-encoded deliveries, signed over the form body", async () => {

@@ -5,6 +5,8 @@ import { statusOf, type ErrorCode } from "../../errors/index.js";
 import { StorageError } from "../../storage/errors.js";
 import type { TaskScope, TaskStorage } from "../../storage/task-storage.js";
 import { testCaseSchema } from "@drover/task-api";
+import { invalid } from "../../model/errors.js";
+import { pgStorable } from "../input.js";
 
 export interface TaskStorageRouteDeps {
   storage: TaskStorage;
@@ -94,11 +96,15 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
         if (!s) return reply;
         const body = await readJson(req.body);
         const parsed = testsBody.safeParse(body);
-        if (!parsed.success) {
+        const issues = [
+          ...(parsed.error?.issues ?? []),
+          ...(pgStorable.safeParse(body).error?.issues ?? []),
+        ];
+        if (!parsed.success || issues.length > 0) {
           return fail(
             reply,
             "DROVER_ERR_VALIDATION",
-            `invalid tests body: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+            `invalid tests body: ${issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
           );
         }
         await deps.storage.addTests(s, parsed.data.tests);
@@ -240,7 +246,13 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
       async (req, reply) => {
         const j = await job(req, reply);
         if (!j) return reply;
-        const after = Number(req.query["page-token"] ?? 0) || 0;
+        const token = req.query["page-token"] ?? "0";
+        if (!/^(0|[1-9][0-9]{0,14})$/.test(token)) {
+          throw invalid("invalid page token", [
+            { field: "page-token", message: "not a valid page token" },
+          ]);
+        }
+        const after = Number(token);
         const limit = 1000;
         const rows = await deps.storage.listTests(j.jobId, { after, limit });
         return {
