@@ -265,6 +265,19 @@ describe.each(dbs)("bad input is a 400 naming the field ($name)", ({ open }) => 
     expect(tests.body.message).toContain("tests.0.message");
   });
 
+  it("refuses JSON nested deeper than 64 levels, however deep, naming where", async () => {
+    for (const depth of [65, 100_000]) {
+      const raw = `{"settings":${'{"a":'.repeat(depth)}1${"}".repeat(depth)}}`;
+      const res = await http(cp.url, "PATCH", `/api/v2/project/${slug}/settings`, {
+        token,
+        raw,
+      });
+      expect(res.status, `depth ${depth}: ${JSON.stringify(res.body).slice(0, 300)}`).toBe(400);
+      expect(res.body.errors[0].message).toBe("nested deeper than 64 levels");
+      expect(res.body.errors[0].field).toBe(["settings", ...Array(63).fill("a")].join("."));
+    }
+  });
+
   it("still serves the same routes with good input", async () => {
     const ok = await http(cp.url, "GET", `/api/v2/project/${slug}/job/${jobNumber}`, { token });
     expect(ok.status).toBe(200);
