@@ -100,9 +100,15 @@ export function assertPgStorable(value: unknown, where: string): void {
   if (fields.length > 0) throw invalidInput(where, fields);
 }
 
-function invalidInput(where: string, fields: FieldIssue[]) {
+/** Most fields one 400 lists (a body can hold thousands of bad strings). */
+const MAX_FIELDS = 20;
+
+function invalidInput(where: string, all: FieldIssue[]) {
+  const unique = [...new Map(all.map((f) => [`${f.field}\n${f.message}`, f])).values()];
+  const fields = unique.slice(0, MAX_FIELDS);
+  const more = unique.length > MAX_FIELDS ? ` (and ${unique.length - MAX_FIELDS} more)` : "";
   return invalid(
-    `Invalid ${where}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`,
+    `Invalid ${where}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}${more}`,
     fields,
   );
 }
