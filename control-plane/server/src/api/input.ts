@@ -15,24 +15,56 @@ export const pgText = z.string().superRefine((s, ctx) => {
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
 
-/** Any JSON value whose strings and object keys all pass `pgText` (walked without recursion). */
+/** Deepest nesting accepted in a request's JSON (recursive consumers such as `JSON.stringify`). */
+export const MAX_JSON_DEPTH = 64;
+
+interface Node {
+  v: unknown;
+  depth: number;
+  key: string | number | null;
+  parent: Node | null;
+}
+
+const pathOf = (n: Node): (string | number)[] => {
+  const path: (string | number)[] = [];
+  for (let at: Node | null = n; at && at.key !== null; at = at.parent) path.unshift(at.key);
+  return path;
+};
+
+/**
+ * Any JSON value whose strings and object keys all pass `pgText`, nested at most
+ * `MAX_JSON_DEPTH` levels. Walked with an explicit stack; a path is built only for an issue.
+ */
 export const pgStorable: z.ZodType<unknown> = z.unknown().superRefine((value, ctx) => {
-  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
+  const stack: Node[] = [{ v: value, depth: 0, key: null, parent: null }];
+  const problem = (s: string) => pgText.safeParse(s).error?.issues[0]?.message;
   while (stack.length > 0) {
-    const { v, path } = stack.pop()!;
+    const node = stack.pop()!;
+    const { v } = node;
     if (typeof v === "string") {
-      const r = pgText.safeParse(v);
-      if (!r.success) ctx.addIssue({ code: "custom", message: r.error.issues[0]!.message, path });
-    } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: [...path, i] });
-    } else if (v !== null && typeof v === "object") {
-      for (const [k, x] of Object.entries(v).reverse()) {
-        const r = pgText.safeParse(k);
-        if (!r.success) {
-          ctx.addIssue({ code: "custom", message: `keys ${r.error.issues[0]!.message}`, path });
-        }
-        stack.push({ v: x, path: [...path, k] });
+      const p = problem(v);
+      if (p) ctx.addIssue({ code: "custom", message: p, path: pathOf(node) });
+      continue;
+    }
+    if (v === null || typeof v !== "object") continue;
+    if (node.depth >= MAX_JSON_DEPTH) {
+      ctx.addIssue({
+        code: "custom",
+        message: `nested deeper than ${MAX_JSON_DEPTH} levels`,
+        path: pathOf(node),
+      });
+      continue;
+    }
+    const entries: [string | number, unknown][] = Array.isArray(v)
+      ? v.map((x, i) => [i, x])
+      : Object.entries(v);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, x] = entries[i]!;
+      if (typeof key === "string") {
+        const p = problem(key);
+        if (p) ctx.addIssue({ code: "custom", message: `keys ${p}`, path: pathOf(node) });
       }
+      stack.push({ v: x, depth: node.depth + 1, key, parent: node });
     }
   }
 });
@@ -68,9 +100,15 @@ export function assertPgStorable(value: unknown, where: string): void {
   if (fields.length > 0) throw invalidInput(where, fields);
 }
 
-function invalidInput(where: string, fields: FieldIssue[]) {
+/** Most fields one 400 lists (a body can hold thousands of bad strings). */
+const MAX_FIELDS = 20;
+
+function invalidInput(where: string, all: FieldIssue[]) {
+  const unique = [...new Map(all.map((f) => [`${f.field}\n${f.message}`, f])).values()];
+  const fields = unique.slice(0, MAX_FIELDS);
+  const more = unique.length > MAX_FIELDS ? ` (and ${unique.length - MAX_FIELDS} more)` : "";
   return invalid(
-    `Invalid ${where}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`,
+    `Invalid ${where}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}${more}`,
     fields,
   );
 }

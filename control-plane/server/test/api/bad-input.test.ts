@@ -265,6 +265,34 @@ describe.each(dbs)("bad input is a 400 naming the field ($name)", ({ open }) => 
     expect(tests.body.message).toContain("tests.0.message");
   });
 
+  it("lists each bad field once, and at most 20 of them", async () => {
+    const res = await http(cp.url, "GET", `/api/v2/project/${slug}/job/abc`, { token });
+    expect(res.body.errors).toEqual([
+      { field: "number", message: "must be an integer from 1 to 2147483647" },
+    ]);
+    const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`p${i}`, "\u0000"]));
+    const flood = await http(cp.url, "POST", `/api/v2/project/${slug}/pipeline`, {
+      token,
+      body: { branch: "main", parameters: many },
+    });
+    expect(flood.status).toBe(400);
+    expect(flood.body.errors).toHaveLength(20);
+    expect(flood.body.message).toMatch(/\(and 980 more\)$/);
+  });
+
+  it("refuses JSON nested deeper than 64 levels, however deep, naming where", async () => {
+    for (const depth of [65, 100_000]) {
+      const raw = `{"settings":${'{"a":'.repeat(depth)}1${"}".repeat(depth)}}`;
+      const res = await http(cp.url, "PATCH", `/api/v2/project/${slug}/settings`, {
+        token,
+        raw,
+      });
+      expect(res.status, `depth ${depth}: ${JSON.stringify(res.body).slice(0, 300)}`).toBe(400);
+      expect(res.body.errors[0].message).toBe("nested deeper than 64 levels");
+      expect(res.body.errors[0].field).toBe(["settings", ...Array(63).fill("a")].join("."));
+    }
+  });
+
   it("still serves the same routes with good input", async () => {
     const ok = await http(cp.url, "GET", `/api/v2/project/${slug}/job/${jobNumber}`, { token });
     expect(ok.status).toBe(200);

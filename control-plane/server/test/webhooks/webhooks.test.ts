@@ -156,6 +156,12 @@ describe.each(dbs)("webhook endpoints ($name)", ({ open }) => {
         raw: body,
         headers: { "x-gitlab-event": "Push Hook", "x-gitlab-token": "guess" },
       });
+    // A repository path PostgreSQL cannot hold is a 400 on the field, before any lookup.
+    const nul = await github(gh("nobody/no\u0000ne"), "guess");
+    expect(nul.status).toBe(400);
+    expect(nul.body.errors).toEqual([
+      { field: "repository.full_name", message: "must not contain NUL (\\u0000) characters" },
+    ]);
     const glUnknown = await gitlab(gl("nobody/none"));
     const glForged = await gitlab(gl(`group/${name}`));
     expect(glUnknown.status).toBe(401);

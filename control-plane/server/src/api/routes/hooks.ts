@@ -137,6 +137,7 @@ export async function registerHookRoutes(app: FastifyInstance, deps: CoreRouteDe
           { field: forge.nameField, message: "required" },
         ]);
       }
+      assertPgStorable(fullName, forge.nameField);
       const projects = await findProjectsByRepo(deps.db, forge.vcs, fullName);
       const project: Project | undefined = projects.find((p) =>
         forge.verify(raw, p.webhookSecret, req.headers),
