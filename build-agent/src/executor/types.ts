@@ -77,3 +77,20 @@ export function expandPath(path: string, home: string, base: string): string {
   }
   return `/${parts.join("/")}`;
 }
+
+/**
+ * The environment probe every executor runs once in `setup`: `sh -c PROBE <working_directory>`
+ * creates the working directory (`~` expanded) and prints, one per line: home, `uname -m`,
+ * the shell (`bash` or `sh`), the expanded working directory, uid and gid.
+ */
+export const PROBE = [
+  'wd="$0"',
+  'case "$wd" in "~") wd="$HOME";; "~/"*) wd="$HOME/${wd#\\~/}";; esac',
+  'mkdir -p "$wd"',
+  'echo "$HOME"',
+  "uname -m",
+  "if [ -x /bin/bash ]; then echo bash; else echo sh; fi",
+  'echo "$wd"',
+  "id -u",
+  "id -g",
+].join("; ");

@@ -7,7 +7,14 @@ import type { TaskSpec } from "@drover/task-api";
 import { PER_JOB_NETWORK, type ExecutorConfig } from "../../config.js";
 import { AgentError, ErrorCodes, errorMessage } from "../../errors.js";
 import type { OutputStream } from "../../output/sink.js";
-import type { EnvironmentInfo, ExecHandle, ExecRequest, ExecResult, Executor } from "../types.js";
+import {
+  PROBE,
+  type EnvironmentInfo,
+  type ExecHandle,
+  type ExecRequest,
+  type ExecResult,
+  type Executor,
+} from "../types.js";
 import { demuxOutput } from "./demux.js";
 import { ensureImage } from "./images.js";
 import { createJobNetwork, removeNetwork, type JobNetwork } from "./job-network.js";
@@ -34,17 +41,6 @@ const KEEPALIVE = [
   "-c",
   "trap 'exit 0' TERM INT; while :; do sleep 86400 & wait $!; done",
 ];
-const PROBE = [
-  'wd="$0"',
-  'case "$wd" in "~") wd="$HOME";; "~/"*) wd="$HOME/${wd#\\~/}";; esac',
-  'mkdir -p "$wd"',
-  'echo "$HOME"',
-  "uname -m",
-  "if [ -x /bin/bash ]; then echo bash; else echo sh; fi",
-  'echo "$wd"',
-  "id -u",
-  "id -g",
-].join("; ");
 const PIDFILE_DIR = "/tmp";
 const execFileAsync = promisify(execFile);
 

@@ -9,7 +9,14 @@ import type { Client, ClientChannel } from "ssh2";
 import { sshConnect, type MachineAccess } from "@drover/vm-service";
 import { AgentError, ErrorCodes, errorMessage } from "../../errors.js";
 import type { OutputStream } from "../../output/sink.js";
-import type { EnvironmentInfo, ExecHandle, ExecRequest, ExecResult, Executor } from "../types.js";
+import {
+  PROBE,
+  type EnvironmentInfo,
+  type ExecHandle,
+  type ExecRequest,
+  type ExecResult,
+  type Executor,
+} from "../types.js";
 
 /** A leased machine: how to reach it, and how to give it back. */
 export interface MachineTarget {
@@ -26,18 +33,6 @@ export interface MachineExecutorOptions {
 
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-const PROBE = [
-  'wd="$0"',
-  'case "$wd" in "~") wd="$HOME";; "~/"*) wd="$HOME/${wd#\\~/}";; esac',
-  'mkdir -p "$wd"',
-  'echo "$HOME"',
-  "uname -m",
-  "if [ -x /bin/bash ]; then echo bash; else echo sh; fi",
-  'echo "$wd"',
-  "id -u",
-  "id -g",
-].join("; ");
 
 export class MachineExecutor implements Executor {
   private target: MachineTarget | null = null;
