@@ -2,12 +2,20 @@ import Docker from "dockerode";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { TaskApiClient, type TaskEvent } from "@drover/task-api";
+import {
+  TaskApiClient,
+  TaskApiError,
+  type MachineLeaseInfo,
+  type TaskEvent,
+  type TaskSpec,
+} from "@drover/task-api";
 import { createMasker } from "@drover/output-processor/masking";
 import { OutputClient } from "@drover/output-processor/client";
 import { PER_JOB_NETWORK, type AgentConfig, type DockerConnection } from "./config.js";
 import { AgentError, ErrorCodes, errorMessage } from "./errors.js";
 import { DockerExecutor } from "./executor/docker/docker-executor.js";
+import { MachineExecutor, type MachineTarget } from "./executor/machine/machine-executor.js";
+import type { Executor } from "./executor/types.js";
 import { JobNetRules, netRulesUnavailable } from "./executor/docker/net-rules.js";
 import { sweepOrphans } from "./executor/docker/sweeper.js";
 import { MaskingSink } from "./output/masking.js";
@@ -73,6 +81,67 @@ export async function prepareNetRules(
   return false;
 }
 
+/** How the agent reaches a leased machine over SSH. */
+function machineTarget(api: TaskApiClient, lease: MachineLeaseInfo): MachineTarget {
+  return {
+    access: {
+      host: lease.host,
+      sshPort: lease.sshPort,
+      dockerPort: lease.dockerPort,
+      sshUser: lease.sshUser,
+      privateKey: lease.sshPrivateKey,
+      hostPublicKey: lease.hostPublicKey,
+    },
+    // Once the task is final the control plane has released it already (the session is gone).
+    release: () =>
+      api.releaseMachine().catch((err: unknown) => {
+        if (err instanceof TaskApiError && err.code === "DROVER_ERR_TASK_SESSION") return;
+        throw err;
+      }),
+  };
+}
+
+/** Leases the task's machine; a refusal says why in the words of the control plane. */
+async function leaseMachine(
+  api: TaskApiClient,
+  purpose: "executor" | "remote_docker",
+): Promise<MachineLeaseInfo> {
+  try {
+    return await api.leaseMachine(purpose);
+  } catch (err) {
+    let reason = errorMessage(err);
+    if (err instanceof TaskApiError && err.body) {
+      try {
+        const body = JSON.parse(err.body) as { message?: unknown; code?: unknown };
+        if (typeof body.message === "string") {
+          reason = `${body.message}${typeof body.code === "string" ? ` (${body.code})` : ""}`;
+        }
+      } catch {
+        // not JSON: keep the client's message
+      }
+    }
+    throw new AgentError(ErrorCodes.machine, `no machine for this job: ${reason}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The executor of the task's kind: containers on the agent's engine, or a leased machine. */
+function executorFor(
+  task: TaskSpec,
+  api: TaskApiClient,
+  docker: Docker,
+  config: AgentConfig,
+): Executor {
+  if (task.executor.type === "machine") {
+    return new MachineExecutor({
+      lease: async () => machineTarget(api, await leaseMachine(api, "executor")),
+      workingDirectory: task.workingDirectory,
+    });
+  }
+  return new DockerExecutor(docker, task, config.executor);
+}
+
 /**
  * One agent run: install the job networks' firewall rules, claim the task, sweep orphans of dead agents, run the steps, report the result,
  * destroy the containers. A failure of the agent itself after the claim is reported as
@@ -87,11 +156,15 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
   const task = claim.task;
   const log = logger.child({ taskId: task.taskId, jobId: task.job.id });
   log.info({ job: task.job.name, node: task.node.index }, "task claimed");
-  try {
-    const swept = await sweepOrphans(docker, { host: config.executor.agentHost });
-    if (swept.length) log.info({ swept }, "removed containers of dead agents");
-  } catch (err) {
-    log.warn({ err }, "sweeping orphaned containers failed");
+  // A machine job's agent may have no Docker engine (Nomad gives it no socket).
+  const onDocker = task.executor.type === "docker";
+  if (onDocker) {
+    try {
+      const swept = await sweepOrphans(docker, { host: config.executor.agentHost });
+      if (swept.length) log.info({ swept }, "removed containers of dead agents");
+    } catch (err) {
+      log.warn({ err }, "sweeping orphaned containers failed");
+    }
   }
 
   let inner: OutputSink;
@@ -119,7 +192,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
   }
   const masker = createMasker(task.secrets);
   const sink = new MaskingSink(inner, masker);
-  const executor = new DockerExecutor(docker, task, config.executor);
+  const executor = executorFor(task, api, docker, config);
   const runner = new Runner({
     task,
     executor,
@@ -129,6 +202,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
     logger,
     signal,
     mask: (text) => masker.maskAll(text),
+    leaseRemoteDocker: () => leaseMachine(api, "remote_docker"),
   });
   let outcome: TaskOutcome;
   try {
@@ -145,9 +219,11 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
   } finally {
     await executor
       .destroy()
-      .catch((err: unknown) => log.error({ err }, "removing the job's containers failed"));
+      .catch((err: unknown) => log.error({ err }, "removing the job's environment failed"));
     // Also clean up after agents that died meanwhile (best effort; the next agent retries).
-    await sweepOrphans(docker, { host: config.executor.agentHost }).catch(() => undefined);
+    if (onDocker) {
+      await sweepOrphans(docker, { host: config.executor.agentHost }).catch(() => undefined);
+    }
     await withTimeout(sink.close(), 5_000).catch((err: unknown) =>
       log.warn({ err }, "closing output failed"),
     );

@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import pino from "pino";
@@ -11,7 +14,10 @@ import {
   PostgresSql,
   ensureVmSchema,
 } from "@drover/vm-service";
+import type { TaskSpec } from "@drover/task-api";
 import { MachineExecutor } from "../src/executor/machine/machine-executor.js";
+import { checkout } from "../src/steps/checkout.js";
+import type { StepContext } from "../src/steps/context.js";
 
 const logger = pino({ level: "silent" });
 const ready = spawnSync("docker", ["image", "inspect", "drover/machine:latest"]).status === 0;
@@ -135,6 +141,46 @@ describeMachine("machine executor over SSH on a leased local machine", () => {
     expect(back).toBeDefined();
     expect(await names(back!)).toMatchObject({ "dir/b.txt": "beta" });
     expect(await executor.getArchive("/home/circleci/project/missing")).toBeUndefined();
+  });
+
+  it("checks out a repository onto the machine (the tar reaches it after an SSH round trip)", async () => {
+    const src = mkdtempSync(path.join(os.tmpdir(), "drover-machine-repo-"));
+    const git = (...args: string[]) =>
+      spawnSync("git", ["-C", src, "-c", "user.name=t", "-c", "user.email=t@t", ...args]);
+    git("init", "-q", "-b", "main");
+    writeFileSync(path.join(src, "c.txt"), "gamma");
+    git("add", ".");
+    git("commit", "-qm", "one");
+    const revision = git("rev-parse", "HEAD").stdout.toString().trim();
+    const info = {
+      home: "/home/circleci",
+      machine: "x86_64",
+      shell: ["/bin/bash", "-eo", "pipefail", "-c"],
+      workingDirectory: "/home/circleci/project",
+      services: [],
+      uid: 1000,
+      gid: 1000,
+    };
+    const task = {
+      project: { gitUrl: src },
+      pipeline: { revision, branch: "main" },
+    } as unknown as TaskSpec;
+    const out = await checkout(
+      {
+        task,
+        executor,
+        info,
+        storage: {} as StepContext["storage"],
+        env: {},
+        mask: (t) => t,
+        log: () => {},
+      },
+      { path: "~/repo" },
+    );
+    expect(out).toMatchObject({ status: "success" });
+    const back = await executor.getArchive("/home/circleci/repo/c.txt");
+    expect(await names(back!)).toEqual({ "c.txt": "gamma" });
+    rmSync(src, { recursive: true, force: true });
   });
 
   it("releases the machine once when destroyed", async () => {

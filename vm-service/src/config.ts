@@ -2,25 +2,53 @@
 import { z } from "zod";
 import { leaseConfigSchema } from "./service/leases.js";
 import { localProviderConfigSchema } from "./providers/local/local-provider.js";
+import { ec2ProviderConfigSchema } from "./providers/ec2/ec2-provider.js";
+import { gceProviderConfigSchema } from "./providers/gce/gce-provider.js";
 
-export const vmServiceConfigSchema = z.object({
-  /** Address and port the API listens on (3000, as CircleCI Server's machine provisioner). */
-  host: z.string().min(1).default("127.0.0.1"),
-  port: z.number().int().min(0).max(65535).default(3000),
-  /** The token the control plane and agents present. */
-  serviceToken: z.string().min(16),
-  /** Which provider makes machines. */
-  provider: z.enum(["local"]).default("local"),
-  local: localProviderConfigSchema.default(localProviderConfigSchema.parse({})),
-  leases: leaseConfigSchema.default(leaseConfigSchema.parse({})),
-  /** How often the reaper runs, ms. */
-  reapIntervalMs: z.number().int().positive().default(60_000),
-});
+export const vmServiceConfigSchema = z
+  .object({
+    /** Address and port the API listens on (3000, as CircleCI Server's machine provisioner). */
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(3000),
+    /** The token the control plane and agents present. */
+    serviceToken: z.string().min(16),
+    /** Which provider makes machines: containers on this host's engine, EC2 or GCE. */
+    provider: z.enum(["local", "ec2", "gce"]).default("local"),
+    local: localProviderConfigSchema.default(localProviderConfigSchema.parse({})),
+    /** Required when `provider` is `ec2`. */
+    ec2: ec2ProviderConfigSchema.optional(),
+    /** Required when `provider` is `gce`. */
+    gce: gceProviderConfigSchema.optional(),
+    leases: leaseConfigSchema.default(leaseConfigSchema.parse({})),
+    /** How often the reaper runs, ms. */
+    reapIntervalMs: z.number().int().positive().default(60_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.provider !== "local" && !c[c.provider]) {
+      ctx.addIssue({
+        code: "custom",
+        path: [c.provider],
+        message: `provider ${c.provider} needs its settings (images, region or zones ...)`,
+      });
+    }
+  });
 export type VmServiceConfig = z.infer<typeof vmServiceConfigSchema>;
 export type VmServiceConfigInput = z.input<typeof vmServiceConfigSchema>;
 
 const int = (v: string | undefined): number | undefined =>
   v === undefined ? undefined : Number(v);
+
+/** A JSON-valued variable; a parse failure names the variable. */
+function json(name: string, v: string | undefined): unknown {
+  if (v === undefined || v === "") return undefined;
+  try {
+    return JSON.parse(v) as unknown;
+  } catch (err) {
+    throw new Error(
+      `${name}: not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+    );
+  }
+}
 
 /** Reads vm-service's variables; a bad one fails naming the variable. */
 export function vmServiceConfigFromEnv(env: NodeJS.ProcessEnv): {
@@ -37,9 +65,12 @@ export function vmServiceConfigFromEnv(env: NodeJS.ProcessEnv): {
     serviceToken: env.DROVER_VM_SERVICE_TOKEN,
     provider: env.DROVER_VM_PROVIDER,
     local: { image: env.DROVER_VM_LOCAL_IMAGE, network: env.DROVER_VM_LOCAL_NETWORK },
+    ec2: json("DROVER_VM_EC2", env.DROVER_VM_EC2),
+    gce: json("DROVER_VM_GCE", env.DROVER_VM_GCE),
     leases: {
       installId: env.DROVER_VM_INSTALL_ID,
       startTimeoutMs: int(env.DROVER_VM_START_TIMEOUT_MS),
+      pools: json("DROVER_VM_POOLS", env.DROVER_VM_POOLS),
     },
     reapIntervalMs: int(env.DROVER_VM_REAP_INTERVAL_MS),
   };
@@ -50,6 +81,9 @@ export function vmServiceConfigFromEnv(env: NodeJS.ProcessEnv): {
     provider: "DROVER_VM_PROVIDER",
     "local.image": "DROVER_VM_LOCAL_IMAGE",
     "local.network": "DROVER_VM_LOCAL_NETWORK",
+    ec2: "DROVER_VM_EC2",
+    gce: "DROVER_VM_GCE",
+    "leases.pools": "DROVER_VM_POOLS",
     "leases.installId": "DROVER_VM_INSTALL_ID",
     "leases.startTimeoutMs": "DROVER_VM_START_TIMEOUT_MS",
     reapIntervalMs: "DROVER_VM_REAP_INTERVAL_MS",
@@ -66,7 +100,12 @@ export function vmServiceConfigFromEnv(env: NodeJS.ProcessEnv): {
   if (!r.success) {
     throw new Error(
       r.error.issues
-        .map((i) => `${names[i.path.join(".")] ?? i.path.join(".")}: ${i.message}`)
+        .map((i) => {
+          const at = i.path.join(".");
+          const name =
+            names[at] ?? names[at.split(".").slice(0, 2).join(".")] ?? names[String(i.path[0])];
+          return `${name ? `${name}${name === at ? "" : ` (${at})`}` : at}: ${i.message}`;
+        })
         .join("; "),
     );
   }

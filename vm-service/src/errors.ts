@@ -25,6 +25,18 @@ export class VmError extends Error {
     super(message, options);
     this.name = "VmError";
   }
+
+  /** vm-service itself cannot be used: unreachable, or it refused the service token. */
+  get serviceUnavailable(): boolean {
+    return (
+      this.code === "DROVER_ERR_VM_UNREACHABLE" || this.code === "DROVER_ERR_VM_UNAUTHENTICATED"
+    );
+  }
+
+  /** No such lease or machine. */
+  get notFound(): boolean {
+    return this.code === "DROVER_ERR_VM_NOT_FOUND";
+  }
 }
 
 /** Why a provider call failed: `capacity`/`quota`/`throttled` may pass; `config` will not. */

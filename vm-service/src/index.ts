@@ -27,6 +27,7 @@ export {
   leaseAccess,
   leaseConfigSchema,
   MANAGED_BY,
+  REMOTE_DOCKER_NAME,
   type LeaseConfig,
   type LeaseRequest,
   type LeaseServiceDeps,
@@ -41,7 +42,7 @@ export {
   type VmServiceConfig,
   type VmServiceConfigInput,
 } from "./config.js";
-export { startVmService, type VmService } from "./service/run.js";
+export { makeProvider, startVmService, type VmService } from "./service/run.js";
 export { cloudUserData } from "./provider/user-data.js";
 export {
   Ec2Provider,

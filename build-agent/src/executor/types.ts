@@ -60,6 +60,11 @@ export interface Executor {
     index: number,
     onOutput: (stream: OutputStream, data: string) => void,
   ): { stop(): void };
+  /**
+   * Joins a container of the same Docker engine (a `local` machine of `setup_remote_docker`) to the
+   * job's network under `alias`; it is detached again in `destroy`. Docker executor only.
+   */
+  attachContainer?(containerId: string, alias: string): Promise<void>;
   destroy(): Promise<void>;
 }
 

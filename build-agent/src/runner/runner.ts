@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import {
   TaskApiError,
+  type MachineLeaseInfo,
   type StepStatus,
   type TaskEvent,
   type TaskResult,
@@ -18,6 +19,7 @@ import {
   type StepOutcome,
   type StorageApi,
 } from "../steps/context.js";
+import { setupRemoteDocker } from "../steps/remote-docker.js";
 import { storeArtifacts, storeTestResults } from "../steps/results.js";
 import { attachWorkspace, persistToWorkspace } from "../steps/workspace.js";
 import { withTimeout } from "../util/time.js";
@@ -39,6 +41,8 @@ export interface RunnerDeps {
   signal: AbortSignal;
   /** Masks secrets in text the agent itself sends (event messages, test results); default none. */
   mask?: (text: string) => string;
+  /** Leases the task's machine for `setup_remote_docker`; absent, the step fails saying so. */
+  leaseRemoteDocker?: () => Promise<MachineLeaseInfo>;
 }
 
 export interface TaskOutcome {
@@ -217,12 +221,7 @@ export class Runner {
         ctx.log("No SSH keys are configured for this project on this agent; nothing added\n");
         return { status: "success", exitCode: 0 };
       case "setup_remote_docker":
-        return {
-          status: "failed",
-          exitCode: null,
-          message:
-            "setup_remote_docker needs the vm-service, which this agent is not configured for",
-        };
+        return setupRemoteDocker(ctx, step, this.deps.leaseRemoteDocker);
     }
   }
 

@@ -43,3 +43,4 @@ export {
 } from "./server/drover.js";
 export * from "./contexts/index.js";
 export * from "./users/index.js";
+export * from "./machines/index.js";

@@ -12,7 +12,10 @@ import type { Readable } from "node:stream";
 import { Pool, type Dispatcher } from "undici";
 import {
   claimResponseSchema,
+  machineLeaseSchema,
   type ClaimResponse,
+  type MachineLeaseInfo,
+  type MachineLeaseRequest,
   type TaskEvent,
   type TestCase,
 } from "./contract.js";
@@ -169,6 +172,31 @@ export class TaskApiClient {
     return this.stream(`${this.path("workspace")}/${encodeURIComponent(id)}`);
   }
 
+  /**
+   * Leases the task's machine (made fresh, or taken from a warm pool): waits until it answers SSH
+   * and Docker, up to `timeoutMs` (default 7 minutes, past vm-service's start limit).
+   */
+  async leaseMachine(
+    purpose: MachineLeaseRequest["purpose"],
+    timeoutMs = 7 * 60_000,
+  ): Promise<MachineLeaseInfo> {
+    const res = await this.request("POST", this.path("machine"), {
+      body: JSON.stringify({ purpose }),
+      json: true,
+      timeoutMs,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw this.unexpected("POST machine", res.statusCode, text);
+    const parsed = machineLeaseSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw this.unexpected("POST machine", res.statusCode, text);
+    return parsed.data;
+  }
+
+  /** Releases (destroys) the task's machine; idempotent. */
+  async releaseMachine(): Promise<void> {
+    await this.expect("DELETE", this.path("machine"), [204, 200], {});
+  }
+
   async close(): Promise<void> {
     await this.pool.close();
   }
@@ -212,7 +240,7 @@ export class TaskApiClient {
   private async request(
     method: Dispatcher.HttpMethod,
     path: string,
-    opts: { body?: Body; json?: boolean; retry?: boolean; auth?: boolean },
+    opts: { body?: Body; json?: boolean; retry?: boolean; auth?: boolean; timeoutMs?: number },
   ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {};
     if (opts.auth !== false && this.session) headers.authorization = `Bearer ${this.session}`;
@@ -230,7 +258,7 @@ export class TaskApiClient {
           path,
           headers,
           body: opts.body,
-          headersTimeout: this.timeoutMs,
+          headersTimeout: opts.timeoutMs ?? this.timeoutMs,
           bodyTimeout: 0,
         });
         if (idempotent && attempt < attempts && RETRY_STATUS.has(res.statusCode)) {

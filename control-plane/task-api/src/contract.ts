@@ -195,6 +195,37 @@ export const testCaseSchema = z.object({
 });
 export type TestCase = z.infer<typeof testCaseSchema>;
 
+/**
+ * A machine leased for the task (`POST /internal/v1/tasks/{taskId}/machine`): the `machine`
+ * executor's VM, or the remote Docker engine of `setup_remote_docker`. One per task: asking again
+ * returns the same machine. Secret: the agent never logs it; the control plane releases it when the
+ * task ends (the agent may release it earlier with `DELETE`).
+ */
+export const machineLeaseRequestSchema = z
+  .object({ purpose: z.enum(["executor", "remote_docker"]) })
+  .strict();
+export type MachineLeaseRequest = z.infer<typeof machineLeaseRequestSchema>;
+
+export const machineLeaseSchema = z.object({
+  id: z.string(),
+  /** `local`, `ec2` or `gce`; a `local` machine is a container on the agent's Docker engine. */
+  provider: z.string(),
+  /** The provider's id (the container id of a `local` machine). */
+  providerId: z.string(),
+  host: z.string(),
+  sshPort: z.number().int(),
+  dockerPort: z.number().int(),
+  sshUser: z.string(),
+  sshPrivateKey: z.string(),
+  hostPublicKey: z.string(),
+  hostKeyFingerprint: z.string(),
+  /** Names the Docker server certificate is also valid for (an alias a job network may give it). */
+  dockerNames: z.array(z.string()),
+  docker: z.object({ caCert: z.string(), clientCert: z.string(), clientKey: z.string() }),
+  expiresAt: z.string(),
+});
+export type MachineLeaseInfo = z.infer<typeof machineLeaseSchema>;
+
 // The wire schemas and the compiler's plan types must describe the same shapes.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const _stepsMatch: Same<z.infer<typeof stepSchema>, StepPlan> = true;

@@ -113,8 +113,11 @@ export function buildTaskJob(input: TaskSpecInput, config: JobSpecConfig): { Job
       config.driver === "docker"
         ? {
             image: config.agentImage,
-            // The Docker socket goes to the agent only; jobs' own containers never get it.
-            volumes: [`${config.dockerSocket}:/var/run/docker.sock`],
+            // The Docker socket goes to the agent of a docker job only; jobs' own containers
+            // never get it, and a machine job's steps run on its VM, so its agent needs none.
+            ...(input.executorType === "machine"
+              ? {}
+              : { volumes: [`${config.dockerSocket}:/var/run/docker.sock`] }),
             // The docker driver's `labels` is list(map(string)) (drivers/docker/config.go).
             labels: [{ "io.drover.task-id": input.taskId }],
             ...(sshPort !== undefined ? { ports: ["ssh"] } : {}),

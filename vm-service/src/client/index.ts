@@ -7,6 +7,7 @@ import { VmError, type VmErrorCode } from "../errors.js";
 import type { LeaseRequest, MachineLease, MachineSummary } from "../service/leases.js";
 
 export type { LeaseRequest, MachineLease, MachineSummary } from "../service/leases.js";
+export { VmError, type VmErrorCode } from "../errors.js";
 
 export interface VmServiceClientOptions {
   /** e.g. `http://127.0.0.1:3000` */

@@ -84,6 +84,9 @@ export interface LeaseRequest {
 /** What a job needs to reach its machine. Secret: never logged, sent only to the lease's caller. */
 export interface MachineLease {
   id: string;
+  /** The provider that made it (`local`, `ec2`, `gce`) and its id there. */
+  provider: string;
+  providerId: string;
   taskId: string;
   image: string;
   resourceClass: string;
@@ -94,9 +97,17 @@ export interface MachineLease {
   sshPrivateKey: string;
   hostPublicKey: string;
   hostKeyFingerprint: string;
+  /** Names the Docker server certificate holds besides `host` (see `REMOTE_DOCKER_NAME`). */
+  dockerNames: string[];
   docker: { caCert: string; clientCert: string; clientKey: string };
   expiresAt: string;
 }
+
+/**
+ * A name every machine's Docker server certificate also holds, so a job can reach the engine by
+ * a network alias (a `local` machine joined to a job's own network) as well as by its address.
+ */
+export const REMOTE_DOCKER_NAME = "remote-docker";
 
 /** A machine as operators see it: no credentials. */
 export interface MachineSummary {
@@ -304,7 +315,7 @@ export class LeaseService {
       await updateMachine(this.db, id, "provisioning", { providerId });
       const address = await this.waitRunning(providerId, deadline);
       await updateMachine(this.db, id, "provisioning", { address });
-      const tls = await createDockerTlsSet({ ips: [address] });
+      const tls = await createDockerTlsSet({ ips: [address], dnsNames: [REMOTE_DOCKER_NAME] });
       await provisionMachine(
         {
           host: address,
@@ -384,11 +395,20 @@ export class LeaseService {
   }
 
   private present(m: MachineRow): MachineLease {
-    if (!m.address || !m.taskId || !m.dockerCa || !m.dockerClientCert || !m.dockerClientKey) {
+    if (
+      !m.address ||
+      !m.taskId ||
+      !m.providerId ||
+      !m.dockerCa ||
+      !m.dockerClientCert ||
+      !m.dockerClientKey
+    ) {
       throw new VmError("DROVER_ERR_VM_NOT_READY", `machine ${m.id} is not ready`);
     }
     return {
       id: m.id,
+      provider: m.provider,
+      providerId: m.providerId,
       taskId: m.taskId,
       image: m.image,
       resourceClass: m.resourceClass,
@@ -399,6 +419,7 @@ export class LeaseService {
       sshPrivateKey: m.sshPrivateKey,
       hostPublicKey: m.hostPublicKey,
       hostKeyFingerprint: sshFingerprint(m.hostPublicKey),
+      dockerNames: [REMOTE_DOCKER_NAME],
       docker: { caCert: m.dockerCa, clientCert: m.dockerClientCert, clientKey: m.dockerClientKey },
       expiresAt: (m.leaseExpiresAt ?? this.now()).toISOString(),
     };

@@ -1,7 +1,14 @@
 /** Starts vm-service: the provider, leases, the reaper on a timer and the API. */
 import type { Logger } from "pino";
 import { createVmApi } from "../api/server.js";
-import { vmServiceConfigSchema, type VmServiceConfigInput } from "../config.js";
+import {
+  vmServiceConfigSchema,
+  type VmServiceConfig,
+  type VmServiceConfigInput,
+} from "../config.js";
+import type { MachineProvider } from "../provider/types.js";
+import { Ec2Provider } from "../providers/ec2/ec2-provider.js";
+import { GceProvider } from "../providers/gce/gce-provider.js";
 import { LocalProvider } from "../providers/local/local-provider.js";
 import { ensureVmSchema } from "../store/schema.js";
 import type { SqlDatabase } from "../store/sql.js";
@@ -13,6 +20,18 @@ export interface VmService {
   close(): Promise<void>;
 }
 
+/** The provider the configuration names. */
+export function makeProvider(config: VmServiceConfig, log: Logger): MachineProvider {
+  switch (config.provider) {
+    case "ec2":
+      return new Ec2Provider(config.ec2!, log);
+    case "gce":
+      return new GceProvider(config.gce!, log);
+    default:
+      return new LocalProvider(config.local, log);
+  }
+}
+
 export async function startVmService(opts: {
   config: VmServiceConfigInput;
   db: SqlDatabase;
@@ -21,7 +40,7 @@ export async function startVmService(opts: {
   const config = vmServiceConfigSchema.parse(opts.config);
   const log = opts.logger.child({ service: "vm-service" });
   await ensureVmSchema(opts.db);
-  const provider = new LocalProvider(config.local, log);
+  const provider = makeProvider(config, log);
   const leases = new LeaseService({ db: opts.db, provider, logger: log, config: config.leases });
   const app = createVmApi({ leases, provider, serviceToken: config.serviceToken, logger: log });
   const url = await app.listen({ host: config.host, port: config.port });

@@ -103,6 +103,8 @@ function canNsenter(config: ExecutorConfig): boolean {
 export class DockerExecutor implements Executor {
   private readonly containers: Docker.Container[] = [];
   private network: JobNetwork | undefined;
+  /** Containers joined to the job's network by `attachContainer`. */
+  private readonly attached: Array<{ network: string; containerId: string }> = [];
   private primary: Docker.Container | undefined;
   private destroyed: Promise<void> | undefined;
   private readonly services: Docker.Container[] = [];
@@ -331,8 +333,33 @@ export class DockerExecutor implements Executor {
     await this.requirePrimary().putArchive(tar, { path: dir });
   }
 
+  async attachContainer(containerId: string, alias: string): Promise<void> {
+    const name = this.network?.name ?? this.config.network;
+    try {
+      await this.docker
+        .getNetwork(name)
+        .connect({ Container: containerId, EndpointConfig: { Aliases: [alias] } });
+    } catch (err) {
+      throw new AgentError(
+        ErrorCodes.jobNetwork,
+        `could not join the remote Docker engine to the job's network: ${errorMessage(err)}`,
+        { cause: err },
+      );
+    }
+    this.attached.push({ network: name, containerId });
+  }
+
   destroy(): Promise<void> {
     this.destroyed ??= (async () => {
+      // Attached machines are not ours to remove: detach them so the network can go.
+      await Promise.all(
+        this.attached.map((a) =>
+          this.docker
+            .getNetwork(a.network)
+            .disconnect({ Container: a.containerId, Force: true })
+            .catch(() => undefined),
+        ),
+      );
       const all = [...this.containers].reverse();
       await Promise.all(
         all.map((c) =>

@@ -208,6 +208,25 @@ export const envSchema = z.object({
     .optional()
     .describe("Skip verifying Vault's certificate (loopback experiments only)."),
 
+  // Machines (vm-service) for `machine` jobs and `setup_remote_docker`.
+  DROVER_VM: z
+    .enum(["embedded", "off"])
+    .default("embedded")
+    .describe(
+      "`embedded`: `drover up` runs vm-service (local provider) unless DROVER_VM_URL is set; `off`: none.",
+    ),
+  DROVER_VM_URL: z
+    .url({ protocol: /^https?$/, error: "an http:// or https:// URL" })
+    .optional()
+    .describe("A running vm-service's API (port 3000) instead of the embedded one."),
+  DROVER_VM_SERVICE_TOKEN: z
+    .string()
+    .min(16, "at least 16 characters")
+    .optional()
+    .describe("vm-service's service token; required with DROVER_VM_URL (embedded: generated)."),
+  DROVER_VM_PORT: port
+    .default(3000)
+    .describe("Port of the embedded vm-service; a free one when taken, 0 always picks one."),
   // The Nomad scheduler.
   NOMAD_ADDR: z
     .url({ protocol: /^https?$/, error: "an http:// or https:// URL" })

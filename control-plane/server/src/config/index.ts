@@ -3,10 +3,12 @@ export { ConfigError } from "./errors.js";
 export {
   loadConfig,
   nomadSettingsFromEnv,
+  vmSettingsFromEnv,
   secretStoreConfigFromEnv,
   serverConfigFromEnv,
   type DroverConfig,
   type NomadSettings,
+  type VmSettings,
 } from "./load.js";
 export {
   dataPaths,

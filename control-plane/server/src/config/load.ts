@@ -20,6 +20,12 @@ export interface NomadSettings {
 }
 
 /** Everything `drover up` runs on, parsed once from the environment. */
+/** Where machines come from: a running vm-service, one embedded in `drover up`, or none. */
+export type VmSettings =
+  | { mode: "remote"; url: string; serviceToken: string }
+  | { mode: "embedded"; port: number }
+  | { mode: "off" };
+
 export interface DroverConfig {
   /** The composition root's options (`startControlPlane`). */
   server: ServerConfig;
@@ -27,6 +33,8 @@ export interface DroverConfig {
   secretStore: SecretStoreConfig;
   /** The Nomad scheduler, when `NOMAD_ADDR` is set; null: local agents. */
   nomad: NomadSettings | null;
+  /** vm-service for machine jobs. */
+  vm: VmSettings;
   /** The root logger's level. */
   logLevel: DroverEnv["DROVER_LOG_LEVEL"];
 }
@@ -173,8 +181,9 @@ export function loadConfig(env: Record<string, string | undefined>): DroverConfi
   const issues: FieldIssue[] = [];
   const secretStore = secretStoreOf(parsed, server.dataDir, issues);
   const nomad = nomadOf(parsed, issues);
-  if (issues.length > 0 || !secretStore || nomad === undefined) failConfig(issues);
-  return { server, secretStore, nomad, logLevel: parsed.DROVER_LOG_LEVEL };
+  const vm = vmOf(parsed, issues);
+  if (issues.length > 0 || !secretStore || nomad === undefined || !vm) failConfig(issues);
+  return { server, secretStore, nomad, vm, logLevel: parsed.DROVER_LOG_LEVEL };
 }
 
 /** The server options from the environment (`loadConfig(env).server`). */
@@ -195,6 +204,28 @@ export function secretStoreConfigFromEnv(
   const config = secretStoreOf(parseEnv(env), defaults.dataDir, issues);
   if (!config) failConfig(issues);
   return config;
+}
+
+function vmOf(env: DroverEnv, issues: FieldIssue[]): VmSettings | undefined {
+  if (env.DROVER_VM_URL) {
+    if (!env.DROVER_VM_SERVICE_TOKEN) {
+      issues.push({
+        field: "DROVER_VM_SERVICE_TOKEN",
+        message: "required with DROVER_VM_URL (vm-service's service token)",
+      });
+      return undefined;
+    }
+    return { mode: "remote", url: env.DROVER_VM_URL, serviceToken: env.DROVER_VM_SERVICE_TOKEN };
+  }
+  return env.DROVER_VM === "off" ? { mode: "off" } : { mode: "embedded", port: env.DROVER_VM_PORT };
+}
+
+/** The vm-service settings from the environment. */
+export function vmSettingsFromEnv(env: Record<string, string | undefined>): VmSettings {
+  const issues: FieldIssue[] = [];
+  const vm = vmOf(parseEnv(env), issues);
+  if (!vm) failConfig(issues);
+  return vm;
 }
 
 /** The Nomad settings from the environment; null when `NOMAD_ADDR` is unset. */

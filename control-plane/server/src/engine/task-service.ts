@@ -142,6 +142,35 @@ export class TaskService {
     };
   }
 
+  /**
+   * What the task's machine is made from: the `machine` executor's image and resource class, or
+   * for `setup_remote_docker` in a docker job CircleCI's remote Docker defaults.
+   */
+  async machineRequest(
+    taskId: string,
+    purpose: "executor" | "remote_docker",
+  ): Promise<{ image: string; resourceClass: string }> {
+    const t = await claims.claimedTask(this.opts.db, taskId);
+    if (!t) throw new ControlPlaneError("DROVER_ERR_NOT_FOUND", "task not found");
+    const { plan } = t.job;
+    if (purpose === "executor") {
+      if (plan.executor?.type !== "machine") {
+        throw new ControlPlaneError(
+          "DROVER_ERR_INVALID_STATE",
+          `job ${plan.name} does not use the machine executor`,
+        );
+      }
+      return { image: plan.executor.image, resourceClass: plan.resourceClass };
+    }
+    if (!plan.steps.some((s) => s.type === "setup_remote_docker")) {
+      throw new ControlPlaneError(
+        "DROVER_ERR_INVALID_STATE",
+        `job ${plan.name} has no setup_remote_docker step`,
+      );
+    }
+    return { image: "docker-default", resourceClass: "medium" };
+  }
+
   /** The task a session token belongs to, while that task is not final; null otherwise. */
   async authenticate(taskId: string, session: string): Promise<TaskPrincipal | null> {
     if (!/^[0-9a-f-]{36}$/i.test(taskId)) return null;

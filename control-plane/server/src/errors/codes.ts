@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   DROVER_ERR_TASK_TOKEN: { status: 401, meaning: "The task token is unknown, expired or used already." },
   DROVER_ERR_TASK_SESSION: { status: 401, meaning: "The task session is invalid, or the task is final." },
   DROVER_ERR_SCHEDULER_UNAVAILABLE: { status: 503, meaning: "The scheduler backend (Nomad, Docker) cannot be reached." },
+  DROVER_ERR_MACHINES_UNAVAILABLE: { status: 503, meaning: "No vm-service is configured or it cannot be reached, so no machine can be leased." },
+  DROVER_ERR_MACHINE_FAILED: { status: 502, meaning: "vm-service could not provide the task's machine (provider quota, capacity, or the machine never became ready)." },
 
   // Pipelines: compiles run in worker threads (`pipelines/compile-pool.ts`); these end a pipeline as `errored`.
   DROVER_ERR_CONFIG_COMPILE_TIMEOUT: { status: 400, meaning: "The config took longer to compile than the worker's time limit." },

@@ -20,6 +20,12 @@ import { registerProjectRoutes } from "../api/routes/projects.js";
 import { registerScheduleRoutes } from "../api/routes/schedules.js";
 import { registerTaskRoutes } from "../api/routes/tasks.js";
 import { registerTaskStorageRoutes } from "../api/routes/task-storage.js";
+import { registerTaskMachineRoutes } from "../api/routes/task-machine.js";
+import {
+  MachineReleasingScheduler,
+  releaseMachinesOfFinishedTasks,
+  type TaskMachines,
+} from "../machines/index.js";
 import { registerTokenRoutes } from "../api/routes/tokens.js";
 import { registerWorkflowRoutes } from "../api/routes/workflows.js";
 import { TokenAuthenticator } from "../auth/principal.js";
@@ -60,6 +66,8 @@ export interface ControlPlaneDeps {
   output?: OutputInfo;
   /** The clock of schedules and token expiry (`ComposeOptions.now`, else the system's). */
   now: () => Date;
+  /** Machines of `machine` jobs and `setup_remote_docker` (vm-service), when configured. */
+  machines?: TaskMachines;
 }
 
 /** Where the output-processor is and the Pusher keys its browsers' channels are signed with. */
@@ -98,7 +106,12 @@ export interface ComposeOptions {
   authenticators?: RequestAuthenticator[];
   /** Extra route modules, registered after the built-in ones. */
   routes?: RouteModule[];
+  /** vm-service's machines; without it, machine leases answer `DROVER_ERR_MACHINES_UNAVAILABLE`. */
+  machines?: TaskMachines;
 }
+
+/** How often machines of tasks that are no longer active are looked for and released. */
+const MACHINE_BACKSTOP_MS = 60_000;
 
 export interface ControlPlane extends ControlPlaneDeps {
   app: FastifyInstance;
@@ -127,6 +140,7 @@ async function instanceId(root: string): Promise<string> {
 /** The built-in route modules. Add a module here to have it on every server. */
 async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Promise<void> {
   registerTaskRoutes(app, deps);
+  registerTaskMachineRoutes(app, deps);
   registerPipelineRoutes(app, deps);
   registerWorkflowRoutes(app, deps);
   registerJobRoutes(app, deps);
@@ -185,13 +199,17 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     (await openDatabase(
       config.databaseUrl ? { url: config.databaseUrl } : { dataDir: paths.pglite },
     ));
-  const scheduler =
+  const backend =
     opts.scheduler ??
     new LocalScheduler({
       logger,
       stateDir: paths.agents,
       ...(config.agentCommand ? { agentCommand: config.agentCommand } : {}),
     });
+  // A task's machine goes when the task is canceled or final.
+  const scheduler = opts.machines
+    ? new MachineReleasingScheduler(backend, opts.machines, logger)
+    : backend;
   const urls: ServiceUrls = {
     controlPlane: config.internalUrl ?? "",
     public: config.publicUrl ?? "",
@@ -236,13 +254,14 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     logger,
     db,
     urls,
-    scheduler,
+    scheduler: backend,
     engine,
     tasks,
     trigger,
     schedules,
     storage,
     ...(opts.output ? { output: opts.output } : {}),
+    ...(opts.machines ? { machines: opts.machines } : {}),
     now: opts.now ?? (() => new Date()),
   };
   const app = createApiServer({
@@ -282,6 +301,15 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     config.retentionSweepMs > 0
       ? [setTimeout(sweep, 10_000).unref(), setInterval(sweep, config.retentionSweepMs).unref()]
       : [];
+  const { machines } = opts;
+  if (machines) {
+    const backstop = (): void => {
+      releaseMachinesOfFinishedTasks(db, machines, logger).catch((err: unknown) =>
+        logger.warn({ err }, "looking for machines of finished tasks failed"),
+      );
+    };
+    sweepers.push(setInterval(backstop, MACHINE_BACKSTOP_MS).unref());
+  }
   logger.info({ url }, "control plane listening");
 
   let closed = false;

@@ -17,13 +17,16 @@ import { canSeeProject, TokenAuthenticator, type Principal } from "../auth/princ
 import {
   nomadSettingsFromEnv,
   secretStoreConfigFromEnv,
+  vmSettingsFromEnv,
   type NomadSettings,
+  type VmSettings,
 } from "../config/load.js";
 import { dataPaths, type ServerConfig } from "../config/server-config.js";
 import { createSecretsModule, type SecretsModule } from "../contexts/module.js";
 import { openDatabase } from "../db/open.js";
 import type { Database } from "../db/types.js";
 import type { TaskSecretsProvider } from "../engine/task-service.js";
+import { startMachines, type MachinesHandle } from "../machines/embedded.js";
 import { LocalScheduler } from "../scheduler/local/local.js";
 import { NomadScheduler } from "../scheduler/nomad/backend.js";
 import { registerNomadAdminRoutes } from "../scheduler/nomad/admin-routes.js";
@@ -66,6 +69,8 @@ export interface DroverOptions {
    * `secretStore` and `nomad` are parsed from when not given; default `process.env`.
    */
   env?: Record<string, string | undefined>;
+  /** vm-service (`loadConfig(env).vm`); default: parsed from `env`. */
+  vm?: VmSettings;
   /** Overrides the scheduler chosen from the environment (tests wrap the local one). */
   scheduler?: SchedulerBackend;
   /** More route modules (the web UI's), registered after the built-in ones. */
@@ -78,6 +83,8 @@ export interface Drover {
   /** The URL agents and the CLI reach the output-processor at. */
   outputUrl: string;
   secrets: SecretsModule;
+  /** vm-service (embedded or remote), or null when machines are off. */
+  vm: MachinesHandle | null;
   close(): Promise<void>;
 }
 
@@ -174,6 +181,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
   // Parsed before anything starts, so a bad variable fails fast and names itself.
   const secretStore = opts.secretStore ?? secretStoreConfigFromEnv(env, { dataDir: paths.root });
   const nomad = opts.nomad !== undefined ? opts.nomad : nomadSettingsFromEnv(env);
+  const vmSettings = opts.vm ?? vmSettingsFromEnv(env);
   await mkdir(paths.root, { recursive: true });
   const db: Database = await openDatabase(
     config.databaseUrl ? { url: config.databaseUrl } : { dataDir: paths.pglite },
@@ -271,6 +279,8 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       }),
     );
     routes.push(...(opts.routes ?? []));
+    const vm = await startMachines({ settings: vmSettings, db, dataDir: paths.root, logger });
+    if (vm) cleanups.push(() => vm.close());
     const cp = await startControlPlane({
       config: { ...config, outputUrl },
       logger,
@@ -286,6 +296,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
         }),
       authenticators: [secrets.authenticator],
       routes,
+      ...(vm ? { machines: vm.machines } : {}),
       output: {
         url: outputUrl,
         port,
@@ -301,6 +312,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       output,
       outputUrl,
       secrets,
+      vm,
       async close() {
         if (closed) return;
         closed = true;

@@ -38,6 +38,8 @@ interface Tracked {
   purgeWhenDone?: boolean;
   /** CreateIndex of the newest allocation seen; older allocations' events are ignored. */
   allocIndex: number;
+  /** ModifyIndex of that allocation; a stale read of it is ignored. */
+  allocModifyIndex: number;
   state: TaskState | undefined;
 }
 
@@ -125,6 +127,9 @@ export class NomadScheduler implements SchedulerBackend {
     if (!this.#tasks.has(plan.taskId)) {
       this.#track(plan.taskId, Job.ID);
       this.#emit(plan.taskId, { state: "queued" });
+      // The stream may have carried this job's allocation before it was tracked (a fast
+      // placement answers before the register call returns): read it once.
+      if (this.#listeners.size > 0) await this.#sync(plan.taskId, false);
     }
     this.#ensureStream();
   }
@@ -246,7 +251,7 @@ export class NomadScheduler implements SchedulerBackend {
 
   #track(taskId: string, jobId: string): void {
     if (!this.#tasks.has(taskId))
-      this.#tasks.set(taskId, { jobId, allocIndex: 0, state: undefined });
+      this.#tasks.set(taskId, { jobId, allocIndex: 0, allocModifyIndex: 0, state: undefined });
     this.#byJob.set(jobId, taskId);
   }
 
@@ -276,7 +281,9 @@ export class NomadScheduler implements SchedulerBackend {
     if (!taskId) return;
     const t = this.#tasks.get(taskId)!;
     if (alloc.CreateIndex < t.allocIndex) return;
+    if (alloc.CreateIndex === t.allocIndex && alloc.ModifyIndex < t.allocModifyIndex) return;
     t.allocIndex = alloc.CreateIndex;
+    t.allocModifyIndex = alloc.ModifyIndex;
     t.clientStatus = alloc.ClientStatus;
     if (t.purgeWhenDone && ["complete", "failed", "lost"].includes(alloc.ClientStatus)) {
       t.purgeWhenDone = false;

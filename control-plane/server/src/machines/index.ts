@@ -1,0 +1,9 @@
+export {
+  MachineError,
+  type MachineErrorCode,
+  type MachineRequest,
+  type TaskMachines,
+} from "./types.js";
+export { VmTaskMachines } from "./vm-machines.js";
+export { MachineReleasingScheduler } from "./releasing-scheduler.js";
+export { releaseMachinesOfFinishedTasks } from "./release-finished.js";
