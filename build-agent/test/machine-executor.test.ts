@@ -183,6 +183,39 @@ describeMachine("machine executor over SSH on a leased local machine", () => {
     rmSync(src, { recursive: true, force: true });
   });
 
+  it("ends a command as an infrastructure failure when its machine dies mid-step", async () => {
+    const other = new MachineExecutor({
+      workingDirectory: "~/project",
+      lease: async () => {
+        const l = await leases.lease({
+          taskId: randomUUID(),
+          image: "default",
+          resourceClass: "medium",
+        });
+        doomed = l.providerId;
+        return { access: leaseAccess(l), release: () => leases.release(l.id) };
+      },
+    });
+    let doomed = "";
+    await other.setup(() => {});
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const h = other.exec({
+      argv: ["sh", "-c", "echo started; sleep 120"],
+      onOutput: () => started(),
+    });
+    const outcome = h.result.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await running;
+    await provider.destroy([doomed]);
+    const err = await outcome;
+    expect(err).toMatchObject({ code: "DROVER_ERR_MACHINE", infrastructure: true });
+    expect(String((err as Error).message)).toMatch(/machine \S+ (stopped answering|closed)/);
+    await other.destroy();
+  });
+
   it("releases the machine once when destroyed", async () => {
     await executor.destroy();
     await executor.destroy();

@@ -3,51 +3,13 @@
  * data directory starts every service, runs the demo pipeline in Docker, streams each job's
  * output and exits with the workflow's result.
  */
-import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { drover, ensureBuilt, root } from "./drover-cli.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const cli = join(root, "control-plane", "cli", "dist", "main.js");
-
-beforeAll(() => {
-  if (!existsSync(cli) || !existsSync(join(root, "build-agent", "dist", "main.js"))) {
-    execFileSync(
-      process.execPath,
-      [join(root, "node_modules", "typescript", "bin", "tsc"), "--build"],
-      {
-        cwd: root,
-        stdio: "inherit",
-      },
-    );
-  }
-}, 300_000);
-
-function drover(
-  args: string[],
-  cwd: string,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      cwd,
-      env: { ...process.env, DROVER_URL: "", DROVER_TOKEN: "", NOMAD_ADDR: "", DATABASE_URL: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 240_000);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, out, err });
-    });
-  });
-}
+beforeAll(ensureBuilt, 300_000);
 
 describe("drover up --run examples/demo", () => {
   it("finishes green with every job and its live output", { timeout: 300_000 }, async () => {

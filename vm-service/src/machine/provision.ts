@@ -73,6 +73,9 @@ export function sshConnect(access: MachineAccess, readyTimeout: number): Promise
         username: access.sshUser,
         privateKey: access.privateKey,
         readyTimeout,
+        // A machine that vanishes (destroyed, host down) ends the connection in about 15 s.
+        keepaliveInterval: 5_000,
+        keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
           const got = sshFingerprint(`ssh-ed25519 ${key.toString("base64")}`);
           if (got === expected) return true;

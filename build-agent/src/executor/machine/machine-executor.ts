@@ -38,6 +38,8 @@ export class MachineExecutor implements Executor {
   private target: MachineTarget | null = null;
   private conn: Client | null = null;
   private destroyed = false;
+  /** Why the SSH connection ended, when it ended before `destroy`. */
+  private lost: string | undefined;
 
   constructor(private readonly opts: MachineExecutorOptions) {}
 
@@ -72,8 +74,12 @@ export class MachineExecutor implements Executor {
       const a = this.target.access;
       log(`Machine ${a.host} leased; connecting over SSH as ${a.sshUser}`);
       this.conn = await sshConnect(a, 30_000);
-      this.conn.on("error", () => {
-        // a machine that dies mid-job ends its commands; their results say so
+      // A machine that dies mid-job ends its commands as infrastructure failures.
+      this.conn.on("error", (err: Error) => {
+        this.lost ??= `the machine ${a.host} stopped answering over SSH: ${err.message}`;
+      });
+      this.conn.on("close", () => {
+        this.lost ??= `the machine ${a.host} closed the SSH connection`;
       });
     } catch (err) {
       throw new AgentError(ErrorCodes.machine, `cannot reach the machine: ${errorMessage(err)}`, {
@@ -186,6 +192,12 @@ export class MachineExecutor implements Executor {
           if (timer) clearTimeout(timer);
           void (async () => {
             if (killing) await killing;
+            // The connection's own close may come just after its channels'.
+            if (code == null) await new Promise((r) => setImmediate(r));
+            if (this.lost && !this.destroyed && code == null) {
+              reject(new AgentError(ErrorCodes.machine, `${this.lost} while the command ran`));
+              return;
+            }
             void this.run(`rm -f ${pidfile}`).catch(() => {});
             resolve({ exitCode: signal ? null : code, timedOut, killed });
           })();
