@@ -46,6 +46,7 @@ function json(name: string, v: string | undefined): unknown {
   } catch (err) {
     throw new Error(
       `${name}: not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+      { cause: err },
     );
   }
 }

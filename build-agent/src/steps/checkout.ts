@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { AgentError, ErrorCodes } from "../errors.js";
 import { jobPath, mkdirp, type StepContext, type StepOutcome } from "./context.js";
 
