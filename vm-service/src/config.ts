@@ -90,7 +90,7 @@ export function vmServiceConfigFromEnv(env: NodeJS.ProcessEnv): {
     reapIntervalMs: "DROVER_VM_REAP_INTERVAL_MS",
   };
   const strip = (o: unknown): unknown =>
-    o && typeof o === "object"
+    o && typeof o === "object" && !Array.isArray(o)
       ? Object.fromEntries(
           Object.entries(o)
             .filter(([, v]) => v !== undefined)
@@ -103,9 +103,9 @@ export function vmServiceConfigFromEnv(env: NodeJS.ProcessEnv): {
       r.error.issues
         .map((i) => {
           const at = i.path.join(".");
-          const name =
-            names[at] ?? names[at.split(".").slice(0, 2).join(".")] ?? names[String(i.path[0])];
-          return `${name ? `${name}${name === at ? "" : ` (${at})`}` : at}: ${i.message}`;
+          if (names[at]) return `${names[at]}: ${i.message}`;
+          const name = names[i.path.slice(0, 2).join(".")] ?? names[String(i.path[0])];
+          return `${name ? `${name} (${at})` : at}: ${i.message}`;
         })
         .join("; "),
     );
