@@ -8,6 +8,20 @@ export interface CliSettings {
   token: string;
   /** The output-processor (`DROVER_OUTPUT_URL`); else asked from the server's `/healthz`. */
   outputUrl?: string;
+  /** vm-service of `drover up` and its service token (`drover vm`). */
+  vmUrl?: string;
+  vmToken?: string;
+}
+
+/** Reads `.drover/cli.json` above `from`, if any (`{}` when there is none). */
+export function storedCliSettings(from: string): Partial<CliSettings> {
+  const file = findCliFile(from);
+  if (!file) return {};
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as Partial<CliSettings>;
+  } catch (err) {
+    throw new CliSettingsError(`cannot read ${file}: ${String(err)}`, { cause: err });
+  }
 }
 
 /** No server configured, or `cli.json` unreadable: a sentence for the user, exit code 1. */
@@ -32,15 +46,7 @@ export function findCliFile(from: string): string | null {
 }
 
 export function loadCliSettings(env: NodeJS.ProcessEnv, from: string): CliSettings {
-  const file = findCliFile(from);
-  let stored: Partial<CliSettings> = {};
-  if (file) {
-    try {
-      stored = JSON.parse(readFileSync(file, "utf8")) as Partial<CliSettings>;
-    } catch (err) {
-      throw new CliSettingsError(`cannot read ${file}: ${String(err)}`, { cause: err });
-    }
-  }
+  const stored = storedCliSettings(from);
   const url = env.DROVER_URL || stored.url;
   const token = env.DROVER_TOKEN || stored.token;
   if (!url || !token) {

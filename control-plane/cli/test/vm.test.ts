@@ -1,6 +1,9 @@
 /** `drover vm` against a real vm-service (local machines, PostgreSQL). */
 import { randomUUID } from "node:crypto";
 import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -80,6 +83,25 @@ afterEach(() => {
     out = "";
     expect(await runCli(["vm", "list", "--json"])).toBe(0);
     expect(JSON.parse(out)).toEqual([]);
+  });
+
+  it("finds the vm-service `drover up` saved in .drover/cli.json", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "drover-cli-vm-"));
+    mkdirSync(join(dir, ".drover"));
+    writeFileSync(
+      join(dir, ".drover", "cli.json"),
+      JSON.stringify({ url: "http://127.0.0.1:1", token: "x", vmUrl: url, vmToken: token }),
+    );
+    vi.stubEnv("DROVER_VM_URL", "");
+    vi.stubEnv("DROVER_VM_SERVICE_TOKEN", "");
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      expect(await runCli(["vm", "list", "--json"])).toBe(0);
+      expect(JSON.parse(out)).toEqual([]);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   it("says in one sentence what is wrong: no token, a wrong one, no vm-service", async () => {

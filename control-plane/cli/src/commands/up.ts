@@ -100,6 +100,7 @@ export async function run(argv: string[]): Promise<number> {
       config,
       secretStore: loaded.secretStore,
       nomad: loaded.nomad,
+      vm: loaded.vm,
       logger,
       env,
     });
@@ -118,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     url: cp.url,
     outputUrl: drover.outputUrl,
     ...(cp.bootstrapToken ? { token: cp.bootstrapToken } : {}),
+    ...(drover.vm ? { vmUrl: drover.vm.url, vmToken: drover.vm.serviceToken } : {}),
   });
   process.stdout.write(`Drover is up at ${cp.url} (live output at ${drover.outputUrl})\n`);
   if (cp.bootstrapToken) {

@@ -2,25 +2,29 @@
 import process from "node:process";
 import { VmServiceClient } from "@drover/vm-service/client";
 import { parseCommand, subcommand } from "../args.js";
+import { storedCliSettings } from "../settings.js";
 
 const USAGE =
   "usage: drover vm list [--json]\n" +
   "       drover vm destroy <machine-id>\n" +
-  "Talks to vm-service at DROVER_VM_URL (default http://127.0.0.1:3000) with\n" +
-  "DROVER_VM_SERVICE_TOKEN. destroy releases the machine's lease and destroys it.\n";
+  "Talks to vm-service at DROVER_VM_URL with DROVER_VM_SERVICE_TOKEN, else to the one\n" +
+  "`drover up` runs here (saved in .drover/cli.json). destroy releases the machine's lease\n" +
+  "and destroys it.\n";
 
+/** vm-service from DROVER_VM_URL/DROVER_VM_SERVICE_TOKEN, else the one `drover up` saved. */
 function client(): VmServiceClient {
-  const token = process.env.DROVER_VM_SERVICE_TOKEN;
+  const stored = process.env.DROVER_VM_SERVICE_TOKEN ? {} : storedCliSettings(process.cwd());
+  const token = process.env.DROVER_VM_SERVICE_TOKEN || stored.vmToken;
   if (!token) {
     throw Object.assign(
-      new Error("DROVER_VM_SERVICE_TOKEN is not set: vm-service needs its service token"),
-      {
-        code: "DROVER_ERR_VM_UNAUTHENTICATED",
-      },
+      new Error(
+        "DROVER_VM_SERVICE_TOKEN is not set (and no `drover up` here saved one): vm-service needs its service token",
+      ),
+      { code: "DROVER_ERR_VM_UNAUTHENTICATED" },
     );
   }
   return new VmServiceClient({
-    url: process.env.DROVER_VM_URL ?? "http://127.0.0.1:3000",
+    url: process.env.DROVER_VM_URL || stored.vmUrl || "http://127.0.0.1:3000",
     serviceToken: token,
     timeoutMs: 60_000,
   });
