@@ -184,4 +184,31 @@ describeDocker("leases on the local provider and PostgreSQL", () => {
     expect(next.id).not.toBe(lease.id);
     await pooled.release(next.id);
   });
+  it("holds a scheduled window's count while it is open, and retires the surplus after", async () => {
+    let at = new Date("2026-12-07T08:30:00Z"); // a Monday, inside the 08:00 window
+    const pools = [
+      {
+        image: "window-image",
+        resourceClass: "medium",
+        preallocated: 0,
+        scheduled: [{ cron: "0 8 * * 1-5", durationMinutes: 60, preallocated: 1 }],
+      },
+    ];
+    const windowed = new LeaseService({
+      db,
+      provider,
+      logger,
+      config: { installId, pools },
+      now: () => at,
+    });
+    const ready = async () =>
+      (await windowed.list()).filter((m) => m.image === "window-image" && m.state === "ready");
+    expect(await windowed.fillPools()).toBe(1);
+    expect(await ready()).toHaveLength(1);
+    at = new Date("2026-12-07T09:30:00Z"); // the window closed
+    expect(await windowed.fillPools()).toBe(0);
+    expect(await ready()).toEqual([]);
+    at = new Date("2026-12-12T08:30:00Z"); // Saturday: no window
+    expect(await windowed.fillPools()).toBe(0);
+  });
 });

@@ -18,6 +18,7 @@ import { generateSshKeyPair, sshFingerprint } from "../credentials/ssh.js";
 import { VmError } from "../errors.js";
 import { provisionMachine, type MachineAccess } from "../machine/provision.js";
 import type { MachineProvider } from "../provider/types.js";
+import { poolTarget, poolWindowSchema } from "./pool-schedule.js";
 import {
   claimPooled,
   getMachine,
@@ -64,6 +65,8 @@ export const leaseConfigSchema = z.object({
         image: z.string().min(1),
         resourceClass: z.string().min(1),
         preallocated: z.number().int().min(0).max(100),
+        /** Windows in which the pool holds another count (CircleCI's scheduled preboot). */
+        scheduled: z.array(poolWindowSchema).default([]),
       }),
     )
     .default([]),
@@ -242,13 +245,21 @@ export class LeaseService {
   private async fillPoolsOnce(): Promise<number> {
     const live = await listMachines(this.db, ["provisioning", "ready"]);
     const wanted: LeaseRequest[] = [];
+    const now = this.now();
     for (const pool of this.config.pools) {
-      const have = live.filter(
+      const mine = live.filter(
         (m) => m.pooled && m.image === pool.image && m.resourceClass === pool.resourceClass,
-      ).length;
-      for (let i = have; i < pool.preallocated; i++) {
+      );
+      const target = poolTarget(pool, now);
+      for (let i = mine.length; i < target; i++) {
         wanted.push({ taskId: "", image: pool.image, resourceClass: pool.resourceClass });
       }
+      // A window closed: the surplus ready machines go (newest first; none that a lease took).
+      const surplus = mine
+        .filter((m) => m.state === "ready")
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
+        .slice(0, Math.max(0, mine.length - target));
+      for (const m of surplus) await this.retirePooled(m);
     }
     // A few at a time: a refill must not starve the leases it serves, nor flood the provider's API.
     const queue = [...wanted];
@@ -261,6 +272,15 @@ export class LeaseService {
     };
     await Promise.all(Array.from({ length: this.config.poolFillConcurrency }, worker));
     return wanted.length;
+  }
+
+  /** Destroys a ready pooled machine, unless a lease took it meanwhile. */
+  private async retirePooled(m: MachineRow): Promise<void> {
+    const taken = await updateMachine(this.db, m.id, "releasing", {}, ["ready"]);
+    if (!taken) return;
+    if (m.providerId) await this.provider.destroy([m.providerId]);
+    await updateMachine(this.db, m.id, "destroyed", { releasedAt: this.now() });
+    this.log.info({ vmId: m.id }, "pooled machine retired: its pool window closed");
   }
 
   /**
