@@ -155,8 +155,9 @@ describeDocker("leases on the local provider and PostgreSQL", () => {
     expect(await pooled.fillPools()).toBe(0); // full
     const [warm] = (await pooled.list()).filter((m) => m.state === "ready");
     expect(warm).toBeDefined();
+    const warmTask = randomUUID();
     const lease = await pooled.lease({
-      taskId: randomUUID(),
+      taskId: warmTask,
       image: "ubuntu-2204:current",
       resourceClass: "large",
     });
@@ -174,6 +175,14 @@ describeDocker("leases on the local provider and PostgreSQL", () => {
         timeout: 60_000,
       })
       .toBe(1);
+    // Asked again with a warm machine ready, the task keeps its own machine.
+    const again = await pooled.lease({
+      taskId: warmTask,
+      image: "ubuntu-2204:current",
+      resourceClass: "large",
+    });
+    expect(again.id).toBe(lease.id);
+    expect((await pooled.list()).filter((m) => m.state === "ready")).toHaveLength(1);
     await pooled.release(lease.id);
     await pooled.release(other.id);
     const next = await pooled.lease({

@@ -23,7 +23,8 @@ export class VmServiceClient {
 
   constructor(private readonly opts: VmServiceClientOptions) {
     this.origin = new URL(opts.url).origin;
-    this.pool = new Pool(this.origin, { connections: 8 });
+    // A cold lease holds its connection for minutes: a small pool would queue every lease behind it.
+    this.pool = new Pool(this.origin, { connections: 256 });
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

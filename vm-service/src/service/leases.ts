@@ -198,15 +198,22 @@ export class LeaseService {
     const seconds = this.leaseSeconds(req.leaseSeconds);
     const inFlight = this.making.get(req.taskId);
     if (inFlight) return inFlight;
-    const existing = await machineOfTask(this.db, req.taskId);
-    if (existing?.state === "leased") return this.present(existing);
-    if (existing) return this.waitLeased(existing.id);
-    const pooled = await claimPooled(this.db, req, this.leaseUntil(seconds));
+    // The common case in one statement: a warm machine. A task that has a machine already
+    // cannot take another (the unique index on live machines' task ids refuses it).
+    let pooled: MachineRow | null = null;
+    try {
+      pooled = await claimPooled(this.db, req, this.leaseUntil(seconds));
+    } catch (err) {
+      if ((err as { code?: string }).code !== "23505") throw err;
+    }
     if (pooled) {
       this.log.info({ vmId: pooled.id, taskId: req.taskId }, "machine leased from the warm pool");
       this.refillSoon();
       return this.present(pooled);
     }
+    const existing = await machineOfTask(this.db, req.taskId);
+    if (existing?.state === "leased") return this.present(existing);
+    if (existing) return this.waitLeased(existing.id);
     const made = this.make(req, seconds)
       .then((row) => (row ? this.present(row) : this.waitLeased(req.taskId, true)))
       .finally(() => this.making.delete(req.taskId));
