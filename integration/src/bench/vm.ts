@@ -50,19 +50,37 @@ async function handoff(db: PostgresSql, leases: number): Promise<void> {
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
   const client = new VmServiceClient({ url, serviceToken: token });
   try {
-    const filling = Date.now();
-    await service.fillPools();
-    line(`warm pool: ${leases} machines ready in ${((Date.now() - filling) / 1000).toFixed(1)} s`);
-    // A running service has its database connections open: open them before measuring.
-    await Promise.all(Array.from({ length: 10 }, () => db.query("SELECT pg_sleep(0.05)")));
-    // The refill waits for the burst to end (poolRefillDelayMs); these leases drain the pool.
-    const times = await Promise.all(
-      Array.from({ length: leases }, async () => {
-        const t = performance.now();
-        await client.lease({ taskId: randomUUID(), image: "default", resourceClass: "medium" });
-        return performance.now() - t;
-      }),
-    );
+    // Two bursts: the first is this process's first (cold connections and code paths), the
+    // second is a service that has served leases before; the goal is about the second.
+    const bursts: number[][] = [];
+    for (let round = 0; round < 2; round++) {
+      const filling = Date.now();
+      await service.fillPools();
+      line(
+        `warm pool: ${leases} machines ready in ${((Date.now() - filling) / 1000).toFixed(1)} s`,
+      );
+      // A running service has its database connections open: open them before measuring.
+      await Promise.all(Array.from({ length: 10 }, () => db.query("SELECT pg_sleep(0.05)")));
+      // The refill waits for the burst to end (poolRefillDelayMs); these leases drain the pool.
+      const leased: string[] = [];
+      bursts.push(
+        await Promise.all(
+          Array.from({ length: leases }, async () => {
+            const t = performance.now();
+            const l = await client.lease({
+              taskId: randomUUID(),
+              image: "default",
+              resourceClass: "medium",
+            });
+            const took = performance.now() - t;
+            leased.push(l.id);
+            return took;
+          }),
+        ),
+      );
+      for (const id of leased) await client.release(id);
+    }
+    const [first = [], times = []] = bursts;
     // The floor under any handoff that survives a crash: one committed row update each, at the
     // same concurrency, on the same database (each commit waits for its WAL flush).
     await db.query("CREATE TABLE IF NOT EXISTS bench_commit (id int PRIMARY KEY, n int)");
@@ -78,6 +96,9 @@ async function handoff(db: PostgresSql, leases: number): Promise<void> {
       }),
     );
     const p99 = pct(times, 99);
+    line(
+      `handoff, first burst of the process: p50 ${ms(pct(first, 50))}, p99 ${ms(pct(first, 99))}`,
+    );
     line(
       `handoff, ${leases} concurrent leases via the API: p50 ${ms(pct(times, 50))}, p99 ${ms(p99)}` +
         ` | goal 50 ms: ${(p99 / 50).toFixed(2)}x of the limit` +
