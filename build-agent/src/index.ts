@@ -49,6 +49,11 @@ export {
   type OutputRecord,
   type OutputStream,
 } from "./output/sink.js";
+export {
+  MachineExecutor,
+  type MachineExecutorOptions,
+  type MachineTarget,
+} from "./executor/machine/machine-executor.js";
 export { MaskingSink } from "./output/masking.js";
 export { ProcessorSink } from "./output/processor-sink.js";
 export {

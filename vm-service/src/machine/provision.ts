@@ -83,6 +83,9 @@ export function sshConnect(access: MachineAccess, readyTimeout: number): Promise
           return false;
         },
       });
+    // Small packets go out at once, as OpenSSH does: with Nagle's algorithm each command waited
+    // for delayed acknowledgements (about 90 ms for `true`).
+    conn.setNoDelay(true);
   });
 }
 
