@@ -23,6 +23,7 @@ export function drover(
   args: string[],
   cwd: string,
   timeoutMs = 240_000,
+  env: Record<string, string> = {},
 ): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...args], {
@@ -34,6 +35,7 @@ export function drover(
         NOMAD_ADDR: "",
         DATABASE_URL: "",
         DROVER_VM_URL: "",
+        ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

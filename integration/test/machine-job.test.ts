@@ -65,4 +65,26 @@ describe.skipIf(!hasMachineImage)("drover up --run examples/machine", () => {
     );
     expect(machinesOf(join(cwd, ".drover"))).toEqual([]);
   });
+  it(
+    "ends a machine job as infrastructure_fail naming the cause when no machine can be had",
+    {
+      timeout: 300_000,
+    },
+    async () => {
+      const cwd = realpathSync(mkdtempSync(join(tmpdir(), "drover-machine-off-")));
+      const { code, out, err } = await drover(
+        ["up", "--run", join(root, "examples", "machine"), "--port", "0", "--output-port", "0"],
+        cwd,
+        240_000,
+        { DROVER_VM: "off" },
+      );
+      const context = `stdout:\n${out}\nstderr:\n${err}`;
+      expect(code, context).toBe(1);
+      expect(out, context).toMatch(/^machines\/on-machine #\d+: infrastructure_fail$/m);
+      expect(out).toMatch(
+        /^\[on-machine\] no machine for this job: this control plane has no vm-service: .*\(DROVER_ERR_MACHINES_UNAVAILABLE\)$/m,
+      );
+      expect(out).toMatch(/^machines\/remote-docker #\d+: not_run$/m);
+    },
+  );
 });

@@ -69,10 +69,11 @@ export class MachineExecutor implements Executor {
   }
 
   async setup(log: (line: string) => void): Promise<EnvironmentInfo> {
+    // A refused lease says why itself (vm-service unreachable, the provider's failure).
+    this.target = await this.opts.lease();
+    const a = this.target.access;
+    log(`Machine ${a.host} leased; connecting over SSH as ${a.sshUser}`);
     try {
-      this.target = await this.opts.lease();
-      const a = this.target.access;
-      log(`Machine ${a.host} leased; connecting over SSH as ${a.sshUser}`);
       this.conn = await sshConnect(a, 30_000);
       // A machine that dies mid-job ends its commands as infrastructure failures.
       this.conn.on("error", (err: Error) => {
