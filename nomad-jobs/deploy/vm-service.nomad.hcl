@@ -71,19 +71,36 @@ job "drover-vm-service" {
 
       env {
         DROVER_VM_PROVIDER = var.provider
+        DROVER_VM_HOST     = "0.0.0.0"
         DROVER_VM_PORT     = "3000"
       }
 
+      # DATABASE_URL (the control plane's PostgreSQL), DROVER_VM_SERVICE_TOKEN (the control
+      # plane presents it), the provider's settings as JSON (DROVER_VM_EC2 / DROVER_VM_GCE, see
+      # vm-service/README.md), warm pools (DROVER_VM_POOLS) and cloud credentials.
       template {
         destination = "secrets/vm.env"
         env         = true
         change_mode = "restart"
         data        = <<-EOT
           {{ with nomadVar "nomad/jobs/drover-vm-service" }}
+          DATABASE_URL={{ .DATABASE_URL }}
+          DROVER_VM_SERVICE_TOKEN={{ .DROVER_VM_SERVICE_TOKEN }}
+          DROVER_VM_EC2='{{ .DROVER_VM_EC2 }}'
+          DROVER_VM_GCE='{{ .DROVER_VM_GCE }}'
+          DROVER_VM_POOLS='{{ .DROVER_VM_POOLS }}'
           AWS_ACCESS_KEY_ID={{ .AWS_ACCESS_KEY_ID }}
           AWS_SECRET_ACCESS_KEY={{ .AWS_SECRET_ACCESS_KEY }}
-          GOOGLE_APPLICATION_CREDENTIALS_JSON={{ .GOOGLE_APPLICATION_CREDENTIALS_JSON }}
+          GOOGLE_APPLICATION_CREDENTIALS={{ env "NOMAD_SECRETS_DIR" }}/gce.json
           {{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/gce.json"
+        change_mode = "restart"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/drover-vm-service" }}{{ .GOOGLE_CREDENTIALS_JSON }}{{ end }}
         EOT
       }
 

@@ -95,3 +95,14 @@ describeMoto("ec2 provider on moto_server", () => {
     await provider.close();
   });
 });
+
+// The same suite against real EC2 when it is configured: DROVER_TEST_EC2 holds the provider's
+// settings as JSON (region, images, subnetIds ...), credentials come from the SDK's chain
+// (AWS_ACCESS_KEY_ID, a profile, a role). Not registered otherwise: no cloud is reachable here.
+const realEc2 = process.env.DROVER_TEST_EC2;
+if (realEc2) {
+  providerConformance({
+    name: "ec2 (real)",
+    make: async () => new Ec2Provider(JSON.parse(realEc2) as never, logger),
+  });
+}

@@ -128,3 +128,14 @@ describeDocker("gce provider on the Compute API test server, backed by local mac
     await db.close();
   });
 });
+
+// The same suite against real GCE when it is configured: DROVER_TEST_GCE holds the provider's
+// settings as JSON (project, zones, images ...), credentials are Application Default Credentials
+// (GOOGLE_APPLICATION_CREDENTIALS). Not registered otherwise: no cloud is reachable here.
+const realGce = process.env.DROVER_TEST_GCE;
+if (realGce) {
+  providerConformance({
+    name: "gce (real)",
+    make: async () => new GceProvider(JSON.parse(realGce) as never, logger),
+  });
+}
