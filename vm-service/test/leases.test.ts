@@ -220,4 +220,24 @@ describeDocker("leases on the local provider and PostgreSQL", () => {
     at = new Date("2026-12-12T08:30:00Z"); // Saturday: no window
     expect(await windowed.fillPools()).toBe(0);
   });
+  it("records a pooled machine that vanished as failed and never hands it out", async () => {
+    const pools = [{ image: "vanishing", resourceClass: "medium", preallocated: 1 }];
+    const pooled = new LeaseService({ db, provider, logger, config: { installId, pools }, now });
+    expect(await pooled.fillPools()).toBe(1);
+    const [warm] = (await pooled.list()).filter((m) => m.image === "vanishing");
+    await provider.destroy([warm!.providerId!]); // gone behind vm-service's back
+    await pooled.reap();
+    expect((await pooled.list()).map((m) => m.id)).not.toContain(warm!.id);
+    const { rows } = await db.query("SELECT state, failure FROM vm_machines WHERE id = $1", [
+      warm!.id,
+    ]);
+    expect(rows[0]).toEqual({ state: "failed", failure: "the machine vanished" });
+    const lease = await pooled.lease({
+      taskId: randomUUID(),
+      image: "vanishing",
+      resourceClass: "medium",
+    });
+    expect(lease.id).not.toBe(warm!.id);
+    await pooled.release(lease.id);
+  });
 });

@@ -107,6 +107,8 @@ async function handoff(db: PostgresSql, leases: number): Promise<void> {
         ` -> ${(p99 / pct(commits, 99)).toFixed(2)}x that floor`,
     );
   } finally {
+    await service.stop();
+    for (const m of await service.list()) await service.release(m.id).catch(() => {});
     await client.close();
     await app.close();
     const left = await provider.list({ install: installId });

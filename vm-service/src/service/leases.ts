@@ -227,6 +227,7 @@ export class LeaseService {
 
   private filling: Promise<number> | null = null;
   private refillTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   /**
    * Refills the pools once claims pause for `poolRefillDelayMs`: a burst of leases is answered
@@ -241,8 +242,17 @@ export class LeaseService {
     this.refillTimer.unref();
   }
 
+  /** Stops refilling the pools and waits for a refill under way (machines in use stay). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.refillTimer) clearTimeout(this.refillTimer);
+    this.refillTimer = null;
+    await this.filling?.catch(() => undefined);
+  }
+
   /** Makes pooled machines until every pool holds its `preallocated` count (made or starting). */
   fillPools(): Promise<number> {
+    if (this.stopped) return Promise.resolve(0);
     this.filling ??= this.fillPoolsOnce().finally(() => {
       this.filling = null;
     });
@@ -501,7 +511,8 @@ export class LeaseService {
   /**
    * One reaper pass: destroys machines whose lease ran out, machines stuck starting past the start
    * limit, and tagged machines of this installation that the database does not know (after the
-   * grace period) or knows as destroyed or failed. Returns the provider ids it destroyed.
+   * grace period) or knows as destroyed or failed; records ready or leased machines the provider
+   * lost as failed. Returns the provider ids it destroyed.
    */
   async reap(): Promise<string[]> {
     const now = this.now().getTime();
@@ -518,6 +529,25 @@ export class LeaseService {
       await this.release(m.id, expired ? "lease expired" : "stuck").catch((err: unknown) =>
         this.log.error({ err, vmId: m.id }, "reap failed"),
       );
+    }
+    // Ready or leased machines the provider no longer has (destroyed out of band, host gone):
+    // recorded as failed, so a pool never hands one out and its slot is refilled.
+    const held = (await listMachines(this.db, ["ready", "leased"])).filter(
+      (m) => m.provider === this.provider.name && m.providerId && !destroyed.includes(m.providerId),
+    );
+    if (held.length > 0) {
+      const alive = new Map(
+        (await this.provider.describe(held.map((m) => m.providerId!))).map((i) => [i.id, i]),
+      );
+      for (const m of held) {
+        const info = alive.get(m.providerId!);
+        if (info && info.state !== "deleted" && info.state !== "failed") continue;
+        const why = info ? `the machine is ${info.state}` : "the machine vanished";
+        if (await updateMachine(this.db, m.id, "failed", { failure: why }, [m.state])) {
+          this.log.warn({ vmId: m.id, taskId: m.taskId, why }, "machine lost");
+          if (info) await this.provider.destroy([info.id]).catch(() => undefined);
+        }
+      }
     }
     const tagged = await this.provider.list({
       ManagedBy: MANAGED_BY,

@@ -61,6 +61,7 @@ export async function startVmService(opts: {
     close: async () => {
       clearInterval(timer);
       await reaping;
+      await leases.stop();
       await app.close();
       await provider.close();
     },
