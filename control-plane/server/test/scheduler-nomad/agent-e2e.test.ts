@@ -5,7 +5,10 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { NomadClient, jobSpecConfigSchema } from "@drover/nomad-jobs";
 import { NomadTestServer } from "@drover/nomad-jobs/testing";
-import { NomadScheduler } from "@drover/control-plane";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { NomadScheduler, startMachines } from "@drover/control-plane";
 import { openDatabase } from "@drover/control-plane/db";
 import { makeRepo, startTestServer } from "../helpers/server.js";
 
@@ -107,6 +110,88 @@ describe("the real build agent through the nomad backend", () => {
       await cp.close();
       await scheduler.close();
       await client.close();
+      await db.close();
+      await nomad.close();
+    }
+  }, 180_000);
+
+  it("runs a machine job: its agent leases the machine through the control plane and steps over SSH", async () => {
+    execFileSync("docker", ["image", "inspect", "drover/machine:latest"], { stdio: "ignore" });
+    const nomad = await NomadTestServer.start({
+      heartbeatMs: 200,
+      execRawExec: true,
+      execEnv: { ...process.env, DROVER_OUTPUT: "stdout" },
+    });
+    const db = await openDatabase({});
+    const vm = await startMachines({
+      settings: { mode: "embedded", port: 0 },
+      db,
+      dataDir: mkdtempSync(join(tmpdir(), "drover-nomad-vm-")),
+      logger,
+    });
+    const scheduler = new NomadScheduler({
+      client: new NomadClient({ address: nomad.url }),
+      spec: jobSpecConfigSchema.parse({
+        driver: "raw_exec",
+        rawExec: { command: process.execPath, args: [agentEntry] },
+      }),
+      logger,
+      ownsClient: true,
+      stream: { minDelayMs: 20, maxDelayMs: 200 },
+    });
+    const { cp, admin } = await startTestServer(db, scheduler, { machines: vm!.machines });
+    try {
+      const repo = makeRepo({
+        ".circleci/config.yml": `version: 2.1
+jobs:
+  on-machine:
+    machine: true
+    steps:
+      - checkout
+      - run: {name: where, command: "echo on $(hostname) as $(id -un) in $PWD"}
+workflows:
+  main:
+    jobs: [on-machine]
+`,
+      });
+      const slug = `gh/nomad/${randomUUID().slice(0, 8)}`;
+      await admin.addProject({ slug, repository_url: repo.url, default_branch: "main" });
+      const pipeline = await admin.trigger(slug, { branch: "main" });
+      let jobs: Array<{ name: string; status: string }> = [];
+      const allocIds = new Set<string>();
+      await expect
+        .poll(
+          async () => {
+            for (const id of nomad.state.allocs.keys()) allocIds.add(id);
+            const wf = (
+              await admin.request<{ items: Array<{ id: string; status: string }> }>(
+                "GET",
+                `/api/v2/pipeline/${pipeline.id}/workflow`,
+              )
+            ).items[0];
+            if (!wf) return "none";
+            jobs = (
+              await admin.request<{ items: Array<{ name: string; status: string }> }>(
+                "GET",
+                `/api/v2/workflow/${wf.id}/job`,
+              )
+            ).items;
+            return wf.status;
+          },
+          { timeout: 120_000, interval: 200 },
+        )
+        .toBe("success");
+      expect(jobs.map((j) => `${j.name}:${j.status}`)).toEqual(["on-machine:success"]);
+      const logs = [...allocIds]
+        .map((id) => nomad.logs.file(id, "agent", "stdout").data.toString())
+        .join("\n");
+      expect(logs).toContain("on drover-machine as circleci in /home/circleci/project");
+      // The engine's cleanup gave the machine back.
+      await expect.poll(() => vm!.machines.leasedTasks(), { timeout: 30_000 }).toEqual([]);
+    } finally {
+      await cp.close();
+      await scheduler.close();
+      await vm?.close();
       await db.close();
       await nomad.close();
     }
