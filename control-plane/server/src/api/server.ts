@@ -1,5 +1,10 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { Logger } from "pino";
 import type { z } from "zod";
 import type { Principal, TokenAuthenticator } from "../auth/principal.js";
@@ -85,6 +90,13 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
       return typeof given === "string" && /^[\w-]{1,128}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // Errors fastify raises before routing (a malformed percent-encoding in the path): our shape.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      void reply.code(400).send({
+        message: `the request URL cannot be read: ${err.message}`,
+        code: "DROVER_ERR_REQUEST",
+      });
+    },
   }) as unknown as FastifyInstance;
 
   app.addHook("onRequest", async (req, reply) => {

@@ -189,6 +189,9 @@ function where(filter: AuditFilter, params: unknown[]): string[] {
   return clauses;
 }
 
+/** PostgreSQL's largest bigint: a sequence number past it cannot have been issued. */
+const BIGINT_MAX = 9_223_372_036_854_775_807n;
+
 function decodeToken(token: string | undefined, order: "asc" | "desc"): string | null {
   if (!token) return null;
   try {
@@ -196,7 +199,14 @@ function decodeToken(token: string | undefined, order: "asc" | "desc"): string |
       s?: unknown;
       o?: unknown;
     };
-    if (typeof v.s === "string" && /^[0-9]{1,19}$/.test(v.s) && v.o === order) return v.s;
+    if (
+      typeof v.s === "string" &&
+      /^[0-9]{1,19}$/.test(v.s) &&
+      BigInt(v.s) <= BIGINT_MAX &&
+      v.o === order
+    ) {
+      return v.s;
+    }
   } catch {
     // fall through
   }

@@ -84,6 +84,17 @@ describe.each(dbs)("bad input is a 400 naming the field ($name)", ({ open }) => 
     ).toContain(p.field);
   };
 
+  it("answers a path with a malformed percent-encoding in Drover's error shape", async () => {
+    for (const path of [`/api/v2/project/gh/${org}/%zz`, "/api/v2/project/%E0%A4%A/x/y"]) {
+      const res = await http(cp.url, "GET", path, { token });
+      expect(res.status, path).toBe(400);
+      expect(res.body, path).toEqual({
+        message: expect.stringMatching(/^the request URL cannot be read: /),
+        code: "DROVER_ERR_REQUEST",
+      });
+    }
+  });
+
   it("refuses NUL bytes in route params, query strings and body strings", async () => {
     const probes: Probe[] = [
       { what: "slug", method: "GET", path: `/api/v2/project/gh/${org}%00/app`, field: "org" },

@@ -165,6 +165,17 @@ describe.each(dbs)("audit log on $name", (target) => {
     await expect(queryAudit(db, { pageToken: "garbage" })).rejects.toMatchObject({
       code: "DROVER_ERR_AUDIT_PAGE_TOKEN",
     });
+    // A forged token past PostgreSQL's bigint is the caller's error, not a 500.
+    for (const s of ["9223372036854775808", "9999999999999999999"]) {
+      const forged = Buffer.from(JSON.stringify({ s, o: "desc" })).toString("base64url");
+      await expect(queryAudit(db, { pageToken: forged })).rejects.toMatchObject({
+        code: "DROVER_ERR_AUDIT_PAGE_TOKEN",
+      });
+    }
+    const largest = Buffer.from(JSON.stringify({ s: "9223372036854775807", o: "desc" })).toString(
+      "base64url",
+    );
+    expect((await queryAudit(db, { actorId: actor, pageToken: largest })).items).toHaveLength(25);
   });
 
   it("exports RFC 4180 CSV that parses back into the same records", async () => {
