@@ -54,6 +54,8 @@ describe.skipIf(!hasMachineImage)("drover up --run examples/machine", () => {
     expect(out).toMatch(/^\[on-machine\] user=circleci host=drover-machine /m);
     expect(out).toMatch(/^\[on-machine\] Hello from an image built on a Drover machine$/m);
     expect(out).toMatch(/^\[on-machine\] Stored 1 test result\(s\)/m);
+    expect(out).toMatch(/^\[on-machine\] background step done$/m);
+    expect(out).toMatch(/^\[on-machine\] Stored cache machine-v1-[0-9a-f]{64}$/m);
     // The docker job reached a remote engine over TLS: build, run and compose.
     expect(out).toMatch(/^\[remote-docker\] DOCKER_HOST=tcp:\/\/remote-docker:2376$/m);
     expect(out).toMatch(/^\[remote-docker\] client \S+, engine \S+$/m);
