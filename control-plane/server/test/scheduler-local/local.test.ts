@@ -89,16 +89,17 @@ describe("local scheduler", () => {
   });
 
   it("cancels with SIGTERM, then SIGKILL after the grace period", async () => {
-    const s = make(
-      mkdtempSync(join(tmpdir(), "drover-local-")),
-      [process.execPath, fixture("ignore-sigterm.mjs")],
-      300,
-    );
+    const dir = mkdtempSync(join(tmpdir(), "drover-local-"));
+    const s = make(dir, [process.execPath, fixture("ignore-sigterm.mjs")], 300);
     const events: TaskStatusEvent[] = [];
     s.watch((e) => events.push(e));
     const p = plan();
     await s.submit(p);
-    await new Promise((r) => setTimeout(r, 300));
+    // Its SIGTERM handler is in place once it says so.
+    await vi.waitFor(
+      async () => expect(await readFile(join(dir, `${p.taskId}.log`), "utf8")).toContain("ready"),
+      { timeout: 20_000, interval: 20 },
+    );
     expect(s.isRunning(p.taskId)).toBe(true);
     const t0 = Date.now();
     await s.cancel(p.taskId);
