@@ -9,6 +9,7 @@ import type { TaskMachines } from "./types.js";
  */
 export class MachineReleasingScheduler implements SchedulerBackend {
   readonly #log: Logger;
+  readonly #releasing = new Set<Promise<void>>();
 
   constructor(
     readonly inner: SchedulerBackend,
@@ -44,15 +45,23 @@ export class MachineReleasingScheduler implements SchedulerBackend {
     return this.inner.reconcile(activeTaskIds);
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  /** Waits for releases under way (a server stopping right after a task ended leaks nothing). */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#releasing]);
+    await this.inner.close();
   }
 
   async #release(taskId: string): Promise<void> {
-    await this.machines
+    const p = this.machines
       .releaseTask(taskId)
       .catch((err: unknown) =>
         this.#log.warn({ err, taskId }, "releasing the task's machine failed"),
       );
+    this.#releasing.add(p);
+    try {
+      await p;
+    } finally {
+      this.#releasing.delete(p);
+    }
   }
 }
