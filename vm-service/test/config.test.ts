@@ -27,7 +27,7 @@ describe("vm-service configuration from the environment", () => {
     expect(config.provider).toBe("ec2");
     expect(config.ec2?.assignPublicIp).toBe(false);
     expect(config.leases.pools).toEqual([
-      { image: "default", resourceClass: "medium", preallocated: 2 },
+      { image: "default", resourceClass: "medium", preallocated: 2, scheduled: [] },
     ]);
     expect(makeProvider(config, pino({ level: "silent" })).name).toBe("ec2");
     const local = vmServiceConfigFromEnv(base).config;
