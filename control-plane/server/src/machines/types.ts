@@ -17,6 +17,16 @@ export interface TaskMachines {
   releaseTask(taskId: string): Promise<void>;
   /** Tasks that hold a machine now (the control plane releases those of final tasks). */
   leasedTasks(): Promise<string[]>;
+  /** The leases held now, with when each runs out. */
+  leases(): Promise<TaskLease[]>;
+  /** Extends a lease by vm-service's default lease length from now. */
+  renew(leaseId: string): Promise<void>;
+}
+
+export interface TaskLease {
+  taskId: string;
+  leaseId: string;
+  expiresAt: Date;
 }
 
 export type MachineErrorCode = "DROVER_ERR_MACHINES_UNAVAILABLE" | "DROVER_ERR_MACHINE_FAILED";

@@ -1,6 +1,6 @@
 import type { MachineLeaseInfo } from "@drover/task-api";
 import { VmError, type VmServiceClient } from "@drover/vm-service/client";
-import { MachineError, type MachineRequest, type TaskMachines } from "./types.js";
+import { MachineError, type MachineRequest, type TaskLease, type TaskMachines } from "./types.js";
 
 /** `TaskMachines` over vm-service's API. */
 export class VmTaskMachines implements TaskMachines {
@@ -39,11 +39,29 @@ export class VmTaskMachines implements TaskMachines {
   }
 
   async leasedTasks(): Promise<string[]> {
+    return (await this.leases()).map((l) => l.taskId);
+  }
+
+  async leases(): Promise<TaskLease[]> {
     try {
       const machines = await this.client.machines();
-      return machines.filter((m) => m.state === "leased" && m.taskId).map((m) => m.taskId!);
+      return machines
+        .filter((m) => m.state === "leased" && m.taskId)
+        .map((m) => ({
+          taskId: m.taskId!,
+          leaseId: m.id,
+          expiresAt: new Date(m.leaseExpiresAt ?? 0),
+        }));
     } catch (err) {
       throw translate(err, "list machines");
+    }
+  }
+
+  async renew(leaseId: string): Promise<void> {
+    try {
+      await this.client.renew(leaseId);
+    } catch (err) {
+      throw translate(err, `renew lease ${leaseId}`);
     }
   }
 }

@@ -23,7 +23,7 @@ import { registerTaskStorageRoutes } from "../api/routes/task-storage.js";
 import { registerTaskMachineRoutes } from "../api/routes/task-machine.js";
 import {
   MachineReleasingScheduler,
-  releaseMachinesOfFinishedTasks,
+  tendTaskMachines,
   type TaskMachines,
 } from "../machines/index.js";
 import { registerTokenRoutes } from "../api/routes/tokens.js";
@@ -110,7 +110,7 @@ export interface ComposeOptions {
   machines?: TaskMachines;
 }
 
-/** How often machines of tasks that are no longer active are looked for and released. */
+/** How often machines of tasks are tended: released when the task is over, renewed while it runs. */
 const MACHINE_BACKSTOP_MS = 60_000;
 
 export interface ControlPlane extends ControlPlaneDeps {
@@ -304,8 +304,8 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
   const { machines } = opts;
   if (machines) {
     const backstop = (): void => {
-      releaseMachinesOfFinishedTasks(db, machines, logger).catch((err: unknown) =>
-        logger.warn({ err }, "looking for machines of finished tasks failed"),
+      tendTaskMachines(db, machines, logger, deps.now).catch((err: unknown) =>
+        logger.warn({ err }, "tending the machines of tasks failed"),
       );
     };
     sweepers.push(setInterval(backstop, MACHINE_BACKSTOP_MS).unref());

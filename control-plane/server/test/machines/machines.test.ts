@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   InstantScheduler,
   MachineReleasingScheduler,
-  releaseMachinesOfFinishedTasks,
+  tendTaskMachines,
   startMachines,
   VmTaskMachines,
   type MachinesHandle,
@@ -109,19 +109,35 @@ describe.skipIf(!ready)("task machines through vm-service on PGlite", () => {
     await scheduler.cancel(taskId); // idempotent: nothing left to release
   });
 
-  it("releases, in the backstop pass, machines of tasks that are final or unknown", async () => {
+  it("releases, in the tending pass, machines of tasks that are over, and renews those of running ones", async () => {
     const { taskId, workflowId } = await claimed(machineJob("finishing"));
     const unknown = randomUUID();
     await vm.machines.lease(taskId, { image: "default", resourceClass: "medium" });
     await vm.machines.lease(unknown, { image: "default", resourceClass: "medium" });
-    // Still running: kept.
-    expect(await releaseMachinesOfFinishedTasks(db, vm.machines, logger)).toEqual([unknown]);
-    expect(await vm.machines.leasedTasks()).toContain(taskId);
+    const expiry = async () =>
+      (await vm.machines.leases()).find((l) => l.taskId === taskId)!.expiresAt.getTime();
+    const before = await expiry();
+    // Still running, its lease far from running out: kept as it is.
+    expect(await tendTaskMachines(db, vm.machines, logger)).toEqual({
+      released: [unknown],
+      renewed: [],
+    });
+    expect(await expiry()).toBe(before);
+    // 45 minutes on, the hour's lease runs out within 30 minutes: renewed.
+    const later = () => new Date(Date.now() + 45 * 60_000);
+    expect(await tendTaskMachines(db, vm.machines, logger, later)).toEqual({
+      released: [],
+      renewed: [taskId],
+    });
+    expect(await expiry()).toBeGreaterThan(before);
     await h.tasks.events(taskId, [
       { type: "task_finished", result: "success", at: new Date().toISOString() },
     ]);
     expect((await h.statuses(workflowId)).finishing).toBe("success");
-    expect(await releaseMachinesOfFinishedTasks(db, vm.machines, logger)).toEqual([taskId]);
+    expect(await tendTaskMachines(db, vm.machines, logger)).toEqual({
+      released: [taskId],
+      renewed: [],
+    });
     expect(await vm.machines.leasedTasks()).not.toContain(taskId);
   });
 
