@@ -13,6 +13,9 @@ import {
   LocalProvider,
   PostgresSql,
   ensureVmSchema,
+  generateSshKeyPair,
+  sshFingerprint,
+  type MachineLease,
 } from "@drover/vm-service";
 import type { TaskSpec } from "@drover/task-api";
 import { MachineExecutor } from "../src/executor/machine/machine-executor.js";
@@ -59,6 +62,7 @@ describeMachine("machine executor over SSH on a leased local machine", () => {
   let leases: LeaseService;
   let executor: MachineExecutor;
   let released = 0;
+  let jobLease: MachineLease | undefined;
 
   beforeAll(async () => {
     await ensureVmSchema(db);
@@ -71,6 +75,7 @@ describeMachine("machine executor over SSH on a leased local machine", () => {
           image: "default",
           resourceClass: "medium",
         });
+        jobLease = l;
         return {
           access: leaseAccess(l),
           release: async () => {
@@ -181,6 +186,47 @@ describeMachine("machine executor over SSH on a leased local machine", () => {
     const back = await executor.getArchive("/home/circleci/repo/c.txt");
     expect(await names(back!)).toEqual({ "c.txt": "gamma" });
     rmSync(src, { recursive: true, force: true });
+  });
+
+  it("lets only the rerun user's keys in on the machine's own OpenSSH (54782)", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "drover-rerun-ssh-"));
+    const user = generateSshKeyPair("rerun-user");
+    const other = generateSshKeyPair("someone-else");
+    writeFileSync(path.join(dir, "user"), user.privateKey, { mode: 0o600 });
+    writeFileSync(path.join(dir, "other"), other.privateKey, { mode: 0o600 });
+    writeFileSync(path.join(dir, "job"), jobLease!.sshPrivateKey, { mode: 0o600 });
+    const where = await executor.enableRerunSsh([user.publicKey]);
+    expect(where).toEqual({
+      host: jobLease!.host,
+      port: 54782,
+      user: "circleci",
+      hostKeyFingerprint: sshFingerprint(jobLease!.hostPublicKey),
+    });
+    writeFileSync(path.join(dir, "known"), `[${where.host}]:54782 ${jobLease!.hostPublicKey}\n`);
+    const ssh = (key: string, port: number, ...cmd: string[]) =>
+      spawnSync("ssh", [
+        "-p",
+        String(port),
+        "-i",
+        path.join(dir, key),
+        "-o",
+        `UserKnownHostsFile=${path.join(dir, "known")}`,
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "IdentitiesOnly=yes",
+        `circleci@${where.host}`,
+        ...cmd,
+      ]);
+    const ok = ssh("user", 54782, "echo", "in as $(id -un); exit 3");
+    expect(ok.stdout.toString()).toBe("in as circleci\n");
+    expect(ok.status).toBe(3);
+    expect(ssh("other", 54782, "true").status).toBe(255);
+    expect(ssh("job", 54782, "true").status).toBe(255);
+    expect(ssh("user", 22, "true").status).toBe(255);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("ends a command as an infrastructure failure when its machine dies mid-step", async () => {

@@ -70,3 +70,9 @@ export interface MachineProvider {
   /** Releases the provider's own resources (clients, connections); machines are left alone. */
   close(): Promise<void>;
 }
+
+/**
+ * The port of a machine's own OpenSSH server for a rerun with SSH: it admits only the keys the
+ * agent writes to `/etc/drover/rerun_keys/<user>` (the user who asked), never the job's key.
+ */
+export const RERUN_SSH_PORT = 54782;

@@ -5,7 +5,7 @@
  * `--tlsverify`. It assumes the image has OpenSSH, Docker and systemd, as CircleCI's machine
  * images do.
  */
-import type { MachineBoot } from "./types.js";
+import { RERUN_SSH_PORT, type MachineBoot } from "./types.js";
 
 const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -25,11 +25,22 @@ chmod 600 /etc/drover/ssh_host_ed25519_key
 printf '%s\\n' ${quote(boot.authorizedKey.trim())} >/etc/drover/authorized_keys/${user}
 chmod 644 /etc/drover/authorized_keys/${user}
 cat >/etc/ssh/sshd_config.d/00-drover.conf <<'CONF'
+Port 22
+Port ${RERUN_SSH_PORT}
 HostKey /etc/drover/ssh_host_ed25519_key
 AuthorizedKeysFile /etc/drover/authorized_keys/%u
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin no
+CONF
+# Rerun with SSH: only the keys the agent writes for the user who asked, no forwarding (a Match
+# block, so at the end of the main file).
+install -d -m 755 /etc/drover/rerun_keys
+cat >>/etc/ssh/sshd_config <<'CONF'
+Match LocalPort ${RERUN_SSH_PORT}
+    AuthorizedKeysFile /etc/drover/rerun_keys/%u
+    AllowTcpForwarding no
+    X11Forwarding no
 CONF
 systemctl restart ssh 2>/dev/null || systemctl restart sshd
 (

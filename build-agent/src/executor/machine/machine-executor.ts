@@ -4,9 +4,9 @@
  * every command and every archive; the machine is released (destroyed) in `destroy`.
  */
 import { randomUUID } from "node:crypto";
-import { PassThrough, type Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import type { Client, ClientChannel } from "ssh2";
-import { sshConnect, type MachineAccess } from "@drover/vm-service";
+import { RERUN_SSH_PORT, sshConnect, sshFingerprint, type MachineAccess } from "@drover/vm-service";
 import { AgentError, ErrorCodes, errorMessage } from "../../errors.js";
 import type { OutputStream } from "../../output/sink.js";
 import {
@@ -255,6 +255,36 @@ export class MachineExecutor implements Executor {
   serviceLogs(): { stop(): void } {
     // Machine jobs have no service containers.
     return { stop: () => {} };
+  }
+
+  /**
+   * Lets a user into the machine for a rerun with SSH: its own OpenSSH server on `RERUN_SSH_PORT`
+   * admits exactly `authorizedKeys` (OpenSSH public key lines) as the machine's user from now on.
+   * Returns what the user connects to and the host key's fingerprint to check.
+   */
+  async enableRerunSsh(
+    authorizedKeys: string[],
+  ): Promise<{ host: string; port: number; user: string; hostKeyFingerprint: string }> {
+    const target = this.target;
+    if (!target) throw new AgentError(ErrorCodes.machine, "the machine is not set up");
+    const keys = authorizedKeys.map((k) => k.trim()).filter(Boolean);
+    if (keys.some((k) => k.includes("\n"))) {
+      throw new AgentError(ErrorCodes.machine, "an authorized key spans lines");
+    }
+    const { sshUser: user, host, hostPublicKey } = target.access;
+    const r = await this.run(
+      `sudo install -d -m 755 /etc/drover/rerun_keys && ` +
+        `sudo tee /etc/drover/rerun_keys/${quote(user)} >/dev/null && ` +
+        `sudo chmod 644 /etc/drover/rerun_keys/${quote(user)}`,
+      Readable.from([`${keys.join("\n")}\n`]),
+    );
+    if (r.code !== 0) {
+      throw new AgentError(
+        ErrorCodes.machine,
+        `the machine refused the SSH keys: ${r.err.trim() || `exit ${r.code}`}`,
+      );
+    }
+    return { host, port: RERUN_SSH_PORT, user, hostKeyFingerprint: sshFingerprint(hostPublicKey) };
   }
 
   async destroy(): Promise<void> {
