@@ -66,7 +66,6 @@ export function createVmApi(deps: VmApiDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.logger.child({ unit: "vm-api" }) as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
-    disableRequestLogging: false,
   });
   const expected = digest(deps.serviceToken);
 
