@@ -1,9 +1,15 @@
-import { setTimeout as sleep } from "node:timers/promises";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client as SdkS3Client,
+} from "@aws-sdk/client-s3";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { OutputError } from "../errors.js";
 import { hasControlChars } from "./chars.js";
 import { parseS3Config, type S3Config, type S3ConfigInput } from "./config.js";
-import { amzDate, authorizationHeader, canonicalQuery, sha256Hex, uriEncode } from "./sigv4.js";
-import { xmlBlocks, xmlText } from "./xml.js";
 
 /** An S3 request that failed: `status` and S3's `<Code>` (`s3Code`) say how. */
 export class ObjectStoreError extends OutputError {
@@ -63,19 +69,39 @@ export function validateKey(key: string, what = "key", allowTrailingSlash = fals
 }
 
 /**
- * A small S3 client (no SDK): SigV4 header auth with a signed payload hash, path-style URLs
- * (`endpoint/bucket/key`), PutObject, GetObject (ranged), HeadObject, DeleteObject and
- * ListObjectsV2. Keys are relative to the configured prefix. Every call is idempotent and retried
- * with backoff on network errors and 5xx answers.
+ * The object storage client: `@aws-sdk/client-s3` with the SDK's standard credential chain
+ * (environment, shared config, web identity/IRSA, instance profile) unless keys are configured,
+ * path-style addressing for S3-compatible endpoints, PutObject, GetObject (ranged), HeadObject,
+ * DeleteObject and ListObjectsV2. Keys are relative to the configured prefix. Every call is
+ * idempotent and retried by the SDK (network errors, 5xx, throttling; a skewed clock is corrected).
+ * Failures are `ObjectStoreError`s carrying S3's status and code.
  */
 export class S3Client {
   readonly config: S3Config;
+  readonly #sdk: SdkS3Client;
 
-  constructor(
-    config: S3ConfigInput,
-    private readonly opts: { now?: () => Date; retryBaseMs?: number } = {},
-  ) {
+  constructor(config: S3ConfigInput, opts: { now?: () => Date } = {}) {
     this.config = parseS3Config(config);
+    const { endpoint, region, accessKeyId, secretAccessKey, timeoutMs, maxRetries } = this.config;
+    this.#sdk = new SdkS3Client({
+      region,
+      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+      ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+      maxAttempts: maxRetries + 1,
+      // Checksums only where S3 requires them: S3-compatible stores differ in the rest.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: timeoutMs,
+        requestTimeout: timeoutMs,
+      }),
+      ...(opts.now ? { systemClockOffset: opts.now().getTime() - Date.now() } : {}),
+    });
+  }
+
+  /** Closes the client's connections. */
+  close(): void {
+    this.#sdk.destroy();
   }
 
   async put(
@@ -83,54 +109,78 @@ export class S3Client {
     body: string | Uint8Array,
     opts: { contentType?: string } = {},
   ): Promise<{ etag: string }> {
-    const buf = typeof body === "string" ? Buffer.from(body) : Buffer.from(body);
-    const headers: Record<string, string> = {
-      "content-type": opts.contentType ?? "application/octet-stream",
-    };
-    const res = await this.request("PUT", key, [], headers, buf);
-    return { etag: res.headers.get("etag") ?? "" };
+    const res = await this.call("PUT", key, () =>
+      this.#sdk.send(
+        new PutObjectCommand({
+          Bucket: this.config.bucket,
+          Key: this.full(key),
+          Body: typeof body === "string" ? Buffer.from(body) : body,
+          ContentType: opts.contentType ?? "application/octet-stream",
+        }),
+      ),
+    );
+    return { etag: res.ETag ?? "" };
   }
 
   /** The object (or a range of it); null when there is no such key. */
   async get(key: string, range?: ByteRange): Promise<GetResult | null> {
-    const headers: Record<string, string> = {};
-    if (range) {
-      headers.range =
-        "suffix" in range
-          ? `bytes=-${range.suffix}`
-          : `bytes=${range.start}-${range.end === undefined ? "" : range.end}`;
-    }
-    const res = await this.request("GET", key, [], headers, null, ["NoSuchKey"]);
+    const header = range
+      ? "suffix" in range
+        ? `bytes=-${range.suffix}`
+        : `bytes=${range.start}-${range.end === undefined ? "" : range.end}`
+      : undefined;
+    const res = await this.call(
+      "GET",
+      key,
+      async () => {
+        const out = await this.#sdk.send(
+          new GetObjectCommand({
+            Bucket: this.config.bucket,
+            Key: this.full(key),
+            ...(header ? { Range: header } : {}),
+          }),
+        );
+        return { out, body: Buffer.from((await out.Body?.transformToByteArray()) ?? []) };
+      },
+      ["NoSuchKey"],
+    );
     if (!res) return null;
-    const body = Buffer.from(await res.arrayBuffer());
-    const cr = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get("content-range") ?? "");
-    if (res.status === 206 && cr) {
+    const { out, body } = res;
+    const cr = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(out.ContentRange ?? "");
+    if (cr) {
       return {
         body,
-        etag: res.headers.get("etag") ?? "",
+        etag: out.ETag ?? "",
         size: Number(cr[3]),
         range: { start: Number(cr[1]), end: Number(cr[2]) },
       };
     }
-    return { body, etag: res.headers.get("etag") ?? "", size: body.length, range: null };
+    return { body, etag: out.ETag ?? "", size: body.length, range: null };
   }
 
   /** Size, ETag and modification time; null when there is no such key. */
   async head(key: string): Promise<ObjectInfo | null> {
-    const res = await this.request("HEAD", key, [], {}, null, ["NoSuchKey", "NotFound"]);
+    const res = await this.call(
+      "HEAD",
+      key,
+      () =>
+        this.#sdk.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.full(key) })),
+      ["NoSuchKey", "NotFound"],
+    );
     if (!res) return null;
     return {
       key,
-      size: Number(res.headers.get("content-length") ?? 0),
-      etag: res.headers.get("etag") ?? "",
-      lastModified: new Date(res.headers.get("last-modified") ?? 0),
+      size: res.ContentLength ?? 0,
+      etag: res.ETag ?? "",
+      lastModified: res.LastModified ?? new Date(0),
     };
   }
 
   /** Deletes the key (a missing key is not an error, as in S3). */
   async delete(key: string): Promise<void> {
-    const res = await this.request("DELETE", key, [], {}, null);
-    await res.arrayBuffer();
+    await this.call("DELETE", key, () =>
+      this.#sdk.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.full(key) })),
+    );
   }
 
   /** One ListObjectsV2 page. */
@@ -140,28 +190,28 @@ export class S3Client {
   ): Promise<{ objects: ObjectInfo[]; nextContinuationToken: string | null }> {
     validateKey(prefix, "prefix", true);
     if (opts.startAfter !== undefined) validateKey(opts.startAfter, "start-after", true);
-    const query: [string, string][] = [
-      ["list-type", "2"],
-      ["prefix", this.config.prefix + prefix],
-    ];
-    if (opts.continuationToken) query.push(["continuation-token", opts.continuationToken]);
-    if (opts.maxKeys !== undefined) query.push(["max-keys", String(opts.maxKeys)]);
-    if (opts.startAfter !== undefined) {
-      query.push(["start-after", this.config.prefix + opts.startAfter]);
-    }
-    const res = await this.request("GET", null, query, {}, null);
-    const xml = await res.text();
+    const res = await this.call(`LIST ${prefix}*`, null, () =>
+      this.#sdk.send(
+        new ListObjectsV2Command({
+          Bucket: this.config.bucket,
+          Prefix: this.config.prefix + prefix,
+          ...(opts.continuationToken ? { ContinuationToken: opts.continuationToken } : {}),
+          ...(opts.maxKeys !== undefined ? { MaxKeys: opts.maxKeys } : {}),
+          ...(opts.startAfter !== undefined
+            ? { StartAfter: this.config.prefix + opts.startAfter }
+            : {}),
+        }),
+      ),
+    );
     const strip = this.config.prefix.length;
-    const objects = xmlBlocks(xml, "Contents").map((c) => ({
-      key: (xmlText(c, "Key") ?? "").slice(strip),
-      size: Number(xmlText(c, "Size") ?? 0),
-      etag: xmlText(c, "ETag") ?? "",
-      lastModified: new Date(xmlText(c, "LastModified") ?? 0),
-    }));
-    const truncated = xmlText(xml, "IsTruncated") === "true";
     return {
-      objects,
-      nextContinuationToken: truncated ? xmlText(xml, "NextContinuationToken") : null,
+      objects: (res.Contents ?? []).map((c) => ({
+        key: (c.Key ?? "").slice(strip),
+        size: c.Size ?? 0,
+        etag: c.ETag ?? "",
+        lastModified: c.LastModified ?? new Date(0),
+      })),
+      nextContinuationToken: res.IsTruncated ? (res.NextContinuationToken ?? null) : null,
     };
   }
 
@@ -171,8 +221,8 @@ export class S3Client {
     let token: string | undefined;
     do {
       const page = await this.listPage(prefix, {
-        continuationToken: token,
-        maxKeys: opts.pageSize,
+        ...(token ? { continuationToken: token } : {}),
+        ...(opts.pageSize !== undefined ? { maxKeys: opts.pageSize } : {}),
       });
       out.push(...page.objects);
       token = page.nextContinuationToken ?? undefined;
@@ -180,122 +230,62 @@ export class S3Client {
     return out;
   }
 
+  private full(key: string): string {
+    validateKey(key);
+    return this.config.prefix + key;
+  }
+
   /**
-   * Signs and sends one request, retrying network errors and 5xx. Resolves with the response on
-   * 2xx, with null when S3 answered 404 with one of `nullCodes`, and throws `ObjectStoreError`
-   * otherwise.
+   * Runs one SDK call (retried by the SDK). Resolves with its result, with null when S3 answered
+   * 404 with one of `nullCodes`, and throws `ObjectStoreError` otherwise.
    */
-  private async request(
-    method: string,
+  private async call<T>(op: string, key: string | null, fn: () => Promise<T>): Promise<T>;
+  private async call<T>(
+    op: string,
     key: string | null,
-    query: [string, string][],
-    extraHeaders: Record<string, string>,
-    body: Buffer | null,
-  ): Promise<Response>;
-  private async request(
-    method: string,
-    key: string | null,
-    query: [string, string][],
-    extraHeaders: Record<string, string>,
-    body: Buffer | null,
+    fn: () => Promise<T>,
     nullCodes: string[],
-  ): Promise<Response | null>;
-  private async request(
-    method: string,
+  ): Promise<T | null>;
+  private async call<T>(
+    op: string,
     key: string | null,
-    query: [string, string][],
-    extraHeaders: Record<string, string>,
-    body: Buffer | null,
+    fn: () => Promise<T>,
     nullCodes?: string[],
-  ): Promise<Response | null> {
+  ): Promise<T | null> {
     if (key !== null) validateKey(key);
-    const { endpoint, bucket, prefix } = this.config;
-    const path = key === null ? `/${bucket}` : `/${bucket}/${prefix}${key}`;
-    const what = `${method} ${key === null ? `${bucket} (${prefix}${query.find((q) => q[0] === "prefix")?.[1] ?? ""}*)` : `${bucket}/${prefix}${key}`}`;
-    const retryBase = this.opts.retryBaseMs ?? 100;
-    for (let attempt = 0; ; attempt++) {
-      let res: Response;
-      try {
-        res = await this.send(endpoint, method, path, query, extraHeaders, body);
-      } catch (err) {
-        if (attempt < this.config.maxRetries) {
-          await sleep(backoff(retryBase, attempt));
-          continue;
-        }
-        const why =
-          err instanceof Error
-            ? err.cause instanceof Error
-              ? err.cause.message
-              : err.message
-            : String(err);
+    const { bucket, prefix, endpoint } = this.config;
+    const what = `${op} ${bucket}/${key === null ? prefix : prefix + key}`;
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ObjectStoreError) throw err;
+      const meta = (err as { $metadata?: { httpStatusCode?: number; attempts?: number } })
+        .$metadata;
+      const status = meta?.httpStatusCode ?? null;
+      const attempts = meta?.attempts ?? this.config.maxRetries + 1;
+      if (status === null) {
+        const why = err instanceof Error ? err.message : String(err);
         throw new ObjectStoreError(
-          `object storage unreachable at ${endpoint} (${what}, ${attempt + 1} attempts): ${why}`,
+          `object storage unreachable at ${endpoint ?? `S3 (${this.config.region})`} (${what}, ${attempts} attempts): ${why}`,
           null,
           null,
           { cause: err },
         );
       }
-      if (res.status < 300) return res;
-      const text = method === "HEAD" ? "" : await res.text().catch(() => "");
-      const code = xmlText(text, "Code") ?? (res.status === 404 ? "NotFound" : null);
-      if (res.status >= 500 && attempt < this.config.maxRetries) {
-        await sleep(backoff(retryBase, attempt));
-        continue;
-      }
-      if (res.status === 404 && nullCodes && code && nullCodes.includes(code)) return null;
-      const message = xmlText(text, "Message") ?? res.statusText;
+      const code =
+        (err as { Code?: string }).Code ?? (err instanceof Error ? err.name : null) ?? null;
+      if (status === 404 && nullCodes && code && nullCodes.includes(code)) return null;
+      const message = err instanceof Error ? err.message : String(err);
       const hint =
         code && CREDENTIAL_CODES.has(code)
           ? " (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the region)"
           : "";
       throw new ObjectStoreError(
-        `object storage refused ${what}: ${res.status} ${code ?? "error"}: ${message}${hint}`,
-        res.status,
+        `object storage refused ${what}: ${status} ${code ?? "error"}: ${message}${hint}`,
+        status,
         code,
+        { cause: err },
       );
     }
   }
-
-  private async send(
-    endpoint: string,
-    method: string,
-    path: string,
-    query: [string, string][],
-    extraHeaders: Record<string, string>,
-    body: Buffer | null,
-  ): Promise<Response> {
-    const url = new URL(endpoint);
-    const date = amzDate(this.opts.now?.() ?? new Date());
-    const payloadHash = sha256Hex(body ?? "");
-    const headers: Record<string, string> = {
-      host: url.host,
-      "x-amz-date": date,
-      "x-amz-content-sha256": payloadHash,
-      ...extraHeaders,
-    };
-    const authorization = authorizationHeader({
-      method,
-      path,
-      query,
-      headers,
-      payloadHash,
-      accessKeyId: this.config.accessKeyId,
-      secretAccessKey: this.config.secretAccessKey,
-      region: this.config.region,
-      amzDate: date,
-    });
-    // fetch sets Host itself, from the URL: the value signed above.
-    const sent = Object.fromEntries(Object.entries(headers).filter(([h]) => h !== "host"));
-    const qs = canonicalQuery(query);
-    return fetch(`${url.origin}${uriEncode(path, false)}${qs ? `?${qs}` : ""}`, {
-      method,
-      headers: { ...sent, authorization },
-      body: body ?? undefined,
-      signal: AbortSignal.timeout(this.config.timeoutMs),
-    });
-  }
-}
-
-function backoff(base: number, attempt: number): number {
-  return base * 2 ** attempt * (0.5 + Math.random() / 2);
 }

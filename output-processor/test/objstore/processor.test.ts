@@ -97,16 +97,32 @@ describe("object storage config", () => {
         DROVER_OUTPUT_S3_BUCKET: "Bad_Bucket",
       }),
     ).toThrow(
-      /DROVER_ERR_OUTPUT_CONFIG|objectStore\.endpoint: must be an http\(s\) URL.*objectStore\.bucket.*objectStore\.accessKeyId/,
+      /DROVER_ERR_OUTPUT_CONFIG|objectStore\.endpoint: must be an http\(s\) URL.*objectStore\.bucket/,
     );
     try {
-      outputConfigFromEnv({ ...base, DROVER_OUTPUT_S3_ENDPOINT: "http://s3.local" });
+      outputConfigFromEnv({
+        ...base,
+        DROVER_OUTPUT_S3_ENDPOINT: "http://s3.local",
+        DROVER_OUTPUT_S3_BUCKET: "drover-logs",
+        AWS_ACCESS_KEY_ID: "AKIAONLYHALF",
+      });
     } catch (err) {
       expect((err as { code?: string }).code).toBe("DROVER_ERR_OUTPUT_CONFIG");
-      expect((err as Error).message).toMatch(/objectStore\.bucket/);
-      expect((err as Error).message).toMatch(/objectStore\.secretAccessKey/);
+      expect((err as Error).message).toMatch(
+        /objectStore\.secretAccessKey: static keys come in pairs/,
+      );
       return;
     }
     throw new Error("expected a config error");
+  });
+
+  it("takes credentials from the SDK's chain when no static keys are set", () => {
+    const c = outputConfigFromEnv({
+      ...base,
+      DROVER_OUTPUT_S3_ENDPOINT: "http://s3.local",
+      DROVER_OUTPUT_S3_BUCKET: "drover-logs",
+    });
+    expect(c.objectStore).toMatchObject({ endpoint: "http://s3.local", bucket: "drover-logs" });
+    expect(c.objectStore?.accessKeyId).toBeUndefined();
   });
 });

@@ -259,7 +259,7 @@ describe("S3 test server faults and limits", () => {
   });
 
   it("client retries 5xx with backoff, then gives up with the S3 code", async () => {
-    const c = new S3Client({ ...t.config, maxRetries: 3 }, { retryBaseMs: 5 });
+    const c = new S3Client({ ...t.config, maxRetries: 3 });
     server.failNext(2);
     await c.put("retry/x", "ok");
     expect((await c.get("retry/x"))?.body.toString()).toBe("ok");
@@ -270,7 +270,7 @@ describe("S3 test server faults and limits", () => {
   });
 
   it("reports an unreachable endpoint after its retries", async () => {
-    const c = new S3Client({ ...t.config, maxRetries: 2 }, { retryBaseMs: 5 });
+    const c = new S3Client({ ...t.config, maxRetries: 2 });
     await server.stop();
     try {
       const err = await rejection(c.get("retry/x"));
