@@ -44,3 +44,4 @@ export {
 export * from "./contexts/index.js";
 export * from "./users/index.js";
 export * from "./machines/index.js";
+export * from "./artifacts/index.js";

@@ -111,6 +111,44 @@ export const envSchema = z.object({
     .optional()
     .describe("Pusher app secret that signs channel auth; default random, kept in the data dir."),
 
+  // Artifacts: served on each project's own origin at signed, short-lived URLs.
+  DROVER_ARTIFACTS_ORIGIN: z
+    .string()
+    .refine(
+      (v) => {
+        try {
+          const u = new URL(v.replace("{project}", "p"));
+          return v.includes("{project}") && /^https?:$/.test(u.protocol) && u.pathname === "/";
+        } catch {
+          return false;
+        }
+      },
+      {
+        message:
+          "an http(s) origin holding {project}, e.g. https://{project}.artifacts.example.com",
+      },
+    )
+    .optional()
+    .describe(
+      "Origin pattern of artifacts, `{project}` a label per project; default `http://{project}.localhost:<port>`.",
+    ),
+  DROVER_ARTIFACTS_PORT: port
+    .optional()
+    .describe("Port of the artifact server; unset: 8081, or a free port if taken."),
+  DROVER_ARTIFACTS_URL_TTL_SECONDS: z.coerce
+    .number({ error: "a number of seconds" })
+    .int()
+    .positive()
+    .default(300)
+    .describe("Lifetime of a signed artifact URL, seconds."),
+  DROVER_ARTIFACTS_SIGNING_KEY: z
+    .string()
+    .min(32, "at least 32 characters")
+    .optional()
+    .describe(
+      "HMAC key of artifact URLs (shared by instances); default random, kept in the data dir.",
+    ),
+
   // The engine, schedules and retention.
   DROVER_AGENT_COMMAND: command
     .optional()

@@ -31,6 +31,10 @@ const SERVER_VARS = {
   loginMaxFailuresPerUser: "DROVER_LOGIN_MAX_FAILURES_PER_USER",
   loginMaxFailuresPerAddress: "DROVER_LOGIN_MAX_FAILURES_PER_ADDRESS",
   trustedOrigins: "DROVER_TRUSTED_ORIGINS",
+  artifactsOrigin: "DROVER_ARTIFACTS_ORIGIN",
+  artifactsPort: "DROVER_ARTIFACTS_PORT",
+  artifactsUrlTtlSeconds: "DROVER_ARTIFACTS_URL_TTL_SECONDS",
+  artifactsSigningKey: "DROVER_ARTIFACTS_SIGNING_KEY",
 } as const satisfies Record<string, EnvName>;
 
 type ServerVars = typeof SERVER_VARS;
@@ -66,6 +70,7 @@ export function dataPaths(config: ServerConfig) {
     cli: join(root, "cli.json"),
     output: config.outputDir ? resolve(config.outputDir) : join(root, "output"),
     outputKeys: join(root, "output-keys.json"),
+    artifactsKey: join(root, "artifacts.key"),
     serverLog: join(root, "server.log"),
     snapshots: join(root, "snapshots"),
   };

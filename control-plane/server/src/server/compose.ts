@@ -5,7 +5,7 @@
  * To plug in a route module, add it to `registerRoutes` below (or pass `routes` from the
  * caller); each module exports `registerXRoutes(app, deps)` and receives `ControlPlaneDeps`.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -21,6 +21,12 @@ import { registerScheduleRoutes } from "../api/routes/schedules.js";
 import { registerTaskRoutes } from "../api/routes/tasks.js";
 import { registerTaskStorageRoutes } from "../api/routes/task-storage.js";
 import { registerTaskMachineRoutes } from "../api/routes/task-machine.js";
+import {
+  artifactOrigin,
+  createArtifactServer,
+  projectLabel,
+  signedArtifactPath,
+} from "../artifacts/index.js";
 import {
   MachineReleasingScheduler,
   tendTaskMachines,
@@ -68,6 +74,8 @@ export interface ControlPlaneDeps {
   now: () => Date;
   /** Machines of `machine` jobs and `setup_remote_docker` (vm-service), when configured. */
   machines?: TaskMachines;
+  /** Signed artifact URLs on per-project origins (the artifact server). */
+  artifacts?: ArtifactLinks;
 }
 
 /** Where the output-processor is and the Pusher keys its browsers' channels are signed with. */
@@ -121,6 +129,83 @@ export interface ControlPlane extends ControlPlaneDeps {
   bootstrapToken: string | null;
   /** Stops accepting requests and background work; running tasks keep running. */
   close(): Promise<void>;
+}
+
+/** Where artifacts are served, as links the API hands out. */
+export interface ArtifactLinks {
+  /** The artifact server's origin pattern (`{project}` per project). */
+  origin: string;
+  urlFor(slug: string, jobId: string, node: number, path: string): string;
+}
+
+const DEFAULT_ARTIFACTS_PORT = 8081;
+
+/** A key from the config, else one generated once and kept (0600). */
+async function artifactsKey(config: ServerConfig): Promise<Buffer> {
+  if (config.artifactsSigningKey) return Buffer.from(config.artifactsSigningKey);
+  const file = dataPaths(config).artifactsKey;
+  try {
+    const stored = (await readFile(file, "utf8")).trim();
+    if (stored.length >= 43) return Buffer.from(stored);
+  } catch {
+    // first start
+  }
+  const key = randomBytes(32).toString("base64url");
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return Buffer.from(key);
+}
+
+/** Starts the artifact server (8081, or a free port when that is taken and none was asked for). */
+async function startArtifacts(
+  config: ServerConfig,
+  storage: TaskStorage,
+  logger: Logger,
+): Promise<{ links: ArtifactLinks; close(): Promise<void> }> {
+  const key = await artifactsKey(config);
+  const make = () =>
+    createArtifactServer({
+      key,
+      logger,
+      getArtifact: (jobId, node, path) => storage.getArtifact(jobId, node, path),
+    });
+  let server = make();
+  let address: string;
+  try {
+    address = await server.listen({
+      host: config.host,
+      port: config.artifactsPort ?? DEFAULT_ARTIFACTS_PORT,
+    });
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    if (
+      config.artifactsPort !== undefined ||
+      (err as NodeJS.ErrnoException).code !== "EADDRINUSE"
+    ) {
+      throw err;
+    }
+    server = make();
+    address = await server.listen({ host: config.host, port: 0 });
+    logger.warn({ address }, `port ${DEFAULT_ARTIFACTS_PORT} is taken; artifacts use another`);
+  }
+  const port = new URL(address).port;
+  const origin = config.artifactsOrigin ?? `http://{project}.localhost:${port}`;
+  const ttl = config.artifactsUrlTtlSeconds;
+  const running = server;
+  return {
+    links: {
+      origin,
+      urlFor: (slug, jobId, node, path) =>
+        artifactOrigin(origin, slug) +
+        signedArtifactPath(key, {
+          label: projectLabel(slug),
+          jobId,
+          node,
+          path,
+          expires: Math.floor(Date.now() / 1000) + ttl,
+        }),
+    },
+    close: () => running.close(),
+  };
 }
 
 /** This instance's id, kept in `<dataDir>/instance-id` so a restart adopts its own local tasks. */
@@ -180,6 +265,7 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
     get baseUrl() {
       return deps.urls.public;
     },
+    ...(deps.artifacts ? { artifactUrl: deps.artifacts.urlFor } : {}),
   });
   // The CLI learns where live output is read from here.
   app.get("/healthz", { config: { auth: "none" } }, async () => ({
@@ -249,6 +335,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     ...(opts.now ? { now: opts.now } : {}),
   });
   const storage = new TaskStorage({ db, blobs: new DiskBlobStore(join(paths.root, "blobs")) });
+  const artifacts = await startArtifacts(config, storage, logger);
   const deps: ControlPlaneDeps = {
     config,
     logger,
@@ -262,6 +349,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     storage,
     ...(opts.output ? { output: opts.output } : {}),
     ...(opts.machines ? { machines: opts.machines } : {}),
+    artifacts: artifacts.links,
     now: opts.now ?? (() => new Date()),
   };
   const app = createApiServer({
@@ -324,6 +412,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
       for (const t of sweepers) clearTimeout(t);
       schedules.stop();
       await app.close();
+      await artifacts.close();
       await engine.stop();
       await schedules.idle();
       await compilePool?.close();

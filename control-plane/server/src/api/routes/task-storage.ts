@@ -23,6 +23,11 @@ export interface TaskStorageRouteDeps {
   ): Promise<{ jobId: string } | null>;
   /** Public base URL of the API, for artifact links (e.g. `http://127.0.0.1:8080`). */
   baseUrl: string;
+  /**
+   * A signed, short-lived URL of an artifact on its project's own origin; the download route
+   * redirects there. Unset: the route serves the bytes itself, as an attachment.
+   */
+  artifactUrl?(slug: string, jobId: string, node: number, path: string): string;
 }
 
 type TaskParams = { taskId: string };
@@ -231,6 +236,11 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
           req.params["*"],
         );
         if (!found) return fail(reply, "DROVER_ERR_NOT_FOUND", "Artifact not found");
+        if (deps.artifactUrl) {
+          found.body.destroy();
+          const to = deps.artifactUrl(j.slug, j.jobId, Number(req.params.node), req.params["*"]);
+          return reply.header("cache-control", "no-store").redirect(to, 302);
+        }
         // Served as bytes, never rendered here: HTML belongs on a per-project origin.
         return reply
           .header("content-length", found.size)
