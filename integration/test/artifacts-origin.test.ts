@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
 import { chromium } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   InstantScheduler,
   createProject,
@@ -21,6 +21,7 @@ import {
 } from "@drover/control-plane";
 import { openDatabase, type Database } from "@drover/control-plane/db";
 import type { JobPlan } from "@drover/config-compiler";
+import { S3TestServer } from "@drover/output-processor/objstore/testing";
 import { TaskApiClient } from "@drover/task-api";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -60,8 +61,83 @@ function getFrom(
   });
 }
 
+interface Setup {
+  cp: ControlPlane;
+  db: Database;
+  dataDir: string;
+  slug: string;
+  number: number;
+  token: string;
+}
+
+/** A control plane with one job whose agent stored an HTML page and a text file. */
+async function setup(extra: Record<string, unknown> = {}): Promise<Setup> {
+  const dataDir = mkdtempSync(join(tmpdir(), "drover-artifacts-"));
+  const db = await openDatabase({});
+  const scheduler = new InstantScheduler();
+  const cp = await startControlPlane({
+    config: serverConfigSchema.parse({
+      port: 0,
+      dataDir,
+      tickIntervalMs: 0,
+      scheduleTickMs: 0,
+      artifactsPort: 0,
+      ...extra,
+    }),
+    logger,
+    db,
+    scheduler,
+    compile: () => ({
+      plan: { version: "2.1", parameters: {}, workflows: [{ name: "wf", jobs: [job] }] },
+      errors: [],
+    }),
+  });
+  const project = await createProject(db, {
+    slug: "gh/acme/site",
+    repositoryUrl: "file:///nonexistent",
+    defaultBranch: "main",
+  });
+  await cp.trigger.trigger({
+    project,
+    triggerType: "api",
+    actorId: null,
+    branch: "main",
+    revision: "0123456789abcdef0123456789abcdef01234567",
+    configSource: "version: 2.1",
+  });
+  await cp.engine.idle();
+  const [plan] = [...scheduler.submitted.values()];
+  const agent = new TaskApiClient({ url: cp.url });
+  await agent.claim(plan!.taskToken);
+  const page = `<!doctype html><title>pending</title><script>
+    const r = { origin: String(window.origin) };
+    try { r.cookie = document.cookie; } catch (e) { r.cookie = "error:" + e.name; }
+    try { localStorage.setItem("x", "1"); r.storage = "ok"; } catch (e) { r.storage = "error:" + e.name; }
+    fetch(${JSON.stringify(cp.url)} + "/api/v2/me", { credentials: "include" })
+      .then((x) => "status:" + x.status, (e) => "error:" + e.name)
+      .then((v) => { r.api = v; document.title = JSON.stringify(r); });
+  </script>`;
+  await agent.putArtifact("site/index.html", page);
+  await agent.putArtifact("data/numbers.txt", "1 2 3\n");
+  await agent.close();
+  return {
+    cp,
+    db,
+    dataDir,
+    slug: project.slug,
+    number: plan!.job.number,
+    token: cp.bootstrapToken ?? "",
+  };
+}
+
+const downloadFrom = (s: Setup, node: number, path: string) =>
+  fetch(`${s.cp.url}/api/v2/project/${s.slug}/${s.number}/artifacts/${node}/${path}`, {
+    headers: { "Circle-Token": s.token },
+    redirect: "manual",
+  });
+
 describe("artifacts on their project's own origin", () => {
-  let db: Database;
+  let s: Setup;
   let cp: ControlPlane;
   let dataDir = "";
   let slug = "";
@@ -69,67 +145,15 @@ describe("artifacts on their project's own origin", () => {
   let token = "";
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), "drover-artifacts-"));
-    db = await openDatabase({});
-    const scheduler = new InstantScheduler();
-    cp = await startControlPlane({
-      config: serverConfigSchema.parse({
-        port: 0,
-        dataDir,
-        tickIntervalMs: 0,
-        scheduleTickMs: 0,
-        artifactsPort: 0,
-      }),
-      logger,
-      db,
-      scheduler,
-      compile: () => ({
-        plan: { version: "2.1", parameters: {}, workflows: [{ name: "wf", jobs: [job] }] },
-        errors: [],
-      }),
-    });
-    token = cp.bootstrapToken ?? "";
-    const project = await createProject(db, {
-      slug: "gh/acme/site",
-      repositoryUrl: "file:///nonexistent",
-      defaultBranch: "main",
-    });
-    slug = project.slug;
-    await cp.trigger.trigger({
-      project,
-      triggerType: "api",
-      actorId: null,
-      branch: "main",
-      revision: "0123456789abcdef0123456789abcdef01234567",
-      configSource: "version: 2.1",
-    });
-    await cp.engine.idle();
-    const [plan] = [...scheduler.submitted.values()];
-    number = plan!.job.number;
-    const agent = new TaskApiClient({ url: cp.url });
-    await agent.claim(plan!.taskToken);
-    const page = `<!doctype html><title>pending</title><script>
-      const r = { origin: String(window.origin) };
-      try { r.cookie = document.cookie; } catch (e) { r.cookie = "error:" + e.name; }
-      try { localStorage.setItem("x", "1"); r.storage = "ok"; } catch (e) { r.storage = "error:" + e.name; }
-      fetch(${JSON.stringify(cp.url)} + "/api/v2/me", { credentials: "include" })
-        .then((x) => "status:" + x.status, (e) => "error:" + e.name)
-        .then((v) => { r.api = v; document.title = JSON.stringify(r); });
-    </script>`;
-    await agent.putArtifact("site/index.html", page);
-    await agent.putArtifact("data/numbers.txt", "1 2 3\n");
-    await agent.close();
+    s = await setup();
+    ({ cp, dataDir, slug, number, token } = s);
   });
   afterAll(async () => {
-    await cp?.close();
-    await db?.close();
+    await s?.cp.close();
+    await s?.db.close();
   });
 
-  const download = (node: number, path: string) =>
-    fetch(`${cp.url}/api/v2/project/${slug}/${number}/artifacts/${node}/${path}`, {
-      headers: { "Circle-Token": token },
-      redirect: "manual",
-    });
+  const download = (node: number, path: string) => downloadFrom(s, node, path);
 
   it("redirects to a signed URL on the project's origin, which serves it with a sandbox", async () => {
     const res = await download(0, "site/index.html");
@@ -216,4 +240,48 @@ describe("artifacts on their project's own origin", () => {
       }
     },
   );
+});
+
+describe("artifacts kept in S3-compatible storage", () => {
+  let s3: S3TestServer;
+  let s: Setup;
+  beforeAll(async () => {
+    s3 = await S3TestServer.start();
+    // The blob store takes the SDK's credential chain: the environment here.
+    vi.stubEnv("AWS_ACCESS_KEY_ID", s3.accessKeyId);
+    vi.stubEnv("AWS_SECRET_ACCESS_KEY", s3.secretAccessKey);
+    s = await setup({
+      blobS3Bucket: s3.bucket,
+      blobS3Endpoint: s3.url,
+      blobS3Region: s3.region,
+      blobS3Prefix: "drover",
+    });
+  });
+  afterAll(async () => {
+    await s?.cp.close();
+    await s?.db.close();
+    await s3?.close();
+    vi.unstubAllEnvs();
+  });
+
+  it("redirects a file to a presigned bucket URL and still renders HTML on the project's origin", async () => {
+    const file = await downloadFrom(s, 0, "data/numbers.txt");
+    expect(file.status).toBe(302);
+    const to = new URL(file.headers.get("location") ?? "");
+    expect(to.origin).toBe(new URL(s3.url).origin);
+    expect(to.searchParams.get("X-Amz-Expires")).toBe("300");
+    const body = await fetch(to);
+    expect(body.status).toBe(200);
+    expect(await body.text()).toBe("1 2 3\n");
+    expect(body.headers.get("content-disposition")).toBe(
+      "attachment; filename*=UTF-8''numbers.txt",
+    );
+    const page = new URL(
+      (await downloadFrom(s, 0, "site/index.html")).headers.get("location") ?? "",
+    );
+    expect(page.hostname).toBe(`${projectLabel(s.slug)}.localhost`);
+    const html = await getFrom(Number(page.port), page.host, page.pathname + page.search);
+    expect(html.status).toBe(200);
+    expect(html.body).toContain("<title>pending</title>");
+  });
 });

@@ -149,6 +149,19 @@ export const envSchema = z.object({
       "HMAC key of artifact URLs (shared by instances); default random, kept in the data dir.",
     ),
 
+  // Where artifacts, caches and workspaces are kept: on disk, or in an S3-compatible bucket.
+  DROVER_BLOB_S3_BUCKET: z
+    .string()
+    .min(3)
+    .optional()
+    .describe("Bucket for artifacts, caches and workspaces; unset: `<DROVER_DATA_DIR>/blobs`."),
+  DROVER_BLOB_S3_ENDPOINT: z
+    .url({ protocol: /^https?$/, error: "an http:// or https:// URL" })
+    .optional()
+    .describe("S3-compatible endpoint (MinIO ...); unset: AWS S3. Credentials: the SDK's chain."),
+  DROVER_BLOB_S3_REGION: z.string().default("us-east-1").describe("Region of the bucket."),
+  DROVER_BLOB_S3_PREFIX: z.string().default("").describe("Key prefix inside the bucket."),
+
   // The engine, schedules and retention.
   DROVER_AGENT_COMMAND: command
     .optional()

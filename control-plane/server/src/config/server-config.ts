@@ -35,6 +35,10 @@ const SERVER_VARS = {
   artifactsPort: "DROVER_ARTIFACTS_PORT",
   artifactsUrlTtlSeconds: "DROVER_ARTIFACTS_URL_TTL_SECONDS",
   artifactsSigningKey: "DROVER_ARTIFACTS_SIGNING_KEY",
+  blobS3Bucket: "DROVER_BLOB_S3_BUCKET",
+  blobS3Endpoint: "DROVER_BLOB_S3_ENDPOINT",
+  blobS3Region: "DROVER_BLOB_S3_REGION",
+  blobS3Prefix: "DROVER_BLOB_S3_PREFIX",
 } as const satisfies Record<string, EnvName>;
 
 type ServerVars = typeof SERVER_VARS;

@@ -45,7 +45,9 @@ import { GitConfigFetcher } from "../git/fetch.js";
 import { TriggerService, type CompileFn } from "../pipelines/trigger.js";
 import { CompilePool } from "../pipelines/compile-pool.js";
 import { LocalScheduler } from "../scheduler/local/local.js";
+import type { BlobStore } from "../storage/blob-store.js";
 import { DiskBlobStore } from "../storage/disk-blob-store.js";
+import { S3BlobStore } from "../storage/s3-blob-store.js";
 import { TaskStorage } from "../storage/task-storage.js";
 import { visibleProject } from "../api/access.js";
 import { principalOf } from "../api/server.js";
@@ -135,8 +137,12 @@ export interface ControlPlane extends ControlPlaneDeps {
 export interface ArtifactLinks {
   /** The artifact server's origin pattern (`{project}` per project). */
   origin: string;
-  urlFor(slug: string, jobId: string, node: number, path: string): string;
+  /** A signed URL of the artifact, or undefined when there is none. */
+  urlFor(slug: string, jobId: string, node: number, path: string): Promise<string | undefined>;
 }
+
+/** Rendered on the project's origin in a sandbox; everything else may come from the bucket. */
+const RENDERED = /\.(html?|xhtml)$/i;
 
 const DEFAULT_ARTIFACTS_PORT = 8081;
 
@@ -159,6 +165,7 @@ async function artifactsKey(config: ServerConfig): Promise<Buffer> {
 async function startArtifacts(
   config: ServerConfig,
   storage: TaskStorage,
+  blobs: BlobStore,
   logger: Logger,
 ): Promise<{ links: ArtifactLinks; close(): Promise<void> }> {
   const key = await artifactsKey(config);
@@ -194,17 +201,31 @@ async function startArtifacts(
   return {
     links: {
       origin,
-      urlFor: (slug, jobId, node, path) =>
-        artifactOrigin(origin, slug) +
-        signedArtifactPath(key, {
-          label: projectLabel(slug),
-          jobId,
-          node,
-          path,
-          expires: Math.floor(Date.now() / 1000) + ttl,
-        }),
+      urlFor: async (slug, jobId, node, path) => {
+        const found = await storage.findArtifact(jobId, node, path);
+        if (!found) return undefined;
+        if (blobs instanceof S3BlobStore && !RENDERED.test(path)) {
+          return blobs.presignedGetUrl(found.blobKey, {
+            expiresInSeconds: ttl,
+            filename: path.split("/").pop() ?? "artifact",
+          });
+        }
+        return (
+          artifactOrigin(origin, slug) +
+          signedArtifactPath(key, {
+            label: projectLabel(slug),
+            jobId,
+            node,
+            path,
+            expires: Math.floor(Date.now() / 1000) + ttl,
+          })
+        );
+      },
     },
-    close: () => running.close(),
+    close: async () => {
+      await running.close();
+      if (blobs instanceof S3BlobStore) blobs.close();
+    },
   };
 }
 
@@ -334,8 +355,16 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     logger,
     ...(opts.now ? { now: opts.now } : {}),
   });
-  const storage = new TaskStorage({ db, blobs: new DiskBlobStore(join(paths.root, "blobs")) });
-  const artifacts = await startArtifacts(config, storage, logger);
+  const blobs = config.blobS3Bucket
+    ? new S3BlobStore({
+        bucket: config.blobS3Bucket,
+        region: config.blobS3Region,
+        prefix: config.blobS3Prefix,
+        ...(config.blobS3Endpoint ? { endpoint: config.blobS3Endpoint } : {}),
+      })
+    : new DiskBlobStore(join(paths.root, "blobs"));
+  const storage = new TaskStorage({ db, blobs });
+  const artifacts = await startArtifacts(config, storage, blobs, logger);
   const deps: ControlPlaneDeps = {
     config,
     logger,

@@ -18,6 +18,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { z } from "zod";
 import { checkBlobKey, type BlobStore } from "./blob-store.js";
@@ -144,6 +145,33 @@ export class S3BlobStore implements BlobStore {
   async delete(key: string): Promise<void> {
     await this.client.send(
       new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+    );
+  }
+
+  /**
+   * A presigned GetObject URL of the blob, valid `expiresInSeconds`, that names the download
+   * (`filename`) and its content type. Anyone holding it can read the blob until it expires.
+   */
+  async presignedGetUrl(
+    key: string,
+    opts: { expiresInSeconds: number; filename?: string; contentType?: string; signingDate?: Date },
+  ): Promise<string> {
+    return getSignedUrl(
+      this.client,
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: this.objectKey(key),
+        ...(opts.filename
+          ? {
+              ResponseContentDisposition: `attachment; filename*=UTF-8''${encodeURIComponent(opts.filename)}`,
+            }
+          : {}),
+        ...(opts.contentType ? { ResponseContentType: opts.contentType } : {}),
+      }),
+      {
+        expiresIn: opts.expiresInSeconds,
+        ...(opts.signingDate ? { signingDate: opts.signingDate } : {}),
+      },
     );
   }
 

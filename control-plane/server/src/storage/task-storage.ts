@@ -111,19 +111,29 @@ export class TaskStorage {
     }));
   }
 
-  async getArtifact(
+  /** Where an artifact's bytes are kept, or undefined when there is no such artifact. */
+  async findArtifact(
     jobId: string,
     nodeIndex: number,
     path: string,
-  ): Promise<{ body: Readable; size: number } | undefined> {
+  ): Promise<{ blobKey: string; size: number } | undefined> {
     const { rows } = await this.db.query<{ blob_key: string; size: string | number }>(
       "SELECT blob_key, size FROM task_artifacts WHERE job_id = $1 AND node_index = $2 AND path = $3",
       [jobId, nodeIndex, path],
     );
     const r = rows[0];
-    if (!r) return undefined;
-    const body = await this.blobs.get(r.blob_key);
-    return body ? { body, size: Number(r.size) } : undefined;
+    return r ? { blobKey: r.blob_key, size: Number(r.size) } : undefined;
+  }
+
+  async getArtifact(
+    jobId: string,
+    nodeIndex: number,
+    path: string,
+  ): Promise<{ body: Readable; size: number } | undefined> {
+    const found = await this.findArtifact(jobId, nodeIndex, path);
+    if (!found) return undefined;
+    const body = await this.blobs.get(found.blobKey);
+    return body ? { body, size: found.size } : undefined;
   }
 
   async addTests(scope: TaskScope, tests: TestCase[]): Promise<void> {

@@ -97,6 +97,52 @@ blobStoreConformance("disk", async () => {
   };
 });
 
+describe("S3BlobStore presigned downloads (S3 API test server)", () => {
+  let server: S3TestServer;
+  let store: S3BlobStore;
+  beforeAll(async () => {
+    server = await S3TestServer.start();
+    store = new S3BlobStore({
+      endpoint: server.url,
+      bucket: server.bucket,
+      region: server.region,
+      accessKeyId: server.accessKeyId,
+      secretAccessKey: server.secretAccessKey,
+      prefix: "presign",
+    });
+    await store.put("reports/a b.txt", Readable.from(["presigned body"]));
+  });
+  afterAll(async () => {
+    store?.close();
+    await server?.close();
+  });
+
+  it("serves a presigned URL with its name and type until it expires; an altered one is refused", async () => {
+    const url = await store.presignedGetUrl("reports/a b.txt", {
+      expiresInSeconds: 60,
+      filename: "a b.txt",
+      contentType: "text/plain; charset=utf-8",
+    });
+    expect(url).toMatch(/X-Amz-Signature=[0-9a-f]{64}/);
+    const ok = await fetch(url);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe("presigned body");
+    expect(ok.headers.get("content-disposition")).toBe("attachment; filename*=UTF-8''a%20b.txt");
+    expect(ok.headers.get("content-type")).toBe("text/plain; charset=utf-8");
+
+    const altered = await fetch(url.replace("a%20b.txt?", "other.txt?"));
+    expect(altered.status).toBe(403);
+    expect(await altered.text()).toContain("<Code>SignatureDoesNotMatch</Code>");
+    const stale = await store.presignedGetUrl("reports/a b.txt", {
+      expiresInSeconds: 60,
+      signingDate: new Date(Date.now() - 3_600_000),
+    });
+    const expired = await fetch(stale);
+    expect(expired.status).toBe(403);
+    expect(await expired.text()).toContain("<Message>Request has expired</Message>");
+  });
+});
+
 blobStoreConformance("s3", async () => {
   const prefix = `blobs-${randomUUID().slice(0, 8)}`;
   const real = process.env.DROVER_S3_ENDPOINT;

@@ -12,8 +12,10 @@
  * `x-amz-*` headers 403 `AccessDenied`, any other mismatch 403 `SignatureDoesNotMatch` (with the
  * canonical request in the body, as S3 sends it), a body whose SHA-256 differs from
  * `x-amz-content-sha256` 400 `XAmzContentSHA256Mismatch`. Bodies over `maxObjectBytes` are 400
- * `EntityTooLarge`. Presigned URLs, chunked (`STREAMING-*`) payloads, ListObjects v1, multipart
- * uploads and sub-resources (`?acl`, `?tagging`...) answer 501 `NotImplemented`.
+ * `EntityTooLarge`. Presigned GET/HEAD URLs (query authentication) are checked the same way, and
+ * expire as S3's do (403 `AccessDenied`, "Request has expired"). Presigned writes, chunked
+ * (`STREAMING-*`) payloads, ListObjects v1, multipart uploads and sub-resources (`?acl`,
+ * `?tagging`...) answer 501 `NotImplemented`.
  *
  * It stands in for S3 where none can run; the object storage contract suite runs against it and
  * against a real S3 or MinIO when `DROVER_S3_ENDPOINT` is set. `stop()`/`start()` simulate an
@@ -54,6 +56,16 @@ interface StoredObject {
   lastModified: Date;
   meta: Record<string, string>;
 }
+
+/** GetObject's documented header overrides (`response-content-type=...`). */
+const RESPONSE_OVERRIDES = new Set([
+  "response-content-type",
+  "response-content-language",
+  "response-expires",
+  "response-cache-control",
+  "response-content-disposition",
+  "response-content-encoding",
+]);
 
 class S3Failure extends Error {
   constructor(
@@ -256,7 +268,14 @@ export class S3TestServer {
           `${method} on a bucket with ?${rawQuery} is not implemented by this server.`,
         );
       }
-      const sub = query.filter(([k]) => k !== "x-id");
+      // Presigned URLs' parameters and GetObject's response-* overrides are not sub-resources.
+      const overrides = new Map(query.filter(([k]) => RESPONSE_OVERRIDES.has(k)));
+      if (overrides.size > 0 && method !== "GET" && method !== "HEAD") {
+        throw new S3Failure(400, "InvalidRequest", "response-* overrides are for GetObject only");
+      }
+      const sub = query.filter(
+        ([k]) => k !== "x-id" && !k.startsWith("X-Amz-") && !RESPONSE_OVERRIDES.has(k),
+      );
       if (sub.length > 0) {
         throw new S3Failure(
           501,
@@ -272,7 +291,7 @@ export class S3TestServer {
         case "GET":
         case "HEAD":
           this.count(method === "GET" ? "GetObject" : "HeadObject");
-          this.getObject(req, res, bucket, key, method === "HEAD");
+          this.getObject(req, res, bucket, key, method === "HEAD", overrides);
           return;
         case "DELETE":
           this.count("DeleteObject");
@@ -317,6 +336,118 @@ export class S3TestServer {
     }
   }
 
+  /**
+   * Checks a presigned URL (SigV4 query authentication, GET and HEAD): the `X-Amz-*` parameters,
+   * the expiry (`X-Amz-Date` + `X-Amz-Expires`, at most 7 days), and the signature over the
+   * canonical request without `X-Amz-Signature` and with an unsigned payload.
+   */
+  private authenticatePresigned(
+    req: IncomingMessage,
+    method: string,
+    path: string,
+    query: [string, string][],
+  ): string {
+    const q = new Map(query);
+    if (method !== "GET" && method !== "HEAD") {
+      throw new S3Failure(
+        501,
+        "NotImplemented",
+        "Presigned writes are not implemented by this server.",
+      );
+    }
+    if (q.get("X-Amz-Algorithm") !== "AWS4-HMAC-SHA256") {
+      throw new S3Failure(
+        400,
+        "AuthorizationQueryParametersError",
+        'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"',
+      );
+    }
+    const cred = (q.get("X-Amz-Credential") ?? "").split("/");
+    const amz = q.get("X-Amz-Date") ?? "";
+    const expires = Number(q.get("X-Amz-Expires"));
+    const signedHeaders = (q.get("X-Amz-SignedHeaders") ?? "").split(";").filter(Boolean);
+    const provided = q.get("X-Amz-Signature") ?? "";
+    if (
+      cred.length !== 5 ||
+      !/^\d{8}T\d{6}Z$/.test(amz) ||
+      !Number.isInteger(expires) ||
+      !signedHeaders.includes("host") ||
+      !/^[0-9a-f]{64}$/.test(provided)
+    ) {
+      throw new S3Failure(
+        400,
+        "AuthorizationQueryParametersError",
+        "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
+      );
+    }
+    if (expires < 1 || expires > 604_800) {
+      throw new S3Failure(
+        400,
+        "AuthorizationQueryParametersError",
+        "X-Amz-Expires must be between 1 and 604800 seconds",
+      );
+    }
+    const [accessKeyId = "", date = "", region = "", service = "", terminator = ""] = cred;
+    const secret = this.secrets.get(accessKeyId);
+    if (!secret) {
+      throw new S3Failure(
+        403,
+        "InvalidAccessKeyId",
+        "The AWS Access Key Id you provided does not exist in our records.",
+        { AWSAccessKeyId: accessKeyId },
+      );
+    }
+    if (
+      region !== this.region ||
+      service !== "s3" ||
+      terminator !== "aws4_request" ||
+      date !== amz.slice(0, 8)
+    ) {
+      throw new S3Failure(
+        400,
+        "AuthorizationQueryParametersError",
+        `Error parsing the X-Amz-Credential parameter; the region '${region}' is wrong; expecting '${this.region}'`,
+        { Region: this.region },
+      );
+    }
+    const signedAt = Date.UTC(
+      +amz.slice(0, 4),
+      +amz.slice(4, 6) - 1,
+      +amz.slice(6, 8),
+      +amz.slice(9, 11),
+      +amz.slice(11, 13),
+      +amz.slice(13, 15),
+    );
+    const headers: Record<string, string> = {};
+    for (const h of signedHeaders) headers[h] = headerValue(req, h) ?? "";
+    const canonical = canonicalRequest({
+      method,
+      path,
+      query: query.filter(([k]) => k !== "X-Amz-Signature"),
+      headers,
+      payloadHash: UNSIGNED_PAYLOAD,
+    });
+    const toSign = stringToSign(amz, credentialScope(date, region), canonical);
+    const expected = Buffer.from(signature(signingKey(secret, date, region), toSign));
+    const given = Buffer.from(provided);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+      throw new S3Failure(
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+        { AWSAccessKeyId: accessKeyId, StringToSign: toSign, CanonicalRequest: canonical },
+      );
+    }
+    if (Date.now() > signedAt + expires * 1000) {
+      throw new S3Failure(403, "AccessDenied", "Request has expired", {
+        "X-Amz-Expires": String(expires),
+        Expires: new Date(signedAt + expires * 1000).toISOString(),
+        ServerTime: new Date().toISOString(),
+      });
+    }
+    return UNSIGNED_PAYLOAD;
+  }
+
   /** Checks the SigV4 header auth; returns the declared payload hash. */
   private authenticate(
     req: IncomingMessage,
@@ -327,11 +458,7 @@ export class S3TestServer {
     const header = req.headers.authorization;
     if (!header) {
       if (query.some(([k]) => k === "X-Amz-Algorithm")) {
-        throw new S3Failure(
-          403,
-          "AccessDenied",
-          "Presigned URLs are not supported by this server.",
-        );
+        return this.authenticatePresigned(req, method, path, query);
       }
       throw new S3Failure(403, "AccessDenied", "Access Denied");
     }
@@ -562,6 +689,7 @@ export class S3TestServer {
     bucket: Map<string, StoredObject>,
     key: string,
     head: boolean,
+    overrides: Map<string, string> = new Map(),
   ): void {
     const obj = bucket.get(key);
     if (!obj)
@@ -574,6 +702,7 @@ export class S3TestServer {
       "accept-ranges": "bytes",
       ...obj.meta,
     };
+    for (const [param, value] of overrides) headers[param.slice("response-".length)] = value;
     const range = parseRange(headerValue(req, "range"), size);
     if (range === "unsatisfiable") {
       throw new S3Failure(

@@ -24,10 +24,16 @@ export interface TaskStorageRouteDeps {
   /** Public base URL of the API, for artifact links (e.g. `http://127.0.0.1:8080`). */
   baseUrl: string;
   /**
-   * A signed, short-lived URL of an artifact on its project's own origin; the download route
-   * redirects there. Unset: the route serves the bytes itself, as an attachment.
+   * A signed, short-lived URL of an artifact (on its project's own origin, or presigned in object
+   * storage), undefined when there is no such artifact; the download route redirects there.
+   * Unset: the route serves the bytes itself, as an attachment.
    */
-  artifactUrl?(slug: string, jobId: string, node: number, path: string): string;
+  artifactUrl?(
+    slug: string,
+    jobId: string,
+    node: number,
+    path: string,
+  ): Promise<string | undefined>;
 }
 
 type TaskParams = { taskId: string };
@@ -230,17 +236,22 @@ export function registerTaskStorageRoutes(app: FastifyInstance, deps: TaskStorag
       async (req, reply) => {
         const j = await job(req, reply);
         if (!j) return reply;
+        if (deps.artifactUrl) {
+          const to = await deps.artifactUrl(
+            j.slug,
+            j.jobId,
+            Number(req.params.node),
+            req.params["*"],
+          );
+          if (!to) return fail(reply, "DROVER_ERR_NOT_FOUND", "Artifact not found");
+          return reply.header("cache-control", "no-store").redirect(to, 302);
+        }
         const found = await deps.storage.getArtifact(
           j.jobId,
           Number(req.params.node),
           req.params["*"],
         );
         if (!found) return fail(reply, "DROVER_ERR_NOT_FOUND", "Artifact not found");
-        if (deps.artifactUrl) {
-          found.body.destroy();
-          const to = deps.artifactUrl(j.slug, j.jobId, Number(req.params.node), req.params["*"]);
-          return reply.header("cache-control", "no-store").redirect(to, 302);
-        }
         // Served as bytes, never rendered here: HTML belongs on a per-project origin.
         return reply
           .header("content-length", found.size)
