@@ -15,6 +15,34 @@ import { FsLogStore } from "./store/fs-store.js";
 import { ObjectLogStore } from "./store/object-store.js";
 import { MemoryLiveWindow, RedisLiveWindow, type LiveWindow } from "./store/live-window.js";
 import type { LogStore } from "./store/types.js";
+import { createOutputMetrics, type OutputMetrics } from "./metrics/index.js";
+
+type Check = { ok: boolean; detail: string };
+
+/** Each dependency answers within 2 s: the log store (a listing) and pub/sub (a publish). */
+async function readiness(store: LogStore, pubsub: PubSub): Promise<Record<string, Check>> {
+  const probe = async (fn: () => Promise<unknown>): Promise<Check> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        fn(),
+        new Promise((_r, reject) => {
+          timer = setTimeout(() => reject(new Error("no answer in 2 s")), 2_000);
+        }),
+      ]);
+      return { ok: true, detail: "ok" };
+    } catch (err) {
+      return { ok: false, detail: err instanceof Error ? err.message : String(err) };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const [logStore, pubSub] = await Promise.all([
+    probe(() => store.listJobTasks("readyz-probe")),
+    probe(() => pubsub.publish("drover:readyz", "ping")),
+  ]);
+  return { logStore: logStore!, pubSub: pubSub! };
+}
 
 export interface OutputProcessorDeps {
   logger: Logger;
@@ -76,8 +104,22 @@ export function createOutputProcessor(
     });
   }
   const shared = { store, window, pubsub, channelPrefix: config.channelPrefix };
-  const ingest = new IngestServer({ ...shared, verifier: deps.verifier, logger });
+  let metrics: OutputMetrics | undefined;
+  const ingest = new IngestServer({
+    ...shared,
+    verifier: deps.verifier,
+    logger,
+    onStored: (frames, lines) => {
+      metrics?.framesStored.inc(frames);
+      metrics?.linesStored.inc(lines);
+    },
+  });
   const pusher = new PusherServer(config.pusher, { ...shared, logger });
+  metrics = createOutputMetrics({
+    agents: () => ingest.connections,
+    browsers: () => pusher.conns.size,
+  });
+  const registry = metrics.registry;
 
   const server = createServer((req, res) => {
     void (async () => {
@@ -85,6 +127,20 @@ export function createOutputProcessor(
         const url = requestUrl(req);
         if (url.pathname === "/healthz") {
           res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+          return;
+        }
+        if (url.pathname === "/metrics" && req.method === "GET") {
+          const body = await registry.metrics();
+          res.writeHead(200, { "content-type": registry.contentType }).end(body);
+          return;
+        }
+        if (url.pathname === "/readyz") {
+          // Ready when the log store answers and, with Redis, pub/sub is connected.
+          const checks = await readiness(store, pubsub);
+          const ok = Object.values(checks).every((c) => c.ok);
+          res
+            .writeHead(ok ? 200 : 503, { "content-type": "application/json" })
+            .end(JSON.stringify({ status: ok ? "ready" : "not ready", checks }));
           return;
         }
         const logDeps = { store, authorize: deps.authorizeRead, logger };

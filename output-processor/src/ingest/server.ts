@@ -28,6 +28,8 @@ import type { LogStore, StoredFrame, TaskLogWriter } from "../store/types.js";
 const INBOX_HIGH_WATER = 4 * 1024 * 1024;
 
 export interface IngestDeps {
+  /** Called after each store with the frames and the output lines stored (metrics). */
+  onStored?: (frames: number, lines: number) => void;
   verifier: TaskTokenVerifier;
   store: LogStore;
   window: LiveWindow;
@@ -255,6 +257,14 @@ class IngestSession {
       // Serialize each entry once for the store, the window and the backbone.
       const json = accepted.map((e) => JSON.stringify(e));
       await writer.append(accepted, json);
+      if (this.deps.onStored) {
+        let lines = 0;
+        for (const e of accepted) {
+          if (e.kind !== "output" || !e.data) continue;
+          for (let i = e.data.indexOf("\n"); i >= 0; i = e.data.indexOf("\n", i + 1)) lines++;
+        }
+        this.deps.onStored(accepted.length, lines);
+      }
       // Window before publish: whoever sees the message can read its entries back. Published in
       // messages of about `MESSAGE_TARGET_CHARS`, sent back to back in order.
       const channel = jobChannel(this.deps.channelPrefix, grant.jobId);
