@@ -15,7 +15,7 @@ import { FsLogStore } from "./store/fs-store.js";
 import { ObjectLogStore } from "./store/object-store.js";
 import { MemoryLiveWindow, RedisLiveWindow, type LiveWindow } from "./store/live-window.js";
 import type { LogStore } from "./store/types.js";
-import { createOutputMetrics, type OutputMetrics } from "./metrics/index.js";
+import { createOutputMetrics } from "./metrics/index.js";
 
 type Check = { ok: boolean; detail: string };
 
@@ -104,21 +104,21 @@ export function createOutputProcessor(
     });
   }
   const shared = { store, window, pubsub, channelPrefix: config.channelPrefix };
-  let metrics: OutputMetrics | undefined;
+  // Read when scraped, after both servers exist.
+  const metrics = createOutputMetrics({
+    agents: () => ingest.connections,
+    browsers: () => pusher.conns.size,
+  });
   const ingest = new IngestServer({
     ...shared,
     verifier: deps.verifier,
     logger,
     onStored: (frames, lines) => {
-      metrics?.framesStored.inc(frames);
-      metrics?.linesStored.inc(lines);
+      metrics.framesStored.inc(frames);
+      metrics.linesStored.inc(lines);
     },
   });
   const pusher = new PusherServer(config.pusher, { ...shared, logger });
-  metrics = createOutputMetrics({
-    agents: () => ingest.connections,
-    browsers: () => pusher.conns.size,
-  });
   const registry = metrics.registry;
 
   const server = createServer((req, res) => {
