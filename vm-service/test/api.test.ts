@@ -55,6 +55,20 @@ describeDocker("vm-service API and client", () => {
     await wrong.close();
   });
 
+  it("answers /readyz and Prometheus /metrics without a token", async () => {
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({
+      status: "ready",
+      checks: { database: { ok: true }, provider: { ok: true } },
+    });
+    const m = await fetch(`${url}/metrics`);
+    expect(m.status).toBe(200);
+    const text = await m.text();
+    expect(text).toMatch(/^drover_vm_machines\{state="leased",provider="local"\} \d+$/m);
+    expect(text).toMatch(/^drover_vm_process_cpu_user_seconds_total /m);
+  });
+
   it("refuses bad bodies and ids, naming the field", async () => {
     const post = (body: string) =>
       fetch(`${url}/v1/leases`, {

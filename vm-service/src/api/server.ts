@@ -11,9 +11,12 @@
  * | `DELETE /v1/tasks/{taskId}/lease` | release whatever a task leased (at task end) |
  * | `GET /v1/machines` | live machines, without credentials (operators) |
  * | `GET /healthz` | the provider's health (no token) |
+ * | `GET /readyz` | the database and the provider answer (no token) |
+ * | `GET /metrics` | Prometheus: machines by state (no token) |
  */
 import { timingSafeEqual, createHash } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { VmError, type VmErrorCode } from "../errors.js";
@@ -61,6 +64,27 @@ export interface VmApiDeps {
   logger: Logger;
 }
 
+/** vm-service's Prometheus metrics: machines by state, in a registry of its own. */
+function vmMetrics(leases: LeaseService, provider: string): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "drover_vm_" });
+  new Gauge({
+    name: "drover_vm_machines",
+    help: "Machines by state (provisioning, ready in a warm pool, leased, releasing).",
+    labelNames: ["state", "provider"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const counts = new Map<string, number>();
+      for (const m of await leases.list()) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);
+      for (const state of ["provisioning", "ready", "leased", "releasing"]) {
+        this.set({ state, provider }, counts.get(state) ?? 0);
+      }
+    },
+  });
+  return registry;
+}
+
 /** Builds the API (not listening); the caller listens and closes it. */
 export function createVmApi(deps: VmApiDeps): FastifyInstance {
   const app = Fastify({
@@ -70,7 +94,7 @@ export function createVmApi(deps: VmApiDeps): FastifyInstance {
   const expected = digest(deps.serviceToken);
 
   app.addHook("onRequest", async (req) => {
-    if (req.url === "/healthz") return;
+    if (req.url === "/healthz" || req.url === "/readyz" || req.url === "/metrics") return;
     const header = req.headers.authorization ?? "";
     const token = header.startsWith("Bearer ") ? header.slice(7) : "";
     if (!token || !timingSafeEqual(digest(token), expected)) {
@@ -105,6 +129,26 @@ export function createVmApi(deps: VmApiDeps): FastifyInstance {
       detail: h.detail,
     });
   });
+
+  // Ready: the database answers and the provider is healthy.
+  app.get("/readyz", async (_req, reply) => {
+    const checks: Record<string, { ok: boolean; detail: string }> = {};
+    try {
+      await deps.leases.list();
+      checks.database = { ok: true, detail: "ok" };
+    } catch (err) {
+      checks.database = { ok: false, detail: err instanceof Error ? err.message : String(err) };
+    }
+    const h = await deps.provider.health();
+    checks.provider = { ok: h.ok, detail: `${deps.provider.name}: ${h.detail}` };
+    const ok = Object.values(checks).every((c) => c.ok);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? "ready" : "not ready", checks });
+  });
+
+  const registry = vmMetrics(deps.leases, deps.provider.name);
+  app.get("/metrics", async (_req, reply) =>
+    reply.header("content-type", registry.contentType).send(await registry.metrics()),
+  );
 
   app.post("/v1/leases", async (req, reply) => {
     const body = parse(leaseBody, req.body, "body");

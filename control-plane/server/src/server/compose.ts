@@ -21,6 +21,7 @@ import { registerScheduleRoutes } from "../api/routes/schedules.js";
 import { registerTaskRoutes } from "../api/routes/tasks.js";
 import { registerTaskStorageRoutes } from "../api/routes/task-storage.js";
 import { registerTaskMachineRoutes } from "../api/routes/task-machine.js";
+import { registerStatusRoutes } from "../status/index.js";
 import {
   artifactOrigin,
   createArtifactServer,
@@ -287,6 +288,11 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
       return deps.urls.public;
     },
     ...(deps.artifacts ? { artifactUrl: deps.artifacts.urlFor } : {}),
+  });
+  registerStatusRoutes(app, {
+    db: deps.db,
+    ...(deps.output ? { outputUrl: deps.output.url } : {}),
+    ...(deps.machines ? { machines: deps.machines } : {}),
   });
   // The CLI learns where live output is read from here.
   app.get("/healthz", { config: { auth: "none" } }, async () => ({
