@@ -99,6 +99,22 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
 
+  // Security headers on every answer; a page that sets its own CSP keeps it. No CORS headers are
+  // ever sent: other origins cannot read answers (CORS is closed).
+  app.addHook("onSend", async (req, reply, payload) => {
+    void reply.header("x-content-type-options", "nosniff");
+    void reply.header("x-frame-options", "DENY");
+    void reply.header("referrer-policy", "no-referrer");
+    void reply.header("cross-origin-opener-policy", "same-origin");
+    if (!reply.hasHeader("content-security-policy")) {
+      void reply.header("content-security-policy", "default-src 'none'; frame-ancestors 'none'");
+    }
+    if (req.protocol === "https") {
+      void reply.header("strict-transport-security", "max-age=31536000; includeSubDomains");
+    }
+    return payload;
+  });
+
   app.addHook("onRequest", async (req, reply) => {
     void reply.header("x-request-id", req.id);
     const auth = req.routeOptions.config.auth ?? defaultAuth(req.url);
