@@ -45,3 +45,4 @@ export * from "./contexts/index.js";
 export * from "./users/index.js";
 export * from "./machines/index.js";
 export * from "./artifacts/index.js";
+export * from "./network/index.js";
