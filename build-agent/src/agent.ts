@@ -203,6 +203,13 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
     signal,
     mask: (text) => masker.maskAll(text),
     leaseRemoteDocker: () => leaseMachine(api, "remote_docker"),
+    ssh: config.ssh,
+    onSshEvent: (e) => {
+      log.info({ ...e }, `SSH ${e.event}`);
+      api
+        .sendEvents([{ type: "ssh_session", ...e, at: new Date().toISOString() }])
+        .catch((err: unknown) => log.warn({ err }, "could not report an SSH session"));
+    },
   });
   let outcome: TaskOutcome;
   try {

@@ -2,6 +2,8 @@ import os from "node:os";
 import { z } from "zod";
 import { parseImageAliases, type ImageAlias } from "./executor/docker/images.js";
 import { processStart } from "./executor/docker/process-start.js";
+import type { RerunSshConfig } from "./ssh/rerun.js";
+import { DEFAULT_SSH_WAIT } from "./ssh/wait-policy.js";
 
 const SELF_START = processStart("self");
 
@@ -57,6 +59,19 @@ export const agentEnvSchema = z
       .default("info"),
     /** Where output goes when the output-processor is not used: `stdout` writes NDJSON frames. */
     DROVER_OUTPUT: z.enum(["processor", "stdout"]).optional().default("processor"),
+    /** Rerun with SSH: interface the agent's SSH server listens on (Nomad: all, else loopback). */
+    DROVER_SSH_BIND: z.string().min(1).optional(),
+    /** Host printed in the `ssh` line (default Nomad's host IP of the `ssh` port, else the bind). */
+    DROVER_SSH_ADVERTISE_HOST: z.string().min(1).optional(),
+    /** An exact port (default Nomad's `ssh` port, else the first free one of 64535-65535). */
+    DROVER_SSH_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+    /** The wait after the steps: for a first connection, after the last session, at most. */
+    DROVER_SSH_FIRST_CONNECT_MS: z.coerce.number().int().positive().optional(),
+    DROVER_SSH_IDLE_MS: z.coerce.number().int().positive().optional(),
+    DROVER_SSH_MAX_MS: z.coerce.number().int().positive().optional(),
+    /** Set by Nomad for the job spec's `ssh` port. */
+    NOMAD_PORT_ssh: z.coerce.number().int().min(1).max(65535).optional(),
+    NOMAD_HOST_IP_ssh: z.string().min(1).optional(),
   })
   .superRefine((e, ctx) => {
     if (e.DROVER_NET_RULES === "on" && e.DROVER_DOCKER_NETWORK !== PER_JOB_NETWORK) {
@@ -83,6 +98,8 @@ export interface AgentConfig {
   executor: ExecutorConfig;
   logLevel: string;
   output: "processor" | "stdout";
+  /** Rerun with SSH (used when a task asks for it). */
+  ssh: RerunSshConfig;
 }
 
 /** What the docker executor needs; tests build it directly. */
@@ -142,6 +159,35 @@ export function dockerConnection(
   };
 }
 
+function sshConfig(e: z.infer<typeof agentEnvSchema>): RerunSshConfig {
+  const onNomad = e.NOMAD_PORT_ssh !== undefined;
+  const bindHost = e.DROVER_SSH_BIND ?? (onNomad ? "0.0.0.0" : "127.0.0.1");
+  const port = e.DROVER_SSH_PORT ?? e.NOMAD_PORT_ssh ?? { from: 64535, to: 65535 };
+  return {
+    bindHost,
+    advertiseHost:
+      e.DROVER_SSH_ADVERTISE_HOST ??
+      e.NOMAD_HOST_IP_ssh ??
+      (bindHost === "0.0.0.0" ? os.hostname() : bindHost),
+    port,
+    limits: {
+      firstConnectMs: e.DROVER_SSH_FIRST_CONNECT_MS ?? DEFAULT_SSH_WAIT.firstConnectMs,
+      idleMs: e.DROVER_SSH_IDLE_MS ?? DEFAULT_SSH_WAIT.idleMs,
+      maxMs: e.DROVER_SSH_MAX_MS ?? DEFAULT_SSH_WAIT.maxMs,
+    },
+  };
+}
+
+/** Rerun-with-SSH settings when none are configured (tests, embedded agents). */
+export function defaultSshConfig(): RerunSshConfig {
+  return {
+    bindHost: "127.0.0.1",
+    advertiseHost: "127.0.0.1",
+    port: { from: 64535, to: 65535 },
+    limits: DEFAULT_SSH_WAIT,
+  };
+}
+
 /** Parses the environment; throws a message naming every bad variable. */
 export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
   const parsed = agentEnvSchema.safeParse(env);
@@ -166,5 +212,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     }),
     logLevel: e.DROVER_LOG_LEVEL,
     output: e.DROVER_OUTPUT,
+    ssh: sshConfig(e),
   };
 }

@@ -4,6 +4,7 @@ export {
   loadAgentConfig,
   agentEnvSchema,
   defaultExecutorConfig,
+  defaultSshConfig,
   dockerConnection,
   PER_JOB_NETWORK,
   type AgentConfig,
@@ -11,6 +12,19 @@ export {
   type DockerConnection,
 } from "./config.js";
 export { AgentError, ErrorCodes } from "./errors.js";
+export {
+  DEFAULT_SSH_WAIT,
+  SshWaitPolicy,
+  type SshWaitEnd,
+  type SshWaitLimits,
+} from "./ssh/wait-policy.js";
+export {
+  RerunSshServer,
+  type RerunSshServerOptions,
+  type SessionProcess,
+  type SessionRequest,
+} from "./ssh/server.js";
+export { NO_KEYS_MESSAGE, type RerunSshConfig } from "./ssh/rerun.js";
 export type {
   Executor,
   ExecHandle,

@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { OutputStream } from "../output/sink.js";
+import type { SessionProcess } from "../ssh/server.js";
 
 export interface ExecRequest {
   argv: string[];
@@ -60,6 +61,25 @@ export interface Executor {
     index: number,
     onOutput: (stream: OutputStream, data: string) => void,
   ): { stop(): void };
+  /**
+   * Lets a rerun-with-SSH user into a machine job's machine (its own OpenSSH); machine executor
+   * only. Returns what to connect to and the host key's fingerprint.
+   */
+  enableRerunSsh?(
+    authorizedKeys: string[],
+  ): Promise<{ host: string; port: number; user: string; hostKeyFingerprint: string }>;
+  /**
+   * A process for an SSH session of a rerun with SSH: `command` through the shell (a login shell
+   * when absent), stdin attached, a PTY when `pty` is given. Docker executor only; machines have
+   * their own OpenSSH.
+   */
+  interactive?(req: {
+    command?: string;
+    pty?: { term: string; cols: number; rows: number };
+    env: Record<string, string>;
+    workdir: string;
+    shell: string;
+  }): Promise<SessionProcess>;
   /**
    * Joins a container of the same Docker engine (a `local` machine of `setup_remote_docker`) to the
    * job's network under `alias`; it is detached again in `destroy`. Docker executor only.

@@ -20,6 +20,14 @@ import {
   type StorageApi,
 } from "../steps/context.js";
 import { setupRemoteDocker } from "../steps/remote-docker.js";
+import {
+  NO_KEYS_MESSAGE,
+  enableSsh,
+  sshInstructions,
+  waitForSsh,
+  type RerunSshConfig,
+  type SshAccess,
+} from "../ssh/rerun.js";
 import { storeArtifacts, storeTestResults } from "../steps/results.js";
 import { attachWorkspace, persistToWorkspace } from "../steps/workspace.js";
 import { withTimeout } from "../util/time.js";
@@ -43,6 +51,10 @@ export interface RunnerDeps {
   mask?: (text: string) => string;
   /** Leases the task's machine for `setup_remote_docker`; absent, the step fails saying so. */
   leaseRemoteDocker?: () => Promise<MachineLeaseInfo>;
+  /** Where a rerun with SSH listens and how long it waits; required when `task.ssh.enabled`. */
+  ssh?: RerunSshConfig;
+  /** SSH logins and logouts of a rerun with SSH (audited by the control plane). */
+  onSshEvent?: (e: { event: "login" | "logout"; fingerprint: string; address: string }) => void;
 }
 
 export interface TaskOutcome {
@@ -54,6 +66,9 @@ const FLUSH_TIMEOUT_MS = 5_000;
 
 /** The synthetic first step, as CircleCI shows it. */
 export const SPIN_UP_STEP = -1;
+/** Synthetic steps of a rerun with SSH: before the job's steps, and after them. */
+export const ENABLE_SSH_STEP = -2;
+export const WAIT_SSH_STEP = -3;
 /** Synthetic steps showing service container `i`'s output (0-based): -11, -12, ... */
 export const serviceStep = (i: number): number => -11 - i;
 
@@ -146,6 +161,7 @@ export class Runner {
       serviceLogs.push({ ...logs, step, start: Date.now() });
     }
     let infra: string | undefined;
+    const ssh = task.ssh.enabled ? await this.enableSsh(info, env) : undefined;
     for (const [index, step] of task.steps.entries()) {
       if (this.deps.signal.aborted) break;
       const run =
@@ -184,6 +200,7 @@ export class Runner {
       await this.finished(index, outcome.status, outcome.exitCode, start, outcome.message);
     }
     await this.stopBackground();
+    if (ssh) await this.waitForSsh(ssh);
     for (const s of serviceLogs) {
       s.stop();
       await this.finished(s.step, "success", null, s.start);
@@ -191,6 +208,57 @@ export class Runner {
     if (this.deps.signal.aborted) return { result: "canceled", message: "the task was canceled" };
     if (infra) return { result: "infrastructure_fail", message: infra };
     return { result: this.failed ? "failed" : "success" };
+  }
+
+  /** "Enable SSH": opens the way in and prints it; a failure fails the job (no keys, say). */
+  private async enableSsh(
+    info: EnvironmentInfo,
+    env: Record<string, string>,
+  ): Promise<SshAccess | undefined> {
+    const start = Date.now();
+    await this.started(ENABLE_SSH_STEP, "Enable SSH");
+    const fail = async (message: string) => {
+      this.deps.sink.write(ENABLE_SSH_STEP, "stderr", `${message}\n`);
+      this.failed = true;
+      await this.finished(ENABLE_SSH_STEP, "failed", null, start, message);
+      return undefined;
+    };
+    if (this.deps.task.ssh.authorizedKeys.length === 0) return fail(NO_KEYS_MESSAGE);
+    if (!this.deps.ssh) return fail("this agent is not configured for SSH reruns");
+    try {
+      const access = await enableSsh({
+        task: this.deps.task,
+        executor: this.deps.executor,
+        info,
+        env,
+        config: this.deps.ssh,
+        logger: this.log,
+        ...(this.deps.onSshEvent ? { audit: this.deps.onSshEvent } : {}),
+      });
+      this.deps.sink.write(ENABLE_SSH_STEP, "stdout", sshInstructions(access));
+      await this.finished(ENABLE_SSH_STEP, "success", 0, start);
+      return access;
+    } catch (err) {
+      return fail(`SSH could not be enabled: ${errorMessage(err)}`);
+    }
+  }
+
+  /** "Wait for SSH": the connection line again, then the wait policy (cancel ends it at once). */
+  private async waitForSsh(access: SshAccess): Promise<void> {
+    const start = Date.now();
+    await this.started(WAIT_SSH_STEP, "Wait for SSH sessions");
+    const write = (text: string) => this.deps.sink.write(WAIT_SSH_STEP, "stdout", text);
+    write(sshInstructions(access));
+    const l = this.deps.ssh!.limits;
+    write(
+      `This job stays up ${Math.round(l.firstConnectMs / 60_000)} min for a first connection, ` +
+        `then while sessions are open and ${Math.round(l.idleMs / 60_000)} min after the last, ` +
+        `at most ${Math.round(l.maxMs / 60_000)} min.\n`,
+    );
+    const why = await waitForSsh(access, this.deps.signal, write);
+    write(`Ending the SSH wait: ${why}\n`);
+    await access.close().catch(() => undefined);
+    await this.finished(WAIT_SSH_STEP, "success", 0, start);
   }
 
   private async runStep(index: number, step: Step, ctx: StepContext): Promise<StepOutcome> {

@@ -9,6 +9,7 @@ import type { TaskSpec } from "@drover/task-api";
 import {
   runAgent,
   defaultExecutorConfig,
+  defaultSshConfig,
   parseImageAliases,
   MemorySink,
   type AgentConfig,
@@ -93,6 +94,7 @@ export function agentConfig(
     executor: defaultExecutorConfig({ aliases: parseImageAliases("cimg/base:*=drover/ci-base") }),
     logLevel: "silent",
     output: "stdout",
+    ssh: defaultSshConfig(),
     ...over,
   };
 }

@@ -181,6 +181,14 @@ export const taskEventSchema = z.discriminatedUnion("type", [
     message: z.string().optional(),
     at: z.string(),
   }),
+  /** Someone logged in to or out of a rerun with SSH (audited with the key's fingerprint). */
+  z.object({
+    type: z.literal("ssh_session"),
+    event: z.enum(["login", "logout"]),
+    fingerprint: z.string().max(128),
+    address: z.string().max(128),
+    at: z.string(),
+  }),
 ]);
 export type TaskEvent = z.infer<typeof taskEventSchema>;
 

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { Writable, type Readable } from "node:stream";
+import { PassThrough, Writable, type Duplex, type Readable } from "node:stream";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
 import type { TaskSpec } from "@drover/task-api";
@@ -16,6 +16,7 @@ import {
   type Executor,
 } from "../types.js";
 import { demuxOutput } from "./demux.js";
+import type { SessionProcess } from "../../ssh/server.js";
 import { ensureImage } from "./images.js";
 import { createJobNetwork, removeNetwork, type JobNetwork } from "./job-network.js";
 import { resourcesFor } from "./resources.js";
@@ -288,6 +289,56 @@ export class DockerExecutor implements Executor {
         killed = true;
         return kill();
       },
+    };
+  }
+
+  async interactive(req: {
+    command?: string;
+    pty?: { term: string; cols: number; rows: number };
+    env: Record<string, string>;
+    workdir: string;
+    shell: string;
+  }): Promise<SessionProcess> {
+    const container = this.requirePrimary();
+    const pidfile = `${PIDFILE_DIR}/.drover-ssh-${process.pid}-${++this.execSeq}.pid`;
+    const argv = req.command !== undefined ? [req.shell, "-c", req.command] : [req.shell, "-l"];
+    const tty = Boolean(req.pty);
+    const exec = await container.exec({
+      Cmd: ["/bin/sh", "-c", '{ echo $$ > "$0"; } 2>/dev/null; exec "$@"', pidfile, ...argv],
+      Env: Object.entries({ ...req.env, ...(req.pty ? { TERM: req.pty.term } : {}) }).map(
+        ([k, v]) => `${k}=${v}`,
+      ),
+      WorkingDir: req.workdir,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: tty,
+    });
+    const stream = (await exec.start({ hijack: true, stdin: true, Tty: tty })) as unknown as Duplex;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    if (tty) stream.pipe(stdout);
+    else this.docker.modem.demuxStream(stream, stdout, stderr);
+    const ended = new Promise<void>((resolve) => {
+      stream.once("end", resolve);
+      stream.once("close", resolve);
+    });
+    const result = ended.then(async () => {
+      stdout.end();
+      stderr.end();
+      const info = await inspectExited(exec);
+      return info.ExitCode ?? null;
+    });
+    const resize = (cols: number, rows: number) =>
+      void exec.resize({ h: rows, w: cols }).catch(() => undefined);
+    if (req.pty) resize(req.pty.cols, req.pty.rows);
+    return {
+      stdin: stream,
+      stdout,
+      ...(tty ? {} : { stderr }),
+      result,
+      resize,
+      kill: () => void this.killTree(container, pidfile, exec).catch(() => undefined),
     };
   }
 

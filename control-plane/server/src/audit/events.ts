@@ -39,6 +39,9 @@ export const AUDIT_ACTIONS = [
   "project.member.remove",
   "user.ssh_key.create",
   "user.ssh_key.delete",
+  // Drover's additions: sessions of a rerun with SSH, with the key's fingerprint.
+  "job.ssh.login",
+  "job.ssh.logout",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

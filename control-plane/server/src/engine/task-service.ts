@@ -3,7 +3,8 @@ import type { ServiceUrls } from "../config/urls.js";
 import type { Database } from "../db/types.js";
 import { generateToken, hashToken, TASK_SESSION_PREFIX } from "../auth/tokens.js";
 import { ControlPlaneError } from "../model/errors.js";
-import { listSshKeys } from "../model/users.js";
+import { getUser, listSshKeys } from "../model/users.js";
+import { recordAudit } from "../audit/log.js";
 import type { ClaimResponse, TaskEvent, TaskSpec } from "@drover/task-api";
 import { markJobRunning, type TaskResult } from "./results.js";
 import { emptySecretsProvider, type TaskSecretsProvider } from "./secrets-provider.js";
@@ -218,6 +219,30 @@ export class TaskService {
     return out;
   }
 
+  /** An SSH login or logout of a rerun with SSH, in the audit log: who asked, which job, which key. */
+  private async auditSsh(
+    taskId: string,
+    e: Extract<TaskEvent, { type: "ssh_session" }>,
+  ): Promise<void> {
+    const t = await claims.claimedTask(this.opts.db, taskId);
+    if (!t) return;
+    const user = t.userId ? await getUser(this.opts.db, t.userId) : null;
+    await recordAudit(this.opts.db, {
+      action: e.event === "login" ? "job.ssh.login" : "job.ssh.logout",
+      actor: user
+        ? { id: user.id, type: "user", name: user.login }
+        : { id: "unknown", type: "user", name: "unknown" },
+      target: { id: t.job.id, type: "job", name: t.job.name },
+      scope: { id: t.project.id, type: "project", name: t.project.slug },
+      payload: {
+        task_id: taskId,
+        fingerprint: e.fingerprint,
+        address: e.address,
+        at: e.at,
+      },
+    });
+  }
+
   /** Applies agent events in order; each is idempotent. */
   async events(taskId: string, events: TaskEvent[]): Promise<void> {
     for (const e of events) {
@@ -225,6 +250,8 @@ export class TaskService {
         await claims.stepStarted(this.opts.db, taskId, e);
       } else if (e.type === "step_finished") {
         await claims.stepFinished(this.opts.db, taskId, { ...e, message: e.message ?? null });
+      } else if (e.type === "ssh_session") {
+        await this.auditSsh(taskId, e);
       } else {
         await this.opts.engine.finishTask(taskId, e.result, e.message);
       }
