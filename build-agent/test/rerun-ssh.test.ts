@@ -212,6 +212,25 @@ describe("rerun with SSH on the docker executor", () => {
       });
       expect(outcome.result).toBe("failed");
       expect(sink.text(-2, "stderr")).toBe(`${NO_KEYS_MESSAGE}\n`);
+      // A project that turned SSH reruns off: refused when the job starts, saying why.
+      const off = makeTask({
+        steps: [run("echo hi")],
+        ssh: {
+          enabled: true,
+          authorizedKeys: [user.publicKey],
+          refused: "SSH reruns are off here",
+        },
+      });
+      const offSink = new MemorySink();
+      const refused = await runAgent({
+        config: agentConfig(server, server.addTask(off), sshConfig({})),
+        logger,
+        signal: new AbortController().signal,
+        docker,
+        sink: offSink,
+      });
+      expect(refused.result).toBe("failed");
+      expect(offSink.text(-2, "stderr")).toBe("SSH reruns are off here\n");
     },
   );
 });

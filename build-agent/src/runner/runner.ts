@@ -223,6 +223,7 @@ export class Runner {
       await this.finished(ENABLE_SSH_STEP, "failed", null, start, message);
       return undefined;
     };
+    if (this.deps.task.ssh.refused) return fail(this.deps.task.ssh.refused);
     if (this.deps.task.ssh.authorizedKeys.length === 0) return fail(NO_KEYS_MESSAGE);
     if (!this.deps.ssh) return fail("this agent is not configured for SSH reruns");
     try {

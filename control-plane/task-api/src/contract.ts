@@ -134,6 +134,8 @@ export const taskSpecSchema = z.object({
     enabled: z.boolean(),
     /** The triggering user's registered public keys (OpenSSH format). */
     authorizedKeys: z.array(z.string()),
+    /** Why SSH is refused although the rerun asked for it (the project turned SSH reruns off). */
+    refused: z.string().optional(),
   }),
   /** Where step output goes: the output-processor's ingest endpoint and a token for this task. */
   output: z.object({ url: z.string(), token: z.string() }),

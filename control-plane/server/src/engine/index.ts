@@ -7,7 +7,10 @@ export type { JobForRules } from "./store/jobs.js";
 export type { LeasedTask, NewTask } from "./store/tasks.js";
 export type { TaskResult } from "./results.js";
 export {
+  SSH_RERUNS_OFF,
+  SSH_RERUNS_SETTING,
   TaskService,
+  sshRerunsDisabled,
   type TaskOutcomes,
   type TaskPrincipal,
   type TaskServiceOptions,

@@ -45,6 +45,13 @@ export interface TaskServiceOptions {
   ) => string | Promise<string>;
 }
 
+/** The project setting that turns reruns with SSH off (admins set it). */
+export const SSH_RERUNS_SETTING = "disable_ssh_reruns";
+export const SSH_RERUNS_OFF =
+  "SSH reruns are turned off for this project (project setting disable_ssh_reruns)";
+export const sshRerunsDisabled = (settings: Record<string, unknown>): boolean =>
+  settings[SSH_RERUNS_SETTING] === true;
+
 /** Server side of the task API: claim, session check, events. */
 export class TaskService {
   private readonly log: Logger;
@@ -138,7 +145,14 @@ export class TaskService {
       resourceClass: plan.resourceClass,
       environment: { project: env.project, contexts: env.contexts, job: plan.environment },
       secrets: env.secrets,
-      ssh: { enabled: t.enableSsh, authorizedKeys: keys },
+      ssh: {
+        enabled: t.enableSsh,
+        authorizedKeys: keys,
+        // Checked when the job starts: a project may have turned SSH reruns off since.
+        ...(t.enableSsh && sshRerunsDisabled(t.project.settings)
+          ? { refused: SSH_RERUNS_OFF }
+          : {}),
+      },
       output: { url: this.opts.urls.output, token: outputToken },
     };
   }

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { invalid } from "../../model/errors.js";
+import { SSH_RERUNS_OFF, sshRerunsDisabled } from "../../engine/task-service.js";
+import { ControlPlaneError, invalid } from "../../model/errors.js";
+import { getProject } from "../../model/projects.js";
 import { listSshKeys } from "../../model/users.js";
 import { listJobs } from "../../model/workflows.js";
 import { visibleWorkflow } from "../access.js";
@@ -59,6 +61,12 @@ export function registerWorkflowRoutes(app: FastifyInstance, deps: CoreRouteDeps
     const { workflow } = await visibleWorkflow(db, who, req.params.id);
     const body = parse(rerunBodySchema, req.body);
     const sshRerun = body.enable_ssh && body.jobs?.length && !body.from_failed;
+    if (sshRerun) {
+      const project = await getProject(db, workflow.projectId);
+      if (project && sshRerunsDisabled(project.settings)) {
+        throw new ControlPlaneError("DROVER_ERR_FORBIDDEN", SSH_RERUNS_OFF);
+      }
+    }
     if (sshRerun && (await listSshKeys(db, who.userId)).length === 0) {
       throw invalid("add an SSH public key (POST /api/v2/me/ssh-keys) before rerunning with SSH", [
         { field: "enable_ssh", message: "you have no registered SSH public key" },

@@ -38,7 +38,14 @@ export interface ClaimedTask {
   job: { id: string; name: string; number: number | null; plan: JobPlan };
   workflow: { id: string; name: string };
   pipeline: { id: string; number: number; vcs: Pick<PipelineVcs, "branch" | "tag" | "revision"> };
-  project: { id: string; slug: string; repo: string; repositoryUrl: string; orgId: string };
+  project: {
+    id: string;
+    slug: string;
+    repo: string;
+    repositoryUrl: string;
+    orgId: string;
+    settings: Record<string, unknown>;
+  };
   /** The user the job runs as: the rerun's or the trigger's actor. */
   userId: string | null;
 }
@@ -65,6 +72,7 @@ interface ClaimedTaskRow {
   repo: string;
   repository_url: string;
   org_id: string;
+  settings: unknown;
 }
 
 export async function claimedTask(q: Queryable, taskId: string): Promise<ClaimedTask | null> {
@@ -73,7 +81,8 @@ export async function claimedTask(q: Queryable, taskId: string): Promise<Claimed
             j.id AS job_id, j.name AS job_name, j.number AS job_number, j.plan,
             w.id AS workflow_id, w.name AS workflow_name, w.started_by,
             p.id AS pipeline_id, p.number AS pipeline_number, p.vcs, p.trigger_actor_id,
-            pr.id AS project_id, pr.slug, pr.name AS repo, pr.repository_url, pr.org_id
+            pr.id AS project_id, pr.slug, pr.name AS repo, pr.repository_url, pr.org_id,
+            pr.settings
        FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN workflows w ON w.id = t.workflow_id
        JOIN pipelines p ON p.id = w.pipeline_id JOIN projects pr ON pr.id = p.project_id
       WHERE t.id = $1`,
@@ -105,6 +114,7 @@ export async function claimedTask(q: Queryable, taskId: string): Promise<Claimed
       repo: r.repo,
       repositoryUrl: r.repository_url,
       orgId: r.org_id,
+      settings: jsonColumn<Record<string, unknown>>(r.settings) ?? {},
     },
     userId: r.started_by ?? r.trigger_actor_id ?? null,
   };
