@@ -8,7 +8,7 @@ export interface BenchModule {
   run(args: string[]): Promise<void>;
 }
 
-const benches = ["compiler", "trigger", "exec", "fanout", "nomad", "secrets", "vm"] as const;
+const benches = ["compiler", "trigger", "exec", "fanout", "nomad", "secrets", "vm", "ssh"] as const;
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
