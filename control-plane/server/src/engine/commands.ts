@@ -15,7 +15,7 @@ import { recordAudit } from "../audit/log.js";
 import { SYSTEM_ACTOR, type AuditContext } from "../audit/events.js";
 import type { Database } from "../db/types.js";
 import { ControlPlaneError, notFound } from "../model/errors.js";
-import { getUser } from "../model/users.js";
+import { getUser, listSshKeys } from "../model/users.js";
 import { getJob, listJobs } from "../model/workflows.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
 import { advanceWorkflow } from "./advance.js";
@@ -168,6 +168,14 @@ export class WorkflowCommands {
             rerunOf: j.id,
           })),
       );
+      if (opts.enableSsh && userId) {
+        // The keys as they are now: who may log in is decided when the rerun is made.
+        const keys = (await listSshKeys(tx, userId)).map((k) => k.publicKey);
+        await tx.query(
+          `INSERT INTO workflow_ssh_keys (workflow_id, user_id, public_keys) VALUES ($1, $2, $3::jsonb)`,
+          [id, userId, JSON.stringify(keys)],
+        );
+      }
       await advanceWorkflow(tx, id, { requestId: audit?.requestId, log });
       await recordAudit(tx, {
         action: "workflow.rerun",

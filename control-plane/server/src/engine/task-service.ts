@@ -95,10 +95,11 @@ export class TaskService {
     const t = await claims.claimedTask(this.opts.db, taskId);
     if (!t) throw new ControlPlaneError("DROVER_ERR_NOT_FOUND", "task not found");
     const { plan } = t.job;
-    const keys =
-      t.enableSsh && t.userId
-        ? (await listSshKeys(this.opts.db, t.userId)).map((k) => k.publicKey)
-        : [];
+    // The rerun's snapshot; reruns made before snapshots existed read the user's keys now.
+    const keys = !t.enableSsh
+      ? []
+      : (t.sshKeys ??
+        (t.userId ? (await listSshKeys(this.opts.db, t.userId)).map((k) => k.publicKey) : []));
     const env = await (this.opts.secrets ?? emptySecretsProvider).forTask({
       taskId,
       projectId: t.project.id,

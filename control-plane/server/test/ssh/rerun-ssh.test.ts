@@ -53,13 +53,21 @@ describe("rerun with SSH in the control plane", () => {
     return { taskToken: t!.taskToken, taskId: t!.taskId, key, user } as never;
   }
 
-  it("hands the rerun's task the asking user's keys, and audits SSH logins and logouts", async () => {
+  it("hands the rerun's task the keys the asking user had when asking, and audits SSH sessions", async () => {
     const r = (await sshRerun()) as unknown as {
       taskToken: string;
       taskId: string;
       key: { publicKey: string; fingerprint: string };
       user: { id: string; login: string };
     };
+    // A key added after the rerun was made does not open it: the keys were taken then.
+    const later = generateSshKeyPair("later");
+    await addSshKey(db, {
+      userId: r.user.id,
+      title: "later",
+      publicKey: later.publicKey,
+      fingerprint: later.fingerprint,
+    });
     const { task } = await h.tasks.claim(r.taskToken);
     expect(task.ssh).toEqual({ enabled: true, authorizedKeys: [r.key.publicKey] });
     const at = new Date().toISOString();

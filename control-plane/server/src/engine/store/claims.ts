@@ -48,6 +48,8 @@ export interface ClaimedTask {
   };
   /** The user the job runs as: the rerun's or the trigger's actor. */
   userId: string | null;
+  /** The keys a rerun with SSH snapshotted when it was made (null: none taken). */
+  sshKeys: string[] | null;
 }
 
 interface ClaimedTaskRow {
@@ -73,6 +75,7 @@ interface ClaimedTaskRow {
   repository_url: string;
   org_id: string;
   settings: unknown;
+  ssh_keys: unknown;
 }
 
 export async function claimedTask(q: Queryable, taskId: string): Promise<ClaimedTask | null> {
@@ -82,9 +85,10 @@ export async function claimedTask(q: Queryable, taskId: string): Promise<Claimed
             w.id AS workflow_id, w.name AS workflow_name, w.started_by,
             p.id AS pipeline_id, p.number AS pipeline_number, p.vcs, p.trigger_actor_id,
             pr.id AS project_id, pr.slug, pr.name AS repo, pr.repository_url, pr.org_id,
-            pr.settings
+            pr.settings, wsk.public_keys AS ssh_keys
        FROM tasks t JOIN jobs j ON j.id = t.job_id JOIN workflows w ON w.id = t.workflow_id
        JOIN pipelines p ON p.id = w.pipeline_id JOIN projects pr ON pr.id = p.project_id
+       LEFT JOIN workflow_ssh_keys wsk ON wsk.workflow_id = w.id
       WHERE t.id = $1`,
     [taskId],
   );
@@ -117,6 +121,7 @@ export async function claimedTask(q: Queryable, taskId: string): Promise<Claimed
       settings: jsonColumn<Record<string, unknown>>(r.settings) ?? {},
     },
     userId: r.started_by ?? r.trigger_actor_id ?? null,
+    sshKeys: r.ssh_keys == null ? null : jsonColumn<string[]>(r.ssh_keys),
   };
 }
 
