@@ -28,6 +28,7 @@ import {
   type OutputProcessor,
 } from "@drover/output-processor";
 import { OutputClient } from "@drover/output-processor/client";
+import { generateSshKeyPair } from "@drover/vm-service";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -488,5 +489,40 @@ workflows:
       ),
     ).toEqual(["node zero"]);
     await tail.close();
+  });
+  it("offers Rerun with SSH on a failed job and starts one with the user's keys", async () => {
+    const [plan] = await startPipeline(CONFIG);
+    await cp.tasks.claim(plan!.taskToken);
+    await cp.tasks.events(plan!.taskId, [
+      { type: "task_finished", result: "failed", at: new Date().toISOString() },
+    ]);
+    await cp.engine.idle();
+    const key = generateSshKeyPair("page-user");
+    const added = await fetch(`${cp.url}/api/v2/me/ssh-keys`, {
+      method: "POST",
+      headers: { "Circle-Token": adminToken, "content-type": "application/json" },
+      body: JSON.stringify({ public_key: key.publicKey }),
+    });
+    expect(added.status).toBeLessThan(300);
+    const page = await browser.newPage();
+    await page.goto(`${cp.url}/jobs/${plan!.job.id}?token=${adminToken}`);
+    const button = page.locator("#rerun-ssh");
+    await button.waitFor({ state: "visible", timeout: 30_000 });
+    await button.click();
+    await page.waitForFunction(
+      () => document.getElementById("notice")?.textContent?.startsWith("Rerunning ") ?? false,
+      undefined,
+      { timeout: 30_000 },
+    );
+    const text = (await page.locator("#notice").textContent()) ?? "";
+    const wf = /workflow ([0-9a-f-]{36})/.exec(text)?.[1];
+    expect(wf).toBeDefined();
+    await cp.engine.idle();
+    const rerun = [...scheduler.submitted.values()].filter((p) => p.workflow.id === wf);
+    expect(rerun.map((p) => [p.job.name, p.sshEnabled])).toEqual([["build", true]]);
+    const { task } = await cp.tasks.claim(rerun[0]!.taskToken);
+    // Stored without the comment.
+    expect(task.ssh.authorizedKeys).toEqual([key.publicKey.split(" ").slice(0, 2).join(" ")]);
+    await page.close();
   });
 });

@@ -32,7 +32,8 @@ export function renderJobPage(jobId: string, version: string): string {
   <header class="job-header">
     <div class="crumbs" id="crumbs">Drover</div>
     <h1><span id="job-name">Loading job…</span> <span id="job-status" class="badge">…</span></h1>
-    <div class="meta"><span id="job-duration"></span> <span id="conn-state" class="conn">connecting</span></div>
+    <div class="meta"><span id="job-duration"></span> <span id="conn-state" class="conn">connecting</span>
+      <button id="rerun-ssh" class="rerun" type="button" hidden>Rerun with SSH</button></div>
   </header>
   <div id="notice" class="notice" hidden></div>
   <section id="tasks" class="tasks" aria-live="off"></section>

@@ -45,7 +45,7 @@ interface JobView {
   stopped_at?: string | null;
   pipeline_number?: number | null;
   project: { slug: string; id?: string };
-  latest_workflow: { name: string };
+  latest_workflow: { name: string; id?: string };
   steps: JobNode[];
 }
 
@@ -159,6 +159,33 @@ const FINAL = new Set([
 ]);
 let job: JobView | null = null;
 
+/**
+ * "Rerun with SSH": reruns this job with SSH access in a new workflow; its Enable SSH step prints
+ * the `ssh` command (the user's registered keys only).
+ */
+async function rerunWithSsh(): Promise<void> {
+  const wf = job?.latest_workflow.id;
+  if (!job || !wf) return;
+  const button = byId<HTMLButtonElement>("rerun-ssh");
+  button.disabled = true;
+  try {
+    const r = await fetch(`/api/v2/workflow/${encodeURIComponent(wf)}/rerun`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { ...authHeaders(), "content-type": "application/json" },
+      body: JSON.stringify({ enable_ssh: true, jobs: [job.id] }),
+    });
+    const body = (await r.json().catch(() => ({}))) as { workflow_id?: string; message?: string };
+    notice(
+      r.ok
+        ? `Rerunning ${job.name} with SSH in workflow ${body.workflow_id ?? ""}: its Enable SSH step prints the ssh command.`
+        : `Rerun with SSH refused: ${body.message ?? `HTTP ${r.status}`}`,
+    );
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function fmtDuration(ms: number | null | undefined): string {
   if (ms == null || !(ms >= 0)) return "";
   const s = Math.floor(ms / 1000);
@@ -194,6 +221,9 @@ function renderHeader(): void {
   const st = byId("job-status");
   st.textContent = job.status.replace(/_/g, " ");
   st.className = `badge ${job.status}`;
+  // Offered once the job is over and was not a success, as CircleCI does.
+  byId<HTMLButtonElement>("rerun-ssh").hidden =
+    !FINAL.has(job.status) || job.status === "success" || !job.latest_workflow.id;
   tickJob();
 }
 
@@ -551,6 +581,9 @@ window.addEventListener(
   },
   { passive: true },
 );
+byId<HTMLButtonElement>("rerun-ssh").addEventListener("click", () => {
+  rerunWithSsh().catch((err: unknown) => notice(`Rerun with SSH failed: ${String(err)}`));
+});
 followBtn.addEventListener("click", () => {
   following = true;
   followBtn.hidden = true;
