@@ -39,8 +39,13 @@ const sshConfig = (limits: Partial<AgentConfig["ssh"]["limits"]>): Partial<Agent
 });
 
 /** Starts the agent on a task; resolves once Enable SSH printed where to connect. */
-async function startRerun(over: Partial<AgentConfig>, secret = "s3cr3t-value") {
+async function startRerun(
+  over: Partial<AgentConfig>,
+  secret = "s3cr3t-value",
+  node = { index: 0, total: 1 },
+) {
   const spec = makeTask({
+    node,
     steps: [run('echo "the step sees $SECRET_TOKEN"; exit 1')],
     environment: { project: { SECRET_TOKEN: secret }, contexts: {}, job: {} },
     secrets: [secret],
@@ -148,6 +153,22 @@ describe("rerun with SSH on the docker executor", () => {
       expect(sessions.every((e) => e.fingerprint === user.fingerprint)).toBe(true);
     },
   );
+
+  it("gives each parallel node its own endpoint and host key", { timeout: 120_000 }, async () => {
+    const nodes = await Promise.all(
+      [0, 1].map((index) =>
+        startRerun(sshConfig({ idleMs: 500 }), "s3cr3t-value", { index, total: 2 }),
+      ),
+    );
+    expect(nodes[0]!.port).not.toBe(nodes[1]!.port);
+    expect(nodes[0]!.fingerprint).not.toBe(nodes[1]!.fingerprint);
+    for (const [i, n] of nodes.entries()) {
+      expect((await ssh(n.port, "user", "echo node $CIRCLE_NODE_INDEX")).stdout).toBe(
+        `node ${i}\n`,
+      );
+    }
+    await Promise.all(nodes.map((n) => n.done));
+  });
 
   it("follows window changes in a PTY session", { timeout: 120_000 }, async () => {
     const r = await startRerun(sshConfig({ idleMs: 500 }));

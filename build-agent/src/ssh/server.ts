@@ -5,7 +5,7 @@
  * Logins and logouts are reported with the key's fingerprint.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import type { Logger } from "pino";
 import ssh2 from "ssh2";
@@ -48,18 +48,6 @@ export interface RerunSshServerOptions {
 const fingerprintOf = (blob: Buffer): string =>
   `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
 
-async function freePortIn(host: string, from: number, to: number): Promise<number> {
-  for (let port = from; port <= to; port++) {
-    const free = await new Promise<boolean>((resolve) => {
-      const s = createNetServer();
-      s.once("error", () => resolve(false));
-      s.listen(port, host, () => s.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-  throw new Error(`no free port from ${from} to ${to} on ${host}`);
-}
-
 export class RerunSshServer {
   readonly hostKeyFingerprint: string;
   #port = 0;
@@ -90,16 +78,24 @@ export class RerunSshServer {
   /** Listens; resolves with the port. */
   async listen(): Promise<number> {
     const { host, port } = this.opts;
-    const p = typeof port === "number" ? port : await freePortIn(host, port.from, port.to);
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(p, host, () => {
-        this.#server.off("error", reject);
-        resolve();
-      });
-    });
-    this.#port = (this.#server.address() as AddressInfo).port;
-    return this.#port;
+    const range = typeof port === "number" ? { from: port, to: port } : port;
+    // Each port in turn: two agents on one host never race for the same one.
+    for (let p = range.from; p <= range.to; p++) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          this.#server.once("error", reject);
+          this.#server.listen(p, host, () => {
+            this.#server.off("error", reject);
+            resolve();
+          });
+        });
+        this.#port = (this.#server.address() as AddressInfo).port;
+        return this.#port;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE" || p === range.to) throw err;
+      }
+    }
+    throw new Error(`no free port from ${range.from} to ${range.to} on ${host}`);
   }
 
   /** Ends every session and stops listening. */
