@@ -72,6 +72,7 @@ export const agentEnvSchema = z
     /** Set by Nomad for the job spec's `ssh` port. */
     NOMAD_PORT_ssh: z.coerce.number().int().min(1).max(65535).optional(),
     NOMAD_HOST_IP_ssh: z.string().min(1).optional(),
+    NOMAD_IP_ssh: z.string().min(1).optional(),
   })
   .superRefine((e, ctx) => {
     if (e.DROVER_NET_RULES === "on" && e.DROVER_DOCKER_NETWORK !== PER_JOB_NETWORK) {
@@ -168,6 +169,7 @@ function sshConfig(e: z.infer<typeof agentEnvSchema>): RerunSshConfig {
     advertiseHost:
       e.DROVER_SSH_ADVERTISE_HOST ??
       e.NOMAD_HOST_IP_ssh ??
+      e.NOMAD_IP_ssh ??
       (bindHost === "0.0.0.0" ? os.hostname() : bindHost),
     port,
     limits: {

@@ -2,7 +2,10 @@ import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { describe, expect, it, vi } from "vitest";
+import { generateSshKeyPair } from "@drover/vm-service";
 import { NomadClient, jobSpecConfigSchema } from "@drover/nomad-jobs";
 import { NomadTestServer } from "@drover/nomad-jobs/testing";
 import { execFileSync } from "node:child_process";
@@ -196,4 +199,134 @@ workflows:
       await nomad.close();
     }
   }, 180_000);
+
+  it("reruns a failed job with SSH: the agent listens on the task's Nomad port and lets the user in", async () => {
+    const nomad = await NomadTestServer.start({
+      heartbeatMs: 200,
+      execRawExec: true,
+      execEnv: {
+        ...process.env,
+        DROVER_OUTPUT: "stdout",
+        DROVER_SSH_IDLE_MS: "500",
+        DROVER_SSH_FIRST_CONNECT_MS: "60000",
+      },
+    });
+    const db = await openDatabase({});
+    const scheduler = new NomadScheduler({
+      client: new NomadClient({ address: nomad.url }),
+      spec: jobSpecConfigSchema.parse({
+        driver: "raw_exec",
+        rawExec: { command: process.execPath, args: [agentEntry] },
+      }),
+      logger,
+      ownsClient: true,
+      stream: { minDelayMs: 20, maxDelayMs: 200 },
+    });
+    const { cp, admin } = await startTestServer(db, scheduler);
+    const dir = mkdtempSync(join(tmpdir(), "drover-nomad-ssh-"));
+    const key = generateSshKeyPair("nomad-user");
+    writeFileSync(join(dir, "id"), key.privateKey, { mode: 0o600 });
+    const allocIds = new Set<string>();
+    const wfStatus = async (pipelineId: string, n: number) => {
+      for (const id of nomad.state.allocs.keys()) allocIds.add(id);
+      const items = (
+        await admin.request<{ items: Array<{ id: string; status: string }> }>(
+          "GET",
+          `/api/v2/pipeline/${pipelineId}/workflow`,
+        )
+      ).items;
+      return items[n];
+    };
+    try {
+      const repo = makeRepo({
+        ".circleci/config.yml": `version: 2.1
+jobs:
+  build:
+    docker: [{image: drover/debian:bookworm}]
+    steps:
+      - run: {name: flaky, command: "exit 1"}
+workflows:
+  main:
+    jobs: [build]
+`,
+      });
+      const slug = `gh/nomad/${randomUUID().slice(0, 8)}`;
+      await admin.addProject({ slug, repository_url: repo.url, default_branch: "main" });
+      const pipeline = await admin.trigger(slug, { branch: "main" });
+      await expect
+        .poll(async () => (await wfStatus(pipeline.id, 0))?.status, { timeout: 120_000 })
+        .toBe("failed");
+      const first = (await wfStatus(pipeline.id, 0))!;
+      await admin.request("POST", "/api/v2/me/ssh-keys", { public_key: key.publicKey });
+      const jobs = await admin.request<{ items: Array<{ id: string }> }>(
+        "GET",
+        `/api/v2/workflow/${first.id}/job`,
+      );
+      const rerun = await admin.request<{ workflow_id: string }>(
+        "POST",
+        `/api/v2/workflow/${first.id}/rerun`,
+        { enable_ssh: true, jobs: [jobs.items[0]!.id] },
+      );
+      // The Enable SSH step's line, in the agent's output (its Nomad task's stdout here).
+      const where = await vi.waitFor(
+        () => {
+          for (const id of nomad.state.allocs.keys()) allocIds.add(id);
+          for (const id of allocIds) {
+            const out = nomad.logs.file(id, "agent", "stdout").data.toString();
+            const m = /\$ ssh -p (\d+) (\S+?)\\n/.exec(out);
+            if (m) return { port: Number(m[1]), host: m[2]! };
+          }
+          throw new Error("no ssh line yet");
+        },
+        { timeout: 120_000, interval: 200 },
+      );
+      expect(where.port).toBeGreaterThanOrEqual(64535);
+      expect(where.port).toBeLessThanOrEqual(65535);
+      const out = await new Promise<string>((resolve, reject) => {
+        const c = spawn("ssh", [
+          "-p",
+          String(where.port),
+          "-i",
+          join(dir, "id"),
+          "-o",
+          "IdentitiesOnly=yes",
+          "-o",
+          "BatchMode=yes",
+          "-o",
+          "StrictHostKeyChecking=no",
+          "-o",
+          "UserKnownHostsFile=/dev/null",
+          "-o",
+          "LogLevel=ERROR",
+          "me@127.0.0.1",
+          "echo in the job on node $CIRCLE_NODE_INDEX",
+        ]);
+        let text = "";
+        c.stdout.on("data", (d: Buffer) => (text += d.toString()));
+        c.once("error", reject);
+        c.once("close", () => resolve(text));
+      });
+      expect(out).toBe("in the job on node 0\n");
+      // Idle after the session: the rerun ends with the job's own result.
+      await expect
+        .poll(
+          async () => {
+            const items = (
+              await admin.request<{ items: Array<{ id: string; status: string }> }>(
+                "GET",
+                `/api/v2/pipeline/${pipeline.id}/workflow`,
+              )
+            ).items;
+            return items.find((w) => w.id === rerun.workflow_id)?.status;
+          },
+          { timeout: 120_000 },
+        )
+        .toBe("failed");
+    } finally {
+      await cp.close();
+      await scheduler.close();
+      await db.close();
+      await nomad.close();
+    }
+  }, 240_000);
 });
