@@ -93,15 +93,20 @@ describeMachine("machine executor over SSH on a leased local machine", () => {
     await db.close();
   });
 
-  it("sets up: the user's home, the working directory, the shell", async () => {
-    const lines: string[] = [];
-    const info = await executor.setup((l) => lines.push(l));
-    expect(info.home).toBe("/home/circleci");
-    expect(info.workingDirectory).toBe("/home/circleci/project");
-    expect(info.shell[0]).toBe("/bin/bash");
-    expect(info.services).toEqual([]);
-    expect(lines.join("\n")).toContain("leased");
-  });
+  // A machine boots a Docker engine of its own: slow when the whole suite loads this machine.
+  it(
+    "sets up: the user's home, the working directory, the shell",
+    { timeout: 300_000 },
+    async () => {
+      const lines: string[] = [];
+      const info = await executor.setup((l) => lines.push(l));
+      expect(info.home).toBe("/home/circleci");
+      expect(info.workingDirectory).toBe("/home/circleci/project");
+      expect(info.shell[0]).toBe("/bin/bash");
+      expect(info.services).toEqual([]);
+      expect(lines.join("\n")).toContain("leased");
+    },
+  );
 
   it("runs commands with the job's environment and directory, streaming output, with exit codes", async () => {
     const out: string[] = [];
@@ -229,38 +234,42 @@ describeMachine("machine executor over SSH on a leased local machine", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("ends a command as an infrastructure failure when its machine dies mid-step", async () => {
-    const other = new MachineExecutor({
-      workingDirectory: "~/project",
-      lease: async () => {
-        const l = await leases.lease({
-          taskId: randomUUID(),
-          image: "default",
-          resourceClass: "medium",
-        });
-        doomed = l.providerId;
-        return { access: leaseAccess(l), release: () => leases.release(l.id) };
-      },
-    });
-    let doomed = "";
-    await other.setup(() => {});
-    let started!: () => void;
-    const running = new Promise<void>((r) => (started = r));
-    const h = other.exec({
-      argv: ["sh", "-c", "echo started; sleep 120"],
-      onOutput: () => started(),
-    });
-    const outcome = h.result.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    await running;
-    await provider.destroy([doomed]);
-    const err = await outcome;
-    expect(err).toMatchObject({ code: "DROVER_ERR_MACHINE", infrastructure: true });
-    expect(String((err as Error).message)).toMatch(/machine \S+ (stopped answering|closed)/);
-    await other.destroy();
-  });
+  it(
+    "ends a command as an infrastructure failure when its machine dies mid-step",
+    { timeout: 300_000 },
+    async () => {
+      const other = new MachineExecutor({
+        workingDirectory: "~/project",
+        lease: async () => {
+          const l = await leases.lease({
+            taskId: randomUUID(),
+            image: "default",
+            resourceClass: "medium",
+          });
+          doomed = l.providerId;
+          return { access: leaseAccess(l), release: () => leases.release(l.id) };
+        },
+      });
+      let doomed = "";
+      await other.setup(() => {});
+      let started!: () => void;
+      const running = new Promise<void>((r) => (started = r));
+      const h = other.exec({
+        argv: ["sh", "-c", "echo started; sleep 120"],
+        onOutput: () => started(),
+      });
+      const outcome = h.result.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await running;
+      await provider.destroy([doomed]);
+      const err = await outcome;
+      expect(err).toMatchObject({ code: "DROVER_ERR_MACHINE", infrastructure: true });
+      expect(String((err as Error).message)).toMatch(/machine \S+ (stopped answering|closed)/);
+      await other.destroy();
+    },
+  );
 
   it("releases the machine once when destroyed", async () => {
     await executor.destroy();

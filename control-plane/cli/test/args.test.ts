@@ -24,6 +24,7 @@ const VALID: Record<string, string[][]> = {
   token: [["create"]],
   nomad: [["render"], ["jobs"]],
   vm: [["list"], ["destroy", "some-id"]],
+  "network-rules": [[]],
 };
 
 /** Command lines with a missing or extra positional, a bad value or a missing subcommand. */
@@ -58,6 +59,9 @@ const BAD: Array<[string[], RegExp]> = [
   [["vm"], /missing subcommand/],
   [["vm", "destroy"], /missing <machine-id>/],
   [["vm", "list", "--all"], /Unknown option '--all'/],
+  [["network-rules", "--format", "csv"], /--format must be one of/],
+  [["network-rules", "--role", "router"], /--role must be one of/],
+  [["network-rules", "extra"], /unexpected argument 'extra'/],
 ];
 
 let out = "";

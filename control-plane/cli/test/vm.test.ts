@@ -16,6 +16,9 @@ import {
 } from "@drover/vm-service";
 import { runCli } from "../src/index.js";
 
+// Machines boot a Docker engine of their own: slow when the whole suite loads the host.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
+
 const logger = pino({ level: "silent" });
 const ready = spawnSync("docker", ["image", "inspect", "drover/machine:latest"]).status === 0;
 if (!ready && process.env.CI === "true") throw new Error("CI: drover/machine:latest is required");

@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const rules = server.networkRules(config, process.env);
+  const rules = server.networkRules(config);
   process.stdout.write(
     server.formatRules(rules, format, {
       role: role as ServerModule.NetworkRole,

@@ -33,11 +33,8 @@ export interface NetworkRule {
 
 const one = (p: number): PortRange => ({ from: p, to: p });
 
-/** Ports that may not be needed are left out: no Vault rule without VAULT_ADDR, and so on. */
-export function networkRules(
-  config: DroverConfig,
-  env: Record<string, string | undefined>,
-): NetworkRule[] {
+/** Rules for what is configured: no Vault rule without Vault, no Nomad rules without Nomad. */
+export function networkRules(config: DroverConfig): NetworkRule[] {
   const s = config.server;
   const api = s.port || 8080;
   const output = s.outputPort ?? 8585;
@@ -168,12 +165,12 @@ export function networkRules(
       },
     );
   }
-  if (env.VAULT_ADDR) {
+  if (config.secretStore.kind === "vault") {
     rules.push({
       from: "control-plane",
       to: "vault",
       protocol: "tcp",
-      ports: [one(portOf(env.VAULT_ADDR, 8200))],
+      ports: [one(portOf(config.secretStore.addr, 8200))],
       why: "secrets (Vault transit)",
     });
   }
@@ -183,7 +180,7 @@ export function networkRules(
         from: "control-plane",
         to: "nomad-servers",
         protocol: "tcp",
-        ports: [one(portOf(env.NOMAD_ADDR, 4646))],
+        ports: [one(portOf(config.nomad.client.address, 4646))],
         why: "Nomad HTTP API: submit and watch task jobs",
       },
       {

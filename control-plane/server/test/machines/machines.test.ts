@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   InstantScheduler,
   MachineReleasingScheduler,
@@ -23,6 +23,9 @@ import { openDatabase, type Database } from "@drover/control-plane/db";
 import type { JobPlan } from "@drover/config-compiler";
 import { harness, logger, type Harness } from "../helpers/harness.js";
 import { job, plan } from "../helpers/plans.js";
+
+// Machines boot a Docker engine of their own: slow when the whole suite loads the host.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
 
 const ready = (() => {
   try {
