@@ -6,6 +6,7 @@
  * or at once when the task is canceled; logins and logouts are reported for the audit log.
  */
 import { spawn } from "node:child_process";
+import { connect } from "node:net";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,13 +44,14 @@ async function startRerun(
   over: Partial<AgentConfig>,
   secret = "s3cr3t-value",
   node = { index: 0, total: 1 },
+  portForwarding = false,
 ) {
   const spec = makeTask({
     node,
     steps: [run('echo "the step sees $SECRET_TOKEN"; exit 1')],
     environment: { project: { SECRET_TOKEN: secret }, contexts: {}, job: {} },
     secrets: [secret],
-    ssh: { enabled: true, authorizedKeys: [user.publicKey] },
+    ssh: { enabled: true, authorizedKeys: [user.publicKey], portForwarding },
   });
   const sink = new MemorySink();
   const token = server.addTask(spec);
@@ -169,6 +171,58 @@ describe("rerun with SSH on the docker executor", () => {
     }
     await Promise.all(nodes.map((n) => n.done));
   });
+
+  it(
+    "forwards ssh -L to the job's own ports only when the project allows it",
+    { timeout: 120_000 },
+    async () => {
+      const through = async (port: number): Promise<string> => {
+        const local = 20000 + Math.floor(Math.random() * 20000);
+        const tunnel = spawn("ssh", [
+          "-p",
+          String(port),
+          ...clientOpts(port, "user"),
+          "-N",
+          "-L",
+          `${local}:localhost:9000`,
+          "anyone@127.0.0.1",
+        ]);
+        try {
+          return await vi.waitFor(
+            () =>
+              new Promise<string>((resolve, reject) => {
+                const sock = connect(local, "127.0.0.1");
+                let got = "";
+                sock.on("data", (d: Buffer) => (got += d.toString()));
+                sock.on("close", () => (got ? resolve(got) : reject(new Error("nothing came"))));
+                sock.on("error", reject);
+              }),
+            { timeout: 20_000, interval: 300 },
+          );
+        } catch {
+          return "";
+        } finally {
+          tunnel.kill();
+        }
+      };
+      // A service in the job answering on 9000 (perl is in the image).
+      const listen =
+        "nohup perl -MIO::Socket::INET -e '$s=IO::Socket::INET->new(LocalPort=>9000,Listen=>5,ReuseAddr=>1) or die; while($c=$s->accept){print $c \"pong\n\"; close $c}' >/dev/null 2>&1 &";
+      const allowed = await startRerun(
+        sshConfig({ idleMs: 1_000 }),
+        "s3cr3t-value",
+        { index: 0, total: 1 },
+        true,
+      );
+      expect((await ssh(allowed.port, "user", listen)).status).toBe(0);
+      expect(await through(allowed.port)).toBe("pong\n");
+      await allowed.done;
+      const refused = await startRerun(sshConfig({ idleMs: 1_000 }));
+      expect((await ssh(refused.port, "user", listen)).status).toBe(0);
+      expect(await through(refused.port)).toBe("");
+      await refused.done;
+    },
+  );
 
   it("follows window changes in a PTY session", { timeout: 120_000 }, async () => {
     const r = await startRerun(sshConfig({ idleMs: 500 }));

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import type { OutputStream } from "../output/sink.js";
 import type { SessionProcess } from "../ssh/server.js";
 
@@ -80,6 +80,8 @@ export interface Executor {
     workdir: string;
     shell: string;
   }): Promise<SessionProcess>;
+  /** A TCP connection to `port` of the job's primary container (`ssh -L`). Docker executor only. */
+  connectToJob?(port: number): Promise<Duplex>;
   /**
    * Joins a container of the same Docker engine (a `local` machine of `setup_remote_docker`) to the
    * job's network under `alias`; it is detached again in `destroy`. Docker executor only.

@@ -31,6 +31,8 @@ export interface SshAccess {
   close(): Promise<void>;
 }
 
+const LOCAL = new Set(["localhost", "127.0.0.1", "::1"]);
+
 /** Where keys are added, for the message when there are none. */
 export const NO_KEYS_MESSAGE =
   "No SSH keys are registered for the user who asked for this rerun: add one with " +
@@ -85,6 +87,15 @@ export async function enableSsh(opts: {
       opts.audit?.({ event: "login", fingerprint: e.fingerprint, address: e.address }),
     onLogout: (e) =>
       opts.audit?.({ event: "logout", fingerprint: e.fingerprint, address: e.address }),
+    // `ssh -L` only when the project allows it, and only to the job's own ports.
+    ...(task.ssh.portForwarding && executor.connectToJob
+      ? {
+          forward: async (host: string, port: number) => {
+            if (!LOCAL.has(host)) throw new Error(`only the job's own ports, not ${host}`);
+            return executor.connectToJob!(port);
+          },
+        }
+      : {}),
     onSessionOpen: () => current?.opened(),
     onSessionClose: () => current?.closed(Date.now()),
   });

@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import type { Readable, Writable } from "node:stream";
+import type { Duplex, Readable, Writable } from "node:stream";
 import type { Logger } from "pino";
 import ssh2 from "ssh2";
 
@@ -36,7 +36,8 @@ export interface RerunSshServerOptions {
   /** Where to listen: an exact port, or the first free one of a range. */
   host: string;
   port: number | { from: number; to: number };
-  allowPortForwarding?: boolean;
+  /** `ssh -L`: a connection to `host:port` (refused when absent or when it throws). */
+  forward?(host: string, port: number): Promise<Duplex>;
   logger: Logger;
   onLogin?(e: { fingerprint: string; user: string; address: string }): void;
   onLogout?(e: { fingerprint: string; user: string; address: string }): void;
@@ -129,14 +130,23 @@ export class RerunSshServer {
       if (who) this.opts.onLogin?.(who);
       log.info({ fingerprint: who?.fingerprint }, "SSH login");
       client.on("session", (accept) => this.#session(accept(), log));
-      client.on("request", (accept, reject, name) => {
-        if (name === "tcpip-forward" && this.opts.allowPortForwarding) accept?.();
-        else reject?.();
-      });
-      client.on("tcpip", (accept, reject) => {
-        if (!this.opts.allowPortForwarding) return reject();
-        void accept;
-        reject();
+      // Remote forwarding (`ssh -R`) is never offered.
+      client.on("request", (_accept, reject) => reject?.());
+      client.on("tcpip", (accept, reject, info) => {
+        const forward = this.opts.forward;
+        if (!forward) return reject();
+        forward(info.destIP, info.destPort).then(
+          (socket) => {
+            const channel = accept();
+            channel.pipe(socket).pipe(channel);
+            socket.once("error", () => channel.close());
+            channel.once("close", () => socket.destroy());
+          },
+          (err: unknown) => {
+            log.debug({ err, dest: `${info.destIP}:${info.destPort}` }, "port forward refused");
+            reject();
+          },
+        );
       });
     });
     client.on("error", (err) => log.debug({ err }, "SSH connection error"));

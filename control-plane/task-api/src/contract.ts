@@ -136,6 +136,8 @@ export const taskSpecSchema = z.object({
     authorizedKeys: z.array(z.string()),
     /** Why SSH is refused although the rerun asked for it (the project turned SSH reruns off). */
     refused: z.string().optional(),
+    /** `ssh -L` to the job's own ports is allowed (the project's setting); off by default. */
+    portForwarding: z.boolean().optional(),
   }),
   /** Where step output goes: the output-processor's ingest endpoint and a token for this task. */
   output: z.object({ url: z.string(), token: z.string() }),

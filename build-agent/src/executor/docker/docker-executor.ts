@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { PassThrough, Writable, type Duplex, type Readable } from "node:stream";
+import { connect as tcpConnect, type Socket } from "node:net";
 import { promisify } from "node:util";
 import type Docker from "dockerode";
 import type { TaskSpec } from "@drover/task-api";
@@ -290,6 +291,18 @@ export class DockerExecutor implements Executor {
         return kill();
       },
     };
+  }
+
+  async connectToJob(port: number): Promise<Duplex> {
+    const info = await this.requirePrimary().inspect();
+    const ip = Object.values(info.NetworkSettings.Networks ?? {})
+      .map((n) => n.IPAddress)
+      .find(Boolean);
+    if (!ip) throw new Error("the job's container has no address");
+    return new Promise((resolve, reject) => {
+      const socket: Socket = tcpConnect({ host: ip, port }, () => resolve(socket));
+      socket.once("error", reject);
+    });
   }
 
   async interactive(req: {

@@ -45,6 +45,8 @@ export interface TaskServiceOptions {
   ) => string | Promise<string>;
 }
 
+/** The project setting that lets a rerun with SSH forward ports into the job (`ssh -L`). */
+export const SSH_FORWARDING_SETTING = "allow_ssh_port_forwarding";
 /** The project setting that turns reruns with SSH off (admins set it). */
 export const SSH_RERUNS_SETTING = "disable_ssh_reruns";
 export const SSH_RERUNS_OFF =
@@ -152,6 +154,9 @@ export class TaskService {
         // Checked when the job starts: a project may have turned SSH reruns off since.
         ...(t.enableSsh && sshRerunsDisabled(t.project.settings)
           ? { refused: SSH_RERUNS_OFF }
+          : {}),
+        ...(t.enableSsh && t.project.settings[SSH_FORWARDING_SETTING] === true
+          ? { portForwarding: true }
           : {}),
       },
       output: { url: this.opts.urls.output, token: outputToken },

@@ -102,13 +102,19 @@ describe("rerun with SSH in the control plane", () => {
 
   it("refuses SSH when the job starts if the project turned SSH reruns off after the rerun", async () => {
     const r = await sshRerun();
-    await updateProjectSettings(db, h.project.id, { settings: { disable_ssh_reruns: true } });
+    await updateProjectSettings(db, h.project.id, {
+      settings: { disable_ssh_reruns: true, allow_ssh_port_forwarding: true },
+    });
     try {
       const { task } = await h.tasks.claim(r.taskToken);
       expect(task.ssh.enabled).toBe(true);
       expect(task.ssh.refused).toBe(SSH_RERUNS_OFF);
+      // Forwarding is the project's choice too, read when the job starts.
+      expect(task.ssh.portForwarding).toBe(true);
     } finally {
-      await updateProjectSettings(db, h.project.id, { settings: { disable_ssh_reruns: null } });
+      await updateProjectSettings(db, h.project.id, {
+        settings: { disable_ssh_reruns: null, allow_ssh_port_forwarding: null },
+      });
     }
   });
 });
