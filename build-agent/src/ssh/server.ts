@@ -193,8 +193,16 @@ export class RerunSshServer {
           channel.pipe(p.stdin);
           p.stdout.pipe(channel, { end: false });
           p.stderr?.pipe(channel.stderr, { end: false });
-          channel.on("close", () => p.kill());
-          return p.result;
+          // A client gone mid-command ends it; once it has exited, what it left running in the
+          // background (`nohup server &`) stays.
+          let exited = false;
+          channel.on("close", () => {
+            if (!exited) p.kill();
+          });
+          return p.result.then((code) => {
+            exited = true;
+            return code;
+          });
         })
         .then(done, (err: unknown) => {
           log.warn({ err }, "SSH session failed to start");
