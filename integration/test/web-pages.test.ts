@@ -1,0 +1,274 @@
+/**
+ * The control plane's pages in headless Chromium against a real control plane: sign in and out,
+ * add a project, trigger a pipeline, follow it to the workflow graph, cancel and rerun through the
+ * page (checked through the API), "not found" for a member without access, no console errors and
+ * no secret on any page. Screenshots go to a temporary directory named in the test output.
+ */
+import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  InstantScheduler,
+  serverConfigSchema,
+  startDrover,
+  type ControlPlane,
+  type Drover,
+} from "@drover/control-plane";
+import { DroverClient } from "@drover/cli";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI === "true") {
+  throw new Error(`${CHROMIUM} is missing (CI=true: failing, not skipping)`);
+}
+
+const CONFIG = `version: 2.1
+jobs:
+  build:
+    docker: [{image: drover/debian:bookworm}]
+    steps: [{run: make}]
+  test:
+    docker: [{image: drover/debian:bookworm}]
+    steps: [{run: make test}]
+workflows:
+  main:
+    jobs: [build, {test: {requires: [build]}}]
+`;
+
+const logger = pino({ level: process.env.DROVER_TEST_LOG ?? "silent" });
+const ADMIN_PASSWORD = `pw-${randomUUID()}`;
+const MEMBER_PASSWORD = `pw-${randomUUID()}`;
+
+function makeRepo(): string {
+  const dir = mkdtempSync(join(tmpdir(), "drover-web-repo-"));
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: "t",
+    GIT_AUTHOR_EMAIL: "t@example.invalid",
+    GIT_COMMITTER_NAME: "t",
+    GIT_COMMITTER_EMAIL: "t@example.invalid",
+  };
+  execFileSync("git", ["init", "-q", "-b", "main"], { cwd: dir, env });
+  mkdirSync(join(dir, ".circleci"));
+  writeFileSync(join(dir, ".circleci/config.yml"), CONFIG);
+  execFileSync("git", ["add", "-A"], { cwd: dir, env });
+  execFileSync("git", ["commit", "-q", "-m", "init"], { cwd: dir, env });
+  return dir;
+}
+
+describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
+  const dirs: string[] = [];
+  const shots = mkdtempSync(join(tmpdir(), "drover-web-shots-"));
+  let drover: Drover;
+  let cp: ControlPlane;
+  let browser: Browser;
+  let admin: DroverClient;
+  let adminToken: string;
+  const errors: string[] = [];
+  const secrets: string[] = [ADMIN_PASSWORD, MEMBER_PASSWORD];
+
+  async function newPage(width = 1100): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width, height: 800 } });
+    page.on("pageerror", (e) => errors.push(`${page.url()}: ${String(e)}`));
+    page.on("console", (m) => {
+      // A 401/404 the page turns into its error page is expected; anything else is not.
+      if (m.type() === "error" && !/status of (401|404)/.test(m.text())) {
+        errors.push(`${page.url()}: ${m.text()}`);
+      }
+    });
+    return page;
+  }
+
+  async function signIn(page: Page, login: string, password: string, next = ""): Promise<void> {
+    await page.goto(`${cp.url}/login${next ? `?next=${encodeURIComponent(next)}` : ""}`);
+    await page.getByLabel("Login").fill(login);
+    await page.getByLabel("Password").fill(password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  }
+
+  async function ready(page: Page, name: string): Promise<void> {
+    await page.waitForFunction(() => document.body.dataset.state !== "loading", null, {
+      timeout: 30_000,
+    });
+    const html = await page.content();
+    for (const s of secrets) expect(html).not.toContain(s);
+    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  }
+
+  beforeAll(async () => {
+    const tmp = (p: string) => {
+      const d = mkdtempSync(join(tmpdir(), p));
+      dirs.push(d);
+      return d;
+    };
+    // What `drover up` runs: session routes, cookie auth and the web routes included.
+    drover = await startDrover({
+      config: serverConfigSchema.parse({
+        port: 0,
+        outputPort: 0,
+        dataDir: tmp("drover-web-cp-"),
+        tickIntervalMs: 0,
+        scheduleTickMs: 0,
+      }),
+      logger,
+      env: {},
+      scheduler: new InstantScheduler(),
+    });
+    cp = drover.cp;
+    adminToken = cp.bootstrapToken ?? "";
+    secrets.push(adminToken);
+    admin = new DroverClient(cp.url, adminToken);
+    const res = await fetch(`${cp.url}/api/v2/admin/users`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        login: "webadmin",
+        name: "Web Admin",
+        role: "admin",
+        password: ADMIN_PASSWORD,
+      }),
+    });
+    expect(res.status).toBeLessThan(300);
+    const res2 = await fetch(`${cp.url}/api/v2/admin/users`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        login: "webmember",
+        name: "Member",
+        role: "member",
+        password: MEMBER_PASSWORD,
+      }),
+    });
+    expect(res2.status).toBeLessThan(300);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    console.log(`web page screenshots: ${shots}`);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await drover?.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("signs in, adds a project, triggers, cancels and reruns through the pages", async () => {
+    const page = await newPage();
+    await signIn(page, "webadmin", ADMIN_PASSWORD);
+    await page.waitForURL(/\/projects$/, { timeout: 30_000 });
+    await ready(page, "projects");
+
+    // Add a project through the form; the API sees it.
+    const slug = `gh/acme/web-${randomUUID().slice(0, 8)}`;
+    const repo = makeRepo();
+    dirs.push(repo);
+    await page.getByLabel("Slug").fill(slug);
+    await page.getByLabel("Repository URL").fill(`file://${repo}`);
+    await page.getByRole("button", { name: "Add project" }).click();
+    await page.waitForURL(new RegExp(`/projects/${slug}$`), { timeout: 30_000 });
+    await ready(page, "project-empty");
+    expect((await admin.getProject(slug)).slug).toBe(slug);
+
+    // Trigger through the page: it opens the new pipeline; the API lists it.
+    await page.locator("#trigger").getByLabel("Branch").fill("main");
+    await page.getByRole("button", { name: "Trigger" }).click();
+    await page.waitForURL(/\/pipelines\//, { timeout: 30_000 });
+    const pipelines = await admin.listPipelines(slug);
+    expect(pipelines.items).toHaveLength(1);
+    await cp.engine.idle();
+    await page.reload();
+    await ready(page, "pipeline");
+    await page.getByRole("link", { name: "main" }).click();
+    await page.waitForURL(/\/workflows\//);
+    await ready(page, "workflow");
+    const workflowId = page.url().split("/workflows/")[1] ?? "";
+
+    // The graph: one node per job and an edge for `requires`.
+    await page.waitForFunction(
+      () => document.querySelectorAll("#workflow-graph .node").length === 2,
+    );
+    await vi.waitFor(
+      async () => expect(await page.locator("#workflow-graph svg line").count()).toBe(1),
+      { timeout: 20_000 },
+    );
+
+    // Cancel through the page; the API and then the page (live) show it canceled.
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await vi.waitFor(
+      async () => expect((await admin.workflow(workflowId)).status).toBe("canceled"),
+      {
+        timeout: 30_000,
+      },
+    );
+    await page.waitForFunction(
+      () => document.getElementById("workflow-status")?.textContent === "canceled",
+      null,
+      { timeout: 30_000 },
+    );
+    await page.screenshot({ path: join(shots, "workflow-canceled.png"), fullPage: true });
+
+    // Rerun all: a new workflow whose page opens.
+    await page.getByRole("button", { name: "Rerun all" }).click();
+    await page.waitForURL(
+      (u) => u.pathname.startsWith("/workflows/") && !u.pathname.endsWith(workflowId),
+      {
+        timeout: 30_000,
+      },
+    );
+    const rerunId = page.url().split("/workflows/")[1] ?? "";
+    expect((await admin.workflow(rerunId)).name).toBe("main");
+    await ready(page, "workflow-rerun");
+
+    // Phone width: the page still renders its graph.
+    await page.setViewportSize({ width: 375, height: 740 });
+    await page.screenshot({ path: join(shots, "workflow-phone.png"), fullPage: true });
+
+    // Sign out, then a page asks to sign in.
+    await page.goto(`${cp.url}/logout`);
+    await ready(page, "logout");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(/\/login$/);
+    await page.goto(`${cp.url}/projects`);
+    await ready(page, "signed-out");
+    expect(await page.textContent("h1")).toBe("Sign in required");
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 180_000);
+
+  it('shows "not found" to a member without access and the unreachable page when the server is gone', async () => {
+    const slug = `gh/acme/hidden-${randomUUID().slice(0, 8)}`;
+    const repo = makeRepo();
+    dirs.push(repo);
+    await admin.addProject({ slug, repository_url: `file://${repo}` });
+    const page = await newPage(375);
+    await signIn(page, "webmember", MEMBER_PASSWORD, `/projects/${slug}`);
+    await page.waitForURL(new RegExp(`/projects/${slug}$`), { timeout: 30_000 });
+    await ready(page, "member-not-found");
+    expect(await page.textContent("h1")).toBe("Not found");
+
+    // Unknown page ids are "not found" too.
+    await page.goto(`${cp.url}/workflows/${randomUUID()}`);
+    await ready(page, "workflow-not-found");
+    expect(await page.textContent("h1")).toBe("Not found");
+
+    // Server unreachable: the API calls fail at the network level.
+    await page.route("**/api/v2/**", (r) => r.abort("connectionrefused"));
+    await page.goto(`${cp.url}/projects`);
+    await ready(page, "unreachable");
+    expect(await page.textContent("h1")).toBe("Server unreachable");
+    await page.close();
+    expect(errors.filter((e) => !e.includes("ERR_CONNECTION_REFUSED"))).toEqual([]);
+  }, 120_000);
+});
