@@ -247,6 +247,67 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     expect(errors).toEqual([]);
   }, 180_000);
 
+  it("manages masked environment variables and shows the audit log", async () => {
+    const slug = `gh/acme/settings-${randomUUID().slice(0, 8)}`;
+    const repo = makeRepo();
+    dirs.push(repo);
+    await admin.addProject({ slug, repository_url: `file://${repo}` });
+    const secret = `s3cret-${randomUUID()}`;
+    secrets.push(secret);
+    const api = async (path: string) => {
+      const res = await fetch(`${cp.url}${path}`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      return { status: res.status, body: (await res.json()) as { items: { name: string }[] } };
+    };
+
+    const page = await newPage(375);
+    await signIn(page, "webadmin", ADMIN_PASSWORD, `/projects/${slug}/settings`);
+    await page.waitForURL(new RegExp(`/projects/${slug}/settings$`), { timeout: 30_000 });
+    await ready(page, "settings-empty");
+    await page.getByLabel("Name").fill("DEPLOY_KEY");
+    await page.getByLabel("Value").fill(secret);
+    await page.getByRole("button", { name: "Add variable" }).click();
+    await page.waitForFunction(
+      () => document.querySelectorAll("#envvar-list li").length === 1,
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    await ready(page, "settings-envvar");
+    expect((await api(`/api/v2/project/${slug}/envvar`)).body.items.map((v) => v.name)).toEqual([
+      "DEPLOY_KEY",
+    ]);
+    expect(await page.textContent("#envvar-list")).not.toContain(secret);
+
+    await page.getByRole("button", { name: "Delete DEPLOY_KEY" }).click();
+    await vi.waitFor(
+      async () => expect((await api(`/api/v2/project/${slug}/envvar`)).body.items).toEqual([]),
+      { timeout: 30_000 },
+    );
+
+    // The page reloads after the delete and shows the empty list.
+    await page.waitForFunction(
+      () =>
+        document.body.dataset.state === "ready" &&
+        (document.body.textContent ?? "").includes("No environment variables."),
+      null,
+      { timeout: 30_000 },
+    );
+    await page.goto(`${cp.url}/admin/audit-log?action=project.create`);
+    await ready(page, "audit-log");
+    const rows = await page.locator("#audit-table tbody tr").allTextContents();
+    expect(rows.some((r) => r.includes("project.create") && r.includes(slug))).toBe(true);
+    expect(rows.every((r) => r.includes("project.create"))).toBe(true);
+    const csv = await page.getByRole("link", { name: "Download CSV" }).getAttribute("href");
+    const res = await page.request.get(`${cp.url}${csv ?? ""}`);
+    expect(res.status()).toBe(200);
+    expect(await res.text()).toContain(slug);
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 120_000);
+
   it('shows "not found" to a member without access and the unreachable page when the server is gone', async () => {
     const slug = `gh/acme/hidden-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo();

@@ -6,6 +6,8 @@
  * | `GET /login`, `GET /logout` | sign in / sign out (session cookie) |
  * | `GET /projects` | projects, add one (admin) |
  * | `GET /projects/{vcs}/{org}/{repo}` | pipelines (newest first, `?branch=`), trigger |
+ * | `GET /projects/{vcs}/{org}/{repo}/settings` | environment variables (masked), add / delete |
+ * | `GET /admin/audit-log` | the audit log (filters, CSV download); admins |
  * | `GET /pipelines/{id}` | a pipeline's workflows |
  * | `GET /workflows/{id}` | the workflow graph, live status, approve / cancel / rerun |
  *
@@ -97,6 +99,10 @@ export function registerAppPages(
   shell("/projects/:vcs/:org/:repo", "project", (p) => ({
     slug: `${p.vcs ?? ""}/${p.org ?? ""}/${p.repo ?? ""}`,
   }));
+  shell("/projects/:vcs/:org/:repo/settings", "settings", (p) => ({
+    slug: `${p.vcs ?? ""}/${p.org ?? ""}/${p.repo ?? ""}`,
+  }));
+  shell("/admin/audit-log", "audit");
   shell("/pipelines/:id", "pipeline", (p) => ({ id: p.id ?? "" }));
   shell("/workflows/:id", "workflow", (p) => ({ id: p.id ?? "" }));
 }

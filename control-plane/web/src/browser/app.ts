@@ -203,6 +203,7 @@ async function projectPage(): Promise<void> {
   render(
     h("nav", { class: "crumbs" }, h("a", { href: "/projects" }, "Projects"), " / ", slug),
     h("h1", {}, project.name),
+    h("p", {}, h("a", { href: `/projects/${enc(slug)}/settings` }, "Project settings")),
     filter,
     h("ul", { class: "rows", id: "pipeline-list" }, ...rows),
     rows.length === 0 ? h("p", {}, "No pipelines.") : null,
@@ -392,6 +393,141 @@ async function workflowPage(): Promise<void> {
   tick();
 }
 
+async function settingsPage(): Promise<void> {
+  const slug = param("slug");
+  document.title = `Settings · ${slug} · Drover`;
+  const path = `/api/v2/project/${enc(slug)}/envvar`;
+  const vars = await api<Page<{ name: string; value: string }>>("GET", path);
+  const name = h("input", { name: "name", required: true, autocomplete: "off" });
+  const value = h("input", {
+    name: "value",
+    type: "password",
+    required: true,
+    autocomplete: "off",
+  });
+  const add = h(
+    "form",
+    { class: "card", id: "add-envvar" },
+    h("h2", {}, "Add an environment variable"),
+    field("Name", name),
+    field("Value", value),
+    h("button", { type: "submit" }, "Add variable"),
+  );
+  add.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void api("POST", path, { name: name.value, value: value.value })
+      .then(() => location.reload())
+      .catch((err: unknown) => flash(err instanceof Error ? err.message : String(err), "error"));
+  });
+  const rows = vars.items.map((v) => {
+    const del = h("button", { type: "button", "aria-label": `Delete ${v.name}` }, "Delete");
+    del.addEventListener("click", () => {
+      void api("DELETE", `${path}/${encodeURIComponent(v.name)}`)
+        .then(() => location.reload())
+        .catch((err: unknown) => flash(err instanceof Error ? err.message : String(err), "error"));
+    });
+    // The API already masks values; show only that masked form.
+    return h(
+      "li",
+      {},
+      h("code", {}, v.name),
+      " ",
+      h("span", { class: "muted" }, v.value),
+      " ",
+      del,
+    );
+  });
+  render(
+    h(
+      "nav",
+      { class: "crumbs" },
+      h("a", { href: "/projects" }, "Projects"),
+      " / ",
+      h("a", { href: `/projects/${enc(slug)}` }, slug),
+      " / settings",
+    ),
+    h("h1", {}, "Project settings"),
+    h("h2", {}, "Environment variables"),
+    h("ul", { class: "rows", id: "envvar-list" }, ...rows),
+    rows.length === 0 ? h("p", {}, "No environment variables.") : null,
+    add,
+  );
+}
+
+interface AuditRow {
+  id: string;
+  action: string;
+  actor: { name: string };
+  target: { type: string; name: string };
+  success: boolean;
+  occurred_at: string;
+}
+
+async function auditPage(): Promise<void> {
+  document.title = "Audit log · Drover";
+  const sp = new URLSearchParams(location.search);
+  const q = new URLSearchParams();
+  for (const k of ["action", "actor-id", "start", "end"]) {
+    const v = sp.get(k);
+    if (v) q.set(k, v);
+  }
+  const qs = q.toString() ? `?${q.toString()}` : "";
+  const log = await api<Page<AuditRow>>("GET", `/api/v2/admin/audit-log${qs}`);
+  const input = (n: string, label: string): HTMLElement =>
+    field(label, h("input", { name: n, value: sp.get(n) ?? "" }));
+  render(
+    h("h1", {}, "Audit log"),
+    h(
+      "form",
+      { class: "inline", method: "get", role: "search" },
+      input("action", "Action"),
+      input("actor-id", "Actor id"),
+      input("start", "From (ISO time)"),
+      input("end", "To (ISO time)"),
+      h("button", { type: "submit" }, "Filter"),
+    ),
+    h(
+      "p",
+      {},
+      h(
+        "a",
+        { href: `/api/v2/admin/audit-log.csv${qs}`, download: "audit-log.csv" },
+        "Download CSV",
+      ),
+    ),
+    h(
+      "table",
+      { id: "audit-table" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ...["Time", "Action", "Actor", "Target", "Result"].map((t) =>
+            h("th", { scope: "col" }, t),
+          ),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        ...log.items.map((e) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, when(e.occurred_at)),
+            h("td", {}, e.action),
+            h("td", {}, e.actor.name),
+            h("td", {}, `${e.target.type} ${e.target.name}`),
+            h("td", {}, e.success ? "ok" : "refused"),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 const PAGES: Record<string, () => Promise<void>> = {
   login: loginPage,
   logout: logoutPage,
@@ -399,6 +535,8 @@ const PAGES: Record<string, () => Promise<void>> = {
   project: projectPage,
   pipeline: pipelinePage,
   workflow: workflowPage,
+  settings: settingsPage,
+  audit: auditPage,
 };
 
 const page = PAGES[body.dataset.page ?? ""];
