@@ -80,6 +80,7 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
   let adminToken: string;
   const errors: string[] = [];
   const secrets: string[] = [ADMIN_PASSWORD, MEMBER_PASSWORD];
+  const scheduler = new InstantScheduler();
 
   async function newPage(width = 1100): Promise<Page> {
     const page = await browser.newPage({ viewport: { width, height: 800 } });
@@ -126,7 +127,7 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
       }),
       logger,
       env: {},
-      scheduler: new InstantScheduler(),
+      scheduler,
     });
     cp = drover.cp;
     adminToken = cp.bootstrapToken ?? "";
@@ -203,6 +204,22 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
       async () => expect(await page.locator("#workflow-graph svg line").count()).toBe(1),
       { timeout: 20_000 },
     );
+
+    // Live: the build job starts (its agent claims the task) and the open page shows it running.
+    const plan = [...scheduler.submitted.values()].find(
+      (p) => p.project.slug === slug && p.job.name === "build",
+    );
+    if (!plan) throw new Error("the engine submitted no build task");
+    await cp.tasks.claim(plan.taskToken);
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('#workflow-graph .node[data-status="running"]')
+          ?.textContent?.includes("build"),
+      null,
+      { timeout: 30_000 },
+    );
+    await page.screenshot({ path: join(shots, "workflow-running.png"), fullPage: true });
 
     // Cancel through the page; the API and then the page (live) show it canceled.
     await page.getByRole("button", { name: "Cancel" }).click();
