@@ -53,7 +53,17 @@ const logger = pino({ level: process.env.DROVER_TEST_LOG ?? "silent" });
 const ADMIN_PASSWORD = `pw-${randomUUID()}`;
 const MEMBER_PASSWORD = `pw-${randomUUID()}`;
 
-function makeRepo(): string {
+const APPROVAL_CONFIG = `version: 2.1
+jobs:
+  deploy:
+    docker: [{image: drover/debian:bookworm}]
+    steps: [{run: make deploy}]
+workflows:
+  release:
+    jobs: [{hold: {type: approval}}, {deploy: {requires: [hold]}}]
+`;
+
+function makeRepo(config = CONFIG): string {
   const dir = mkdtempSync(join(tmpdir(), "drover-web-repo-"));
   const env = {
     ...process.env,
@@ -64,7 +74,7 @@ function makeRepo(): string {
   };
   execFileSync("git", ["init", "-q", "-b", "main"], { cwd: dir, env });
   mkdirSync(join(dir, ".circleci"));
-  writeFileSync(join(dir, ".circleci/config.yml"), CONFIG);
+  writeFileSync(join(dir, ".circleci/config.yml"), config);
   execFileSync("git", ["add", "-A"], { cwd: dir, env });
   execFileSync("git", ["commit", "-q", "-m", "init"], { cwd: dir, env });
   return dir;
@@ -321,6 +331,57 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     const res = await page.request.get(`${cp.url}${csv ?? ""}`);
     expect(res.status()).toBe(200);
     expect(await res.text()).toContain(slug);
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it("approves a held job and reruns a selected job through the workflow page", async () => {
+    const slug = `gh/acme/approve-${randomUUID().slice(0, 8)}`;
+    const repo = makeRepo(APPROVAL_CONFIG);
+    dirs.push(repo);
+    await admin.addProject({ slug, repository_url: `file://${repo}` });
+    const triggered = await admin.trigger(slug, { branch: "main" });
+    await cp.engine.idle();
+    const [wf] = (await admin.pipelineWorkflows(triggered.id)).items;
+    if (!wf) throw new Error("no workflow");
+
+    const page = await newPage();
+    await signIn(page, "webadmin", ADMIN_PASSWORD, `/workflows/${wf.id}`);
+    await page.waitForURL(new RegExp(`/workflows/${wf.id}$`), { timeout: 30_000 });
+    await ready(page, "workflow-on-hold");
+    await page.getByRole("button", { name: "Approve hold" }).click();
+    await vi.waitFor(
+      async () => {
+        const jobs = (await admin.workflowJobs(wf.id)).items;
+        expect(jobs.find((j) => j.name === "hold")?.status).toBe("success");
+        expect(jobs.find((j) => j.name === "deploy")?.status).not.toBe("blocked");
+      },
+      { timeout: 30_000 },
+    );
+    // The page redraws with the approval.
+    await page.waitForFunction(
+      () => document.querySelector('#workflow-graph .node[data-status="success"]') !== null,
+      null,
+      { timeout: 30_000 },
+    );
+    await page.screenshot({ path: join(shots, "workflow-approved.png"), fullPage: true });
+
+    await page.getByRole("button", { name: "Cancel" }).click();
+    await vi.waitFor(async () => expect((await admin.workflow(wf.id)).status).toBe("canceled"), {
+      timeout: 30_000,
+    });
+    await page.getByLabel("Select deploy").check();
+    await page.getByRole("button", { name: "Rerun selected", exact: true }).click();
+    await page.waitForURL(
+      (u) => u.pathname.startsWith("/workflows/") && !u.pathname.endsWith(wf.id),
+      {
+        timeout: 30_000,
+      },
+    );
+    await ready(page, "workflow-rerun-selected");
+    const rerunId = page.url().split("/workflows/")[1] ?? "";
+    const rerunJobs = (await admin.workflowJobs(rerunId)).items.map((j) => j.name);
+    expect(rerunJobs).toContain("deploy");
     await page.close();
     expect(errors).toEqual([]);
   }, 120_000);
