@@ -258,6 +258,20 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     expect((await admin.workflow(rerunId)).name).toBe("main");
     await ready(page, "workflow-rerun");
 
+    // The job page has tabs for test results and artifacts beside the output.
+    await page.getByRole("link", { name: "build" }).click();
+    await page.waitForURL(/\/jobs\//);
+    await page.waitForSelector("#job-tabs", { timeout: 30_000 });
+    await page.getByRole("tab", { name: /^Tests/ }).click();
+    expect(await page.isVisible("#tab-tests")).toBe(true);
+    expect(await page.isVisible("#tasks")).toBe(false);
+    expect(await page.textContent("#tab-tests")).toContain("No test results.");
+    await page.getByRole("tab", { name: /^Artifacts/ }).click();
+    expect(await page.textContent("#tab-artifacts")).toContain("No artifacts.");
+    await page.screenshot({ path: join(shots, "job-tabs.png"), fullPage: true });
+    await page.goBack();
+    await ready(page, "workflow-rerun-back");
+
     // Phone width: the page still renders its graph.
     await page.setViewportSize({ width: 375, height: 740 });
     await page.screenshot({ path: join(shots, "workflow-phone.png"), fullPage: true });
