@@ -400,6 +400,85 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     expect(errors).toEqual([]);
   }, 120_000);
 
+  it("manages organization contexts (masked) and users through the admin pages", async () => {
+    const org = `acme${randomUUID().slice(0, 6)}`;
+    const repo = makeRepo();
+    dirs.push(repo);
+    // An organization exists once a project of it does.
+    await admin.addProject({ slug: `gh/${org}/app`, repository_url: `file://${repo}` });
+    const secret = `ctx-${randomUUID()}`;
+    secrets.push(secret);
+    const get = async <T>(path: string): Promise<T> => {
+      const res = await fetch(`${cp.url}${path}`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as T;
+    };
+
+    const page = await newPage();
+    await signIn(page, "webadmin", ADMIN_PASSWORD, `/organizations/gh/${org}/contexts`);
+    await page.waitForURL(/\/contexts$/, { timeout: 30_000 });
+    await ready(page, "contexts-empty");
+    await page.getByLabel("Name").fill("deploy");
+    await page.getByRole("button", { name: "Add context" }).click();
+    await page.waitForURL(/\/contexts\/[^/]+$/, { timeout: 30_000 });
+    await ready(page, "context-empty");
+    const contextId = page.url().split("/contexts/")[1] ?? "";
+    await page.getByLabel("Name").fill("TOKEN");
+    await page.getByLabel("Value").fill(secret);
+    await page.getByRole("button", { name: "Add variable" }).click();
+    await page.waitForFunction(
+      () => document.querySelectorAll("#context-var-list li").length === 1,
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    await ready(page, "context-var");
+    const vars = await get<{ items: { variable: string }[] }>(
+      `/api/v2/context/${contextId}/environment-variable`,
+    );
+    expect(vars.items.map((v) => v.variable)).toEqual(["TOKEN"]);
+
+    await page.goto(`${cp.url}/admin/users`);
+    await ready(page, "users");
+    const newPassword = `pw-${randomUUID()}`;
+    secrets.push(newPassword);
+    await page.getByLabel("Login").fill("webnew");
+    await page.getByLabel("Password").fill(newPassword);
+    await page.getByRole("button", { name: "Add user" }).click();
+    await page.waitForFunction(
+      () => (document.getElementById("user-list")?.textContent ?? "").includes("webnew"),
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    await ready(page, "users-added");
+    const users = await get<{ items: { login: string; role: string }[] }>("/api/v2/admin/users");
+    expect(users.items.find((u) => u.login === "webnew")?.role).toBe("member");
+    await page.getByRole("button", { name: "Delete webnew" }).click();
+    await vi.waitFor(
+      async () =>
+        expect(
+          (await get<{ items: { login: string }[] }>("/api/v2/admin/users")).items.map(
+            (u) => u.login,
+          ),
+        ).not.toContain("webnew"),
+      { timeout: 30_000 },
+    );
+    await page.waitForFunction(
+      () =>
+        document.body.dataset.state === "ready" &&
+        !(document.getElementById("user-list")?.textContent ?? "").includes("webnew"),
+      null,
+      { timeout: 30_000 },
+    );
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 120_000);
+
   it('shows "not found" to a member without access and the unreachable page when the server is gone', async () => {
     const slug = `gh/acme/hidden-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo();

@@ -8,6 +8,9 @@
  * | `GET /projects/{vcs}/{org}/{repo}` | pipelines (newest first, `?branch=`), trigger |
  * | `GET /projects/{vcs}/{org}/{repo}/settings` | environment variables (masked), add / delete |
  * | `GET /admin/audit-log` | the audit log (filters, CSV download); admins |
+ * | `GET /admin/users` | users: list, add, delete; admins |
+ * | `GET /organizations/{vcs}/{org}/contexts` | an organization's contexts, add one |
+ * | `GET /contexts/{id}` | a context's variables (names only), add / delete |
  * | `GET /pipelines/{id}` | a pipeline's workflows |
  * | `GET /workflows/{id}` | the workflow graph, live status, approve / cancel / rerun |
  *
@@ -103,6 +106,11 @@ export function registerAppPages(
     slug: `${p.vcs ?? ""}/${p.org ?? ""}/${p.repo ?? ""}`,
   }));
   shell("/admin/audit-log", "audit");
+  shell("/admin/users", "users");
+  shell("/organizations/:vcs/:org/contexts", "contexts", (p) => ({
+    org: `${p.vcs ?? ""}/${p.org ?? ""}`,
+  }));
+  shell("/contexts/:id", "context", (p) => ({ id: p.id ?? "" }));
   shell("/pipelines/:id", "pipeline", (p) => ({ id: p.id ?? "" }));
   shell("/workflows/:id", "workflow", (p) => ({ id: p.id ?? "" }));
 }

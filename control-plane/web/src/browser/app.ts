@@ -528,6 +528,155 @@ async function auditPage(): Promise<void> {
   );
 }
 
+const fail = (err: unknown): void =>
+  flash(err instanceof Error ? err.message : String(err), "error");
+
+async function contextsPage(): Promise<void> {
+  const org = param("org");
+  document.title = `Contexts · ${org} · Drover`;
+  const list = await api<Page<{ id: string; name: string }>>(
+    "GET",
+    `/api/v2/context?owner-slug=${encodeURIComponent(org)}`,
+  );
+  const name = h("input", { name: "name", required: true });
+  const add = h(
+    "form",
+    { class: "card", id: "add-context" },
+    h("h2", {}, "Add a context"),
+    field("Name", name),
+    h("button", { type: "submit" }, "Add context"),
+  );
+  add.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void api<{ id: string }>("POST", "/api/v2/context", {
+      name: name.value,
+      owner: { slug: org, type: "organization" },
+    })
+      .then((c) => location.assign(`/contexts/${encodeURIComponent(c.id)}`))
+      .catch(fail);
+  });
+  render(
+    h("h1", {}, `Contexts of ${org}`),
+    h(
+      "ul",
+      { class: "rows", id: "context-list" },
+      ...list.items.map((c) =>
+        h("li", {}, h("a", { href: `/contexts/${encodeURIComponent(c.id)}` }, c.name)),
+      ),
+    ),
+    list.items.length === 0 ? h("p", {}, "No contexts.") : null,
+    add,
+  );
+}
+
+async function contextPage(): Promise<void> {
+  const id = param("id");
+  const ctx = await api<{ id: string; name: string }>("GET", `/api/v2/context/${enc(id)}`);
+  document.title = `${ctx.name} · Drover`;
+  const path = `/api/v2/context/${enc(id)}/environment-variable`;
+  const vars = await api<Page<{ variable: string }>>("GET", path);
+  const name = h("input", { name: "name", required: true, autocomplete: "off" });
+  const value = h("input", {
+    name: "value",
+    type: "password",
+    required: true,
+    autocomplete: "off",
+  });
+  const add = h(
+    "form",
+    { class: "card", id: "add-context-var" },
+    h("h2", {}, "Add a variable"),
+    field("Name", name),
+    field("Value", value),
+    h("button", { type: "submit" }, "Add variable"),
+  );
+  add.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void api("PUT", `${path}/${encodeURIComponent(name.value)}`, { value: value.value })
+      .then(() => location.reload())
+      .catch(fail);
+  });
+  const rows = vars.items.map((v) => {
+    const del = h("button", { type: "button", "aria-label": `Delete ${v.variable}` }, "Delete");
+    del.addEventListener("click", () => {
+      void api("DELETE", `${path}/${encodeURIComponent(v.variable)}`)
+        .then(() => location.reload())
+        .catch(fail);
+    });
+    // Values are write-only: the API never returns them.
+    return h(
+      "li",
+      {},
+      h("code", {}, v.variable),
+      " ",
+      h("span", { class: "muted" }, "••••"),
+      " ",
+      del,
+    );
+  });
+  render(
+    h("h1", {}, `Context ${ctx.name}`),
+    h("ul", { class: "rows", id: "context-var-list" }, ...rows),
+    rows.length === 0 ? h("p", {}, "No variables.") : null,
+    add,
+  );
+}
+
+async function usersPage(): Promise<void> {
+  document.title = "Users · Drover";
+  const users = await api<Page<{ id: string; login: string; name: string; role: string }>>(
+    "GET",
+    "/api/v2/admin/users",
+  );
+  const login = h("input", { name: "login", required: true, autocomplete: "off" });
+  const name = h("input", { name: "name" });
+  const password = h("input", {
+    name: "password",
+    type: "password",
+    required: true,
+    autocomplete: "new-password",
+  });
+  const admin = h("input", { name: "admin", type: "checkbox" });
+  const add = h(
+    "form",
+    { class: "card", id: "add-user" },
+    h("h2", {}, "Add a user"),
+    field("Login", login),
+    field("Name", name),
+    field("Password", password),
+    h("label", {}, admin, " Administrator"),
+    h("p", {}, h("button", { type: "submit" }, "Add user")),
+  );
+  add.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void api("POST", "/api/v2/admin/users", {
+      login: login.value,
+      name: name.value || login.value,
+      role: admin.checked ? "admin" : "member",
+      password: password.value,
+    })
+      .then(() => location.reload())
+      .catch(fail);
+  });
+  render(
+    h("h1", {}, "Users"),
+    h(
+      "ul",
+      { class: "rows", id: "user-list" },
+      ...users.items.map((u) => {
+        const del = h("button", { type: "button", "aria-label": `Delete ${u.login}` }, "Delete");
+        del.addEventListener("click", () => {
+          void api("DELETE", `/api/v2/admin/users/${encodeURIComponent(u.id)}`)
+            .then(() => location.reload())
+            .catch(fail);
+        });
+        return h("li", {}, h("strong", {}, u.login), ` ${u.name} `, badge(u.role), " ", del);
+      }),
+    ),
+    add,
+  );
+}
+
 const PAGES: Record<string, () => Promise<void>> = {
   login: loginPage,
   logout: logoutPage,
@@ -537,6 +686,9 @@ const PAGES: Record<string, () => Promise<void>> = {
   workflow: workflowPage,
   settings: settingsPage,
   audit: auditPage,
+  contexts: contextsPage,
+  context: contextPage,
+  users: usersPage,
 };
 
 const page = PAGES[body.dataset.page ?? ""];
