@@ -6,7 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -474,6 +474,99 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
         !(document.getElementById("user-list")?.textContent ?? "").includes("webnew"),
       null,
       { timeout: 30_000 },
+    );
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it("adds and deletes an SSH key and a schedule through the pages", async () => {
+    const keyDir = mkdtempSync(join(tmpdir(), "drover-web-key-"));
+    dirs.push(keyDir);
+    execFileSync("ssh-keygen", [
+      "-q",
+      "-t",
+      "ed25519",
+      "-N",
+      "",
+      "-C",
+      "web-test",
+      "-f",
+      join(keyDir, "k"),
+    ]);
+    const publicKey = readFileSync(join(keyDir, "k.pub"), "utf8");
+    const slug = `gh/acme/sched-${randomUUID().slice(0, 8)}`;
+    const repo = makeRepo();
+    dirs.push(repo);
+    await admin.addProject({ slug, repository_url: `file://${repo}` });
+    const get = async <T>(path: string): Promise<T> => {
+      const res = await fetch(`${cp.url}${path}`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as T;
+    };
+
+    // The bootstrap token is the admin's: its keys are the page's keys.
+    const page = await newPage(375);
+    await page.goto(`${cp.url}/account/ssh-keys?token=${adminToken}`);
+    expect(page.url()).not.toContain("token=");
+    await ready(page, "ssh-keys-empty");
+    await page.getByLabel("Public key").fill(publicKey);
+    await page.getByLabel("Title").fill("laptop");
+    await page.getByRole("button", { name: "Add key" }).click();
+    await page.waitForFunction(
+      () => document.querySelectorAll("#ssh-key-list li").length === 1,
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    await ready(page, "ssh-keys");
+    const keys = await get<{ items: { title: string }[] }>("/api/v2/me/ssh-keys");
+    expect(keys.items.map((k) => k.title)).toEqual(["laptop"]);
+    await page.getByRole("button", { name: "Delete laptop" }).click();
+    await vi.waitFor(
+      async () =>
+        expect((await get<{ items: unknown[] }>("/api/v2/me/ssh-keys")).items).toEqual([]),
+      { timeout: 30_000 },
+    );
+    await page.waitForFunction(() => (document.body.textContent ?? "").includes("No keys."), null, {
+      timeout: 30_000,
+    });
+
+    await page.goto(`${cp.url}/projects/${slug}/schedules`);
+    await ready(page, "schedules-empty");
+    await page.getByLabel("Name").fill("nightly");
+    await page.getByLabel("Hours of day (UTC, comma separated)").fill("2, 14");
+    await page.getByRole("button", { name: "Add schedule" }).click();
+    await page.waitForFunction(
+      () => document.querySelectorAll("#schedule-list li").length === 1,
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    await ready(page, "schedules");
+    const scheds = await get<{
+      items: { name: string; timetable: { "hours-of-day": number[] } }[];
+    }>(`/api/v2/project/${slug}/schedule`);
+    expect(scheds.items.map((x) => [x.name, x.timetable["hours-of-day"]])).toEqual([
+      ["nightly", [2, 14]],
+    ]);
+    await page.getByRole("button", { name: "Delete nightly" }).click();
+    await vi.waitFor(
+      async () =>
+        expect((await get<{ items: unknown[] }>(`/api/v2/project/${slug}/schedule`)).items).toEqual(
+          [],
+        ),
+      { timeout: 30_000 },
+    );
+    await page.waitForFunction(
+      () => (document.body.textContent ?? "").includes("No schedules."),
+      null,
+      {
+        timeout: 30_000,
+      },
     );
     await page.close();
     expect(errors).toEqual([]);

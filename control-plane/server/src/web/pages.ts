@@ -11,6 +11,8 @@
  * | `GET /admin/users` | users: list, add, delete; admins |
  * | `GET /organizations/{vcs}/{org}/contexts` | an organization's contexts, add one |
  * | `GET /contexts/{id}` | a context's variables (names only), add / delete |
+ * | `GET /account/ssh-keys` | the caller's SSH public keys (reruns with SSH) |
+ * | `GET /projects/{vcs}/{org}/{repo}/schedules` | scheduled pipelines, add / delete |
  * | `GET /pipelines/{id}` | a pipeline's workflows |
  * | `GET /workflows/{id}` | the workflow graph, live status, approve / cancel / rerun |
  *
@@ -43,7 +45,7 @@ export function renderAppPage(
 <link rel="stylesheet" href="${assetPath(version, "app.css")}">
 </head>
 <body data-page="${esc(page)}"${attrs} data-state="loading">
-<header class="top"><a class="brand" href="/projects">Drover</a><a href="/projects">Projects</a><a href="/logout">Sign out</a></header>
+<header class="top"><a class="brand" href="/projects">Drover</a><a href="/projects">Projects</a><a href="/account/ssh-keys">SSH keys</a><a href="/logout">Sign out</a></header>
 <main>
 <div id="flash" class="flash" role="status" aria-live="polite" hidden></div>
 <div id="drover-app"><p>Loading…</p></div>
@@ -107,6 +109,10 @@ export function registerAppPages(
   }));
   shell("/admin/audit-log", "audit");
   shell("/admin/users", "users");
+  shell("/account/ssh-keys", "ssh-keys");
+  shell("/projects/:vcs/:org/:repo/schedules", "schedules", (p) => ({
+    slug: `${p.vcs ?? ""}/${p.org ?? ""}/${p.repo ?? ""}`,
+  }));
   shell("/organizations/:vcs/:org/contexts", "contexts", (p) => ({
     org: `${p.vcs ?? ""}/${p.org ?? ""}`,
   }));

@@ -203,7 +203,13 @@ async function projectPage(): Promise<void> {
   render(
     h("nav", { class: "crumbs" }, h("a", { href: "/projects" }, "Projects"), " / ", slug),
     h("h1", {}, project.name),
-    h("p", {}, h("a", { href: `/projects/${enc(slug)}/settings` }, "Project settings")),
+    h(
+      "p",
+      {},
+      h("a", { href: `/projects/${enc(slug)}/settings` }, "Project settings"),
+      " · ",
+      h("a", { href: `/projects/${enc(slug)}/schedules` }, "Schedules"),
+    ),
     filter,
     h("ul", { class: "rows", id: "pipeline-list" }, ...rows),
     rows.length === 0 ? h("p", {}, "No pipelines.") : null,
@@ -677,6 +683,135 @@ async function usersPage(): Promise<void> {
   );
 }
 
+async function sshKeysPage(): Promise<void> {
+  document.title = "SSH keys · Drover";
+  const keys = await api<Page<{ id: string; title: string; fingerprint: string }>>(
+    "GET",
+    "/api/v2/me/ssh-keys",
+  );
+  const key = h("textarea", { name: "public_key", rows: "3", required: true });
+  const title = h("input", { name: "title" });
+  const add = h(
+    "form",
+    { class: "card", id: "add-ssh-key" },
+    h("h2", {}, "Add a public key"),
+    field("Public key", key),
+    field("Title", title),
+    h("button", { type: "submit" }, "Add key"),
+  );
+  add.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void api("POST", "/api/v2/me/ssh-keys", {
+      public_key: key.value.trim(),
+      ...(title.value ? { title: title.value } : {}),
+    })
+      .then(() => location.reload())
+      .catch(fail);
+  });
+  render(
+    h("h1", {}, "SSH keys"),
+    h("p", {}, "Reruns with SSH let these keys into the job's machine."),
+    h(
+      "ul",
+      { class: "rows", id: "ssh-key-list" },
+      ...keys.items.map((k) => {
+        const del = h("button", { type: "button", "aria-label": `Delete ${k.title}` }, "Delete");
+        del.addEventListener("click", () => {
+          void api("DELETE", `/api/v2/me/ssh-keys/${encodeURIComponent(k.id)}`)
+            .then(() => location.reload())
+            .catch(fail);
+        });
+        return h("li", {}, h("strong", {}, k.title), " ", h("code", {}, k.fingerprint), " ", del);
+      }),
+    ),
+    keys.items.length === 0 ? h("p", {}, "No keys.") : null,
+    add,
+  );
+}
+
+interface ScheduleView {
+  id: string;
+  name: string;
+  timetable: { "per-hour": number; "hours-of-day": number[]; "days-of-week"?: string[] };
+  parameters: Record<string, unknown>;
+}
+
+async function schedulesPage(): Promise<void> {
+  const slug = param("slug");
+  document.title = `Schedules · ${slug} · Drover`;
+  const path = `/api/v2/project/${enc(slug)}/schedule`;
+  const list = await api<Page<ScheduleView>>("GET", path);
+  const name = h("input", { name: "name", required: true });
+  const branch = h("input", { name: "branch", required: true, value: "main" });
+  const perHour = h("input", { name: "per-hour", type: "number", min: "1", max: "60", value: "1" });
+  const hours = h("input", { name: "hours", value: "3", placeholder: "0, 12" });
+  const days = h("input", { name: "days", value: "MON, TUE, WED, THU, FRI" });
+  const add = h(
+    "form",
+    { class: "card", id: "add-schedule" },
+    h("h2", {}, "Add a schedule"),
+    field("Name", name),
+    field("Branch", branch),
+    field("Runs per hour", perHour),
+    field("Hours of day (UTC, comma separated)", hours),
+    field("Days of week (comma separated)", days),
+    h("button", { type: "submit" }, "Add schedule"),
+  );
+  const csv = (v: string): string[] =>
+    v
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
+  add.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    void api("POST", path, {
+      name: name.value,
+      "attribution-actor": "current",
+      parameters: { branch: branch.value },
+      timetable: {
+        "per-hour": Number(perHour.value),
+        "hours-of-day": csv(hours.value).map(Number),
+        "days-of-week": csv(days.value).map((d) => d.toUpperCase()),
+      },
+    })
+      .then(() => location.reload())
+      .catch(fail);
+  });
+  render(
+    h(
+      "nav",
+      { class: "crumbs" },
+      h("a", { href: `/projects/${enc(slug)}` }, slug),
+      " / ",
+      h("a", { href: `/projects/${enc(slug)}/settings` }, "settings"),
+      " / schedules",
+    ),
+    h("h1", {}, "Schedules"),
+    h(
+      "ul",
+      { class: "rows", id: "schedule-list" },
+      ...list.items.map((sc) => {
+        const del = h("button", { type: "button", "aria-label": `Delete ${sc.name}` }, "Delete");
+        del.addEventListener("click", () => {
+          void api("DELETE", `/api/v2/schedule/${encodeURIComponent(sc.id)}`)
+            .then(() => location.reload())
+            .catch(fail);
+        });
+        const t = sc.timetable;
+        return h(
+          "li",
+          {},
+          h("strong", {}, sc.name),
+          ` ${t["per-hour"]}/h at ${t["hours-of-day"].join(", ")} UTC on ${(t["days-of-week"] ?? []).join(", ")} `,
+          del,
+        );
+      }),
+    ),
+    list.items.length === 0 ? h("p", {}, "No schedules.") : null,
+    add,
+  );
+}
+
 const PAGES: Record<string, () => Promise<void>> = {
   login: loginPage,
   logout: logoutPage,
@@ -689,6 +824,8 @@ const PAGES: Record<string, () => Promise<void>> = {
   contexts: contextsPage,
   context: contextPage,
   users: usersPage,
+  "ssh-keys": sshKeysPage,
+  schedules: schedulesPage,
 };
 
 const page = PAGES[body.dataset.page ?? ""];
