@@ -572,6 +572,33 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     expect(errors).toEqual([]);
   }, 120_000);
 
+  it("lists pipelines newest first and filters them by branch", async () => {
+    const slug = `gh/acme/list-${randomUUID().slice(0, 8)}`;
+    const repo = makeRepo();
+    dirs.push(repo);
+    execFileSync("git", ["branch", "feature"], { cwd: repo });
+    await admin.addProject({ slug, repository_url: `file://${repo}` });
+    await admin.trigger(slug, { branch: "main" });
+    await admin.trigger(slug, { branch: "feature" });
+    await cp.engine.idle();
+
+    const page = await newPage(375);
+    await page.goto(`${cp.url}/projects/${slug}?token=${adminToken}`);
+    await ready(page, "pipelines");
+    const rows = await page.locator("#pipeline-list li").allTextContents();
+    expect(rows.map((r) => r.split(" ")[0])).toEqual(["#2", "#1"]);
+    await page.getByRole("search").getByLabel("Branch").fill("main");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/\?branch=main$/);
+    await ready(page, "pipelines-main");
+    const filtered = await page.locator("#pipeline-list li").allTextContents();
+    expect(filtered).toHaveLength(1);
+    expect(filtered[0]).toContain("#1");
+    expect(filtered[0]).toContain("main");
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 120_000);
+
   it('shows "not found" to a member without access and the unreachable page when the server is gone', async () => {
     const slug = `gh/acme/hidden-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo();
