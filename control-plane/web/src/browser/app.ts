@@ -828,5 +828,20 @@ const PAGES: Record<string, () => Promise<void>> = {
   schedules: schedulesPage,
 };
 
+/** Admins get the admin pages in the top bar. */
+async function adminLinks(): Promise<void> {
+  const me = await api<{ role?: string }>("GET", "/api/v2/me");
+  const top = document.querySelector("header.top");
+  if (me.role !== "admin" || !top || top.querySelector(".admin")) return;
+  top.append(
+    h("a", { class: "admin", href: "/admin/users" }, "Users"),
+    h("a", { class: "admin", href: "/admin/audit-log" }, "Audit log"),
+  );
+}
+
 const page = PAGES[body.dataset.page ?? ""];
-void run(page ?? (() => Promise.reject(new ApiError(404, "Not found", null))));
+void run(page ?? (() => Promise.reject(new ApiError(404, "Not found", null)))).then(() => {
+  if (body.dataset.page !== "login" && body.dataset.state === "ready") {
+    adminLinks().catch(() => undefined);
+  }
+});
