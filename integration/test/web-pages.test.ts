@@ -180,6 +180,7 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     await signIn(page, "webadmin", ADMIN_PASSWORD);
     await page.waitForURL(/\/projects$/, { timeout: 30_000 });
     await ready(page, "projects");
+    await page.getByRole("link", { name: "Audit log" }).waitFor({ timeout: 30_000 });
 
     // Add a project through the form; the API sees it.
     const slug = `gh/acme/web-${randomUUID().slice(0, 8)}`;
