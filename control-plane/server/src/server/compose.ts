@@ -14,6 +14,7 @@ import { createApiServer, type RequestAuthenticator } from "../api/server.js";
 import { registerHookRoutes } from "../api/routes/hooks.js";
 import { registerJobOutputRoutes } from "../api/routes/job-output.js";
 import { registerJobRoutes } from "../api/routes/jobs.js";
+import { registerV1Routes } from "../api/routes/v1.js";
 import { registerMeRoutes } from "../api/routes/me.js";
 import { registerPipelineRoutes } from "../api/routes/pipelines.js";
 import { registerProjectRoutes } from "../api/routes/projects.js";
@@ -131,6 +132,14 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
   registerWorkflowRoutes(app, deps);
   registerJobRoutes(app, deps);
   registerJobOutputRoutes(app, {
+    ...deps,
+    outputSource: () => {
+      const url = deps.output?.url ?? deps.config.outputUrl;
+      const readToken = deps.output?.readToken ?? deps.config.outputReadToken;
+      return url ? { url, ...(readToken ? { readToken } : {}) } : null;
+    },
+  });
+  registerV1Routes(app, {
     ...deps,
     outputSource: () => {
       const url = deps.output?.url ?? deps.config.outputUrl;
