@@ -21,8 +21,9 @@ interface LogLine {
   step?: number;
   data?: string;
   tail?: string;
-  ts?: string;
-  stream?: string;
+  /** Epoch milliseconds. */
+  ts?: number;
+  stream?: "out" | "err";
 }
 
 function iso(d: Date | null | undefined): string | null {
@@ -158,8 +159,8 @@ export function registerV1Routes(
         if (e.step !== step || e.kind !== "output") continue;
         out.push({
           message: (e.data ?? "") + (e.tail ?? ""),
-          time: e.ts ?? new Date().toISOString(),
-          type: e.stream === "stderr" ? "err" : "out",
+          time: new Date(e.ts ?? Date.now()).toISOString(),
+          type: e.stream === "err" ? "err" : "out",
         });
       }
       return out;
