@@ -26,9 +26,12 @@ const CSS = "text/css; charset=utf-8";
 
 /** Every file the pages load, besides pusher-js (which the server takes from its own package). */
 export const WEB_ASSETS: readonly WebAsset[] = [
-  { name: "job-page.js", file: join(packageDir, "dist/browser/job-page.js"), contentType: JS },
+  // Bundled by esbuild (scripts/bundle.mjs): one module per page, its imports included.
+  { name: "job-page.js", file: join(packageDir, "dist/bundle/job-page.js"), contentType: JS },
+  { name: "app.js", file: join(packageDir, "dist/bundle/app.js"), contentType: JS },
   { name: "ansi.js", file: join(packageDir, "dist/browser/ansi.js"), contentType: JS },
   { name: "job-page.css", file: join(packageDir, "static/job-page.css"), contentType: CSS },
+  { name: "app.css", file: join(packageDir, "static/app.css"), contentType: CSS },
 ];
 
 /** The assets' contents and one hash over all of them (a cache-busting path segment). */

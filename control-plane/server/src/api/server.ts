@@ -58,6 +58,7 @@ function httpLayerCode(status: number, fastifyCode: string | undefined): ErrorCo
 
 function defaultAuth(url: string): RouteAuth {
   if (url.startsWith("/api/v2/")) return "user";
+  if (url.startsWith("/api/v1.1/")) return "user";
   if (url.startsWith("/internal/v1/tasks/") && !url.startsWith("/internal/v1/tasks/claim")) {
     return "task";
   }

@@ -164,8 +164,10 @@ export class ContextsService {
         "name: 1-100 characters, letters, digits, space, '_', '.' or '-', starting with a letter or digit",
       );
     }
-    if (body.owner?.type !== undefined && body.owner.type !== "organization") {
-      throw invalid("owner.type: only 'organization' owns contexts here");
+    // CircleCI's standalone organizations are `account`; Drover's organizations are one kind.
+    const ownerType = body.owner?.type;
+    if (ownerType !== undefined && ownerType !== "organization" && ownerType !== "account") {
+      throw invalid("owner.type: 'organization' or 'account' owns contexts here");
     }
     const org = await this.resolveOrg(ctx, body.owner?.id, body.owner?.slug, "owner");
     return this.deps.db.transaction(async (tx) => {

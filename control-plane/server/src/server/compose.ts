@@ -14,6 +14,8 @@ import { createApiServer, type RequestAuthenticator } from "../api/server.js";
 import { registerHookRoutes } from "../api/routes/hooks.js";
 import { registerJobOutputRoutes } from "../api/routes/job-output.js";
 import { registerJobRoutes } from "../api/routes/jobs.js";
+import { registerV1Routes } from "../api/routes/v1.js";
+import { registerCollaborationRoutes } from "../api/routes/collaborations.js";
 import { registerMeRoutes } from "../api/routes/me.js";
 import { registerPipelineRoutes } from "../api/routes/pipelines.js";
 import { registerProjectRoutes } from "../api/routes/projects.js";
@@ -259,7 +261,16 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
       return url ? { url, ...(readToken ? { readToken } : {}) } : null;
     },
   });
+  registerV1Routes(app, {
+    ...deps,
+    outputSource: () => {
+      const url = deps.output?.url ?? deps.config.outputUrl;
+      const readToken = deps.output?.readToken ?? deps.config.outputReadToken;
+      return url ? { url, ...(readToken ? { readToken } : {}) } : null;
+    },
+  });
   registerMeRoutes(app, deps);
+  registerCollaborationRoutes(app, deps);
   registerProjectRoutes(app, deps);
   registerTokenRoutes(app, deps);
   registerUserAdminRoutes(app, deps);

@@ -32,8 +32,10 @@ import type { TaskStep } from "../model/records.js";
 import { getWorkflow, listTaskSteps, listTasksOfJob } from "../model/workflows.js";
 import type { ControlPlaneDeps, RouteModule } from "../server/compose.js";
 import { JOB_DATA_PATH, PUSHER_JS_PATH, STATIC_PREFIX, renderJobPage } from "./job-page.js";
+import { registerAppPages } from "./pages.js";
 
 export { renderJobPage, assetPath, PUSHER_JS_PATH, JOB_DATA_PATH } from "./job-page.js";
+export { renderAppPage, registerAppPages } from "./pages.js";
 export { registerPusherAuthRoutes, type PusherAuthConfig } from "../api/routes/pusher-auth.js";
 
 /** The output-processor's Pusher app as browsers reach it. */
@@ -85,6 +87,8 @@ export function registerWebRoutes(
     });
     return bundle;
   };
+
+  registerAppPages(app, async () => (await webBundle()).version, SECURITY_HEADERS);
 
   app.get<{ Params: { id: string } }>(
     "/jobs/:id",

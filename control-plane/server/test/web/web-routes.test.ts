@@ -178,7 +178,9 @@ describe("web routes: job page and Pusher channel auth", () => {
     expect(js.headers.get("cache-control")).toContain("immutable");
     const source = await js.text();
     expect(source).toContain("/api/pusher/auth");
-    expect(source).toContain('from "./ansi.js"');
+    // One bundle: the ANSI renderer is inside, not imported.
+    expect(source).not.toContain('from "./ansi.js"');
+    expect(source).toContain("ansi-fg-");
     const ansi = await fetch(`${cp.url}/static/web/${version}/ansi.js`);
     expect(await ansi.text()).toContain("function createAnsiRenderer");
     // Another version or an unknown name is not served.

@@ -8,6 +8,7 @@
 import type * as PusherModule from "pusher-js";
 import type { Channel, ChannelAuthorizationCallback } from "pusher-js";
 import { createAnsiRenderer, type AnsiRenderer } from "./ansi.js";
+import { mountJobTabs } from "./job-tabs.js";
 
 type PusherClass = InstanceType<typeof PusherModule.default.default>;
 // pusher.min.js, served beside this module, defines the global.
@@ -743,6 +744,7 @@ loadJob()
   .then((body) => {
     if (!body) return;
     connect(body.pusher);
+    if (job?.number != null) void mountJobTabs(job.project.slug, job.number).catch(() => {});
     // Status the log cannot show (queued, canceled before start): poll slowly until final.
     const poll = setInterval(() => {
       if (job && FINAL.has(job.status)) clearInterval(poll);
