@@ -60,49 +60,62 @@ export function registerJobOutputRoutes(
       const n = Number(req.params.number);
       const task = (await listTasksOfJob(deps.db, job.id)).find((t) => t.nodeIndex === q.node);
       if (!task) throw notFound(`Node ${q.node} of job ${n}`);
-      const source = deps.outputSource();
-      if (!source) throw unavailable("no output-processor is configured (DROVER_OUTPUT_URL)");
-
-      const upstream = new URL(`/output/v1/tasks/${encodeURIComponent(task.id)}/log`, source.url);
-      upstream.searchParams.set("format", q.step === undefined ? q.format : "jsonl");
-      for (const k of ["tail", "from", "to"] as const) {
-        const v = q[k];
-        if (v !== undefined) upstream.searchParams.set(k, String(v));
-      }
-      let res: Response;
-      try {
-        res = await fetch(upstream, {
-          headers: source.readToken ? { authorization: `Bearer ${source.readToken}` } : {},
-          signal: AbortSignal.timeout(30_000),
-        });
-      } catch (err) {
-        throw unavailable(`the output-processor did not answer: ${(err as Error).message}`);
-      }
-      if (res.status === 404) {
-        // No frame stored yet (the task has not started): empty output, as CircleCI shows.
-        await res.body?.cancel();
-        return send(reply, q, project.repo, n, Readable.from([]));
-      }
-      if (!res.ok || !res.body) {
-        const text = await res.text().catch(() => "");
-        req.log.warn({ status: res.status, body: text.slice(0, 300) }, "output read refused");
-        if (res.status === 400) {
-          const body = JSON.parse(text || "{}") as { message?: string };
-          throw new ControlPlaneError("DROVER_ERR_VALIDATION", body.message ?? "bad output query");
-        }
-        if (res.status === 401 || res.status === 403) {
-          throw unavailable(
-            "the output-processor refused the read token (DROVER_OUTPUT_READ_TOKEN)",
-          );
-        }
-        throw unavailable(`the output-processor answered ${res.status}`);
-      }
+      const res = await readTaskLog(deps.outputSource(), task.id, {
+        format: q.step === undefined ? q.format : "jsonl",
+        tail: q.tail,
+        from: q.from,
+        to: q.to,
+      });
+      // Nothing stored yet (the task has not started): empty output, as CircleCI shows.
+      if (!res) return send(reply, q, project.repo, n, Readable.from([]));
       const from = res.headers.get("x-drover-tail-from-seq");
       if (from) reply.header("x-drover-tail-from-seq", from);
-      const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+      const body = Readable.fromWeb(res.body! as WebReadableStream<Uint8Array>);
       return send(reply, q, project.repo, n, q.step === undefined ? body : oneStep(body, q));
     },
   );
+}
+
+/**
+ * Reads a task's stored log from the output-processor (`/output/v1/tasks/{id}/log`) with the
+ * control plane's read token. Null when nothing is stored yet; a refusal or an unreachable
+ * output-processor is the caller's 400 or `DROVER_ERR_OUTPUT_UNAVAILABLE`, saying why.
+ */
+export async function readTaskLog(
+  source: OutputSource | null,
+  taskId: string,
+  params: { format: string; tail?: number; from?: number; to?: number },
+): Promise<Response | null> {
+  if (!source) throw unavailable("no output-processor is configured (DROVER_OUTPUT_URL)");
+  const upstream = new URL(`/output/v1/tasks/${encodeURIComponent(taskId)}/log`, source.url);
+  upstream.searchParams.set("format", params.format);
+  for (const k of ["tail", "from", "to"] as const) {
+    const v = params[k];
+    if (v !== undefined) upstream.searchParams.set(k, String(v));
+  }
+  let res: Response;
+  try {
+    res = await fetch(upstream, {
+      headers: source.readToken ? { authorization: `Bearer ${source.readToken}` } : {},
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    throw unavailable(`the output-processor did not answer: ${(err as Error).message}`);
+  }
+  if (res.status === 404) {
+    await res.body?.cancel();
+    return null;
+  }
+  if (res.ok && res.body) return res;
+  const text = await res.text().catch(() => "");
+  if (res.status === 400) {
+    const body = JSON.parse(text || "{}") as { message?: string };
+    throw new ControlPlaneError("DROVER_ERR_VALIDATION", body.message ?? "bad output query");
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw unavailable("the output-processor refused the read token (DROVER_OUTPUT_READ_TOKEN)");
+  }
+  throw unavailable(`the output-processor answered ${res.status}: ${text.slice(0, 200)}`);
 }
 
 function unavailable(message: string): ControlPlaneError {

@@ -5,7 +5,7 @@ import { getWorkflow, listTaskSteps, listTasksOfJob } from "../../model/workflow
 import { visibleJob, type SlugParams } from "../access.js";
 import { principalOf } from "../server.js";
 import type { CoreRouteDeps } from "./deps.js";
-import type { OutputSource } from "./job-output.js";
+import { readTaskLog, type OutputSource } from "./job-output.js";
 
 type BuildParams = SlugParams & { build_num: string };
 
@@ -124,34 +124,8 @@ export function registerV1Routes(
       }
       const task = (await listTasksOfJob(db, job.id)).find((t) => t.nodeIndex === node);
       if (!task) throw notFound(`Node ${node} of job ${job.number}`);
-      const source = deps.outputSource();
-      if (!source) {
-        throw new ControlPlaneError(
-          "DROVER_ERR_OUTPUT_UNAVAILABLE",
-          "no output-processor is configured (DROVER_OUTPUT_URL)",
-        );
-      }
-      const url = new URL(`/output/v1/tasks/${encodeURIComponent(task.id)}/log`, source.url);
-      url.searchParams.set("format", "jsonl");
-      let res: Response;
-      try {
-        res = await fetch(url, {
-          headers: source.readToken ? { authorization: `Bearer ${source.readToken}` } : {},
-          signal: AbortSignal.timeout(30_000),
-        });
-      } catch (err) {
-        throw new ControlPlaneError(
-          "DROVER_ERR_OUTPUT_UNAVAILABLE",
-          `the output-processor did not answer: ${(err as Error).message}`,
-        );
-      }
-      if (res.status === 404) return [];
-      if (!res.ok) {
-        throw new ControlPlaneError(
-          "DROVER_ERR_OUTPUT_UNAVAILABLE",
-          `the output-processor answered ${res.status}`,
-        );
-      }
+      const res = await readTaskLog(deps.outputSource(), task.id, { format: "jsonl" });
+      if (!res) return [];
       const out: V1OutputMessage[] = [];
       for (const line of (await res.text()).split("\n")) {
         if (!line) continue;
