@@ -2,7 +2,6 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { PassThrough } from "node:stream";
 import { AgentError, ErrorCodes } from "../errors.js";
 import { jobPath, mkdirp, type StepContext, type StepOutcome } from "./context.js";
 
@@ -79,9 +78,7 @@ export async function checkout(ctx: StepContext, step: { path?: string }): Promi
     let err = "";
     tar.stderr.on("data", (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => tar.on("close", resolve));
-    // Read from now on: Node discards a child's unread output when the child exits, and an
-    // executor may start reading only after a round trip (the machine executor's SSH channel).
-    const put = ctx.executor.putArchive(target, tar.stdout.pipe(new PassThrough()));
+    const put = ctx.executor.putArchive(target, tar.stdout);
     const code = await exited;
     // A tar that failed explains a failed extraction better than the extraction does.
     if (code !== 0) {

@@ -54,6 +54,9 @@ export class MachineExecutor implements Executor {
     stdin?: Readable,
   ): Promise<{ code: number | null; out: string; err: string }> {
     const conn = this.requireConn();
+    // Read the input from now on, not after the channel opens a round trip later: Node discards
+    // a child process's unread output when the child exits (checkout's tar, for one).
+    const input = stdin?.pipe(new PassThrough());
     return new Promise((resolve, reject) => {
       conn.exec(command, (err, ch) => {
         if (err) return reject(err);
@@ -62,7 +65,7 @@ export class MachineExecutor implements Executor {
         ch.on("data", (d: Buffer) => (out += d.toString()));
         ch.stderr.on("data", (d: Buffer) => (errOut += d.toString()));
         ch.on("close", (code: number | null) => resolve({ code, out, err: errOut }));
-        if (stdin) stdin.pipe(ch);
+        if (input) input.pipe(ch);
         else ch.end();
       });
     });
