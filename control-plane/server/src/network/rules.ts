@@ -5,18 +5,21 @@
  */
 import type { DroverConfig } from "../config/load.js";
 
-export type NetworkRole =
-  | "users"
-  | "monitoring"
-  | "control-plane"
-  | "output-processor"
-  | "vm-service"
-  | "nomad-servers"
-  | "nomad-clients"
-  | "machines"
-  | "database"
-  | "redis"
-  | "vault";
+/** The roles of hosts in the ports table. */
+export const ROLES = [
+  "users",
+  "monitoring",
+  "control-plane",
+  "output-processor",
+  "vm-service",
+  "nomad-servers",
+  "nomad-clients",
+  "machines",
+  "database",
+  "redis",
+  "vault",
+] as const;
+export type NetworkRole = (typeof ROLES)[number];
 
 export interface PortRange {
   from: number;
@@ -204,17 +207,3 @@ function portOf(url: string | undefined, fallback: number): number {
     return fallback;
   }
 }
-
-export const ROLES: NetworkRole[] = [
-  "users",
-  "monitoring",
-  "control-plane",
-  "output-processor",
-  "vm-service",
-  "nomad-servers",
-  "nomad-clients",
-  "machines",
-  "database",
-  "redis",
-  "vault",
-];
