@@ -200,7 +200,7 @@ describe("job sandbox", () => {
     }
   });
 
-  it("cancels cleanly on SIGTERM", async () => {
+  it("cancels cleanly on SIGTERM", { timeout: 180_000 }, async () => {
     const spec = makeTask({ steps: [run("sleep 300"), run("echo after", { when: "always" })] });
     const child = spawnAgent(server.addTask(spec));
     let stdout = "";
