@@ -2,7 +2,8 @@ import { DroverError } from "../errors/index.js";
 
 /**
  * The scheduler backend: where tasks run. Implementations: `local` (an agent process on this
- * machine) and `nomad` (one Nomad batch job per task).
+ * machine), `nomad` (one Nomad batch job per task) and `queue` (a database queue that separate
+ * runners take tasks from, each running agents like `local`).
  *
  * Lifecycle of a task, as the workflow engine drives it:
  *   submit -> (status events: queued -> running -> finished | lost) -> cleanup
@@ -54,7 +55,7 @@ export interface TaskStatusEvent {
 }
 
 export interface SchedulerBackend {
-  readonly name: "local" | "nomad";
+  readonly name: "local" | "nomad" | "queue";
   /** Start the task (idempotent on taskId). Resolves once the backend has accepted it. */
   submit(plan: TaskPlan): Promise<void>;
   /** Stop the task if it runs; no-op otherwise. */
