@@ -44,6 +44,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "list or destroy vm-service's machines (operators)",
     load: () => import("./commands/vm.js"),
   },
+  runner: {
+    summary: "run the agents of the queue scheduler on this host (distributed mode)",
+    load: () => import("./commands/runner.js"),
+  },
   "network-rules": {
     summary: "print the ports table as a table or firewall rules (nftables, AWS, GCP, Nomad)",
     load: () => import("./commands/network-rules.js"),

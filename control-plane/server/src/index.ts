@@ -41,6 +41,7 @@ export {
   type Drover,
   type DroverOptions,
 } from "./server/drover.js";
+export { startRunner, type RunnerOptions, type RunnerService } from "./server/runner.js";
 export * from "./contexts/index.js";
 export * from "./users/index.js";
 export * from "./machines/index.js";

@@ -22,6 +22,8 @@ export class PostgresSql implements SqlDatabase {
       idleTimeoutMillis: 60_000,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
     });
+    // A server restart ends idle connections; the pool drops them (unhandled, it ends the process).
+    this.pool.on("error", () => undefined);
     this.ready = schema
       ? this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`).then(() => undefined)
       : Promise.resolve();

@@ -169,6 +169,32 @@ export const envSchema = z.object({
       "Agent command of the local scheduler (JSON array or words); default the build agent.",
     ),
   DROVER_ORBS_DIR: z.string().optional().describe("Directory of registry orbs for the compiler."),
+  DROVER_SCHEDULER: z
+    .enum(["local", "nomad", "queue"])
+    .optional()
+    .describe(
+      "Where tasks run: `local` agents, `nomad` jobs, or `queue` for `drover runner`s; default nomad with NOMAD_ADDR, else local.",
+    ),
+  DROVER_OUTPUT_EMBEDDED: bool
+    .default(true)
+    .describe(
+      "false: no in-process output-processor; use the one at DROVER_OUTPUT_URL with the shared token secret, read token and Pusher keys.",
+    ),
+  DROVER_RUNNER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, "1-64 letters, digits, '_', '.' or '-'")
+    .optional()
+    .describe("`drover runner`: this runner's id; default one made once in the data dir."),
+  DROVER_RUNNER_CAPACITY: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(256)
+    .default(4)
+    .describe("`drover runner`: tasks it runs at once."),
+  DROVER_RUNNER_PORT: port
+    .default(8090)
+    .describe("`drover runner`: port of its /healthz, /readyz and /metrics; 0 picks one."),
   DROVER_TICK_MS: ms.default(2000).describe("Engine housekeeping period in ms; 0 disables it."),
   DROVER_SCHEDULE_TICK_MS: ms
     .default(15_000)

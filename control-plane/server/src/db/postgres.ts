@@ -22,6 +22,9 @@ export class PostgresDatabase implements Database {
       max: options.maxConnections ?? 10,
       ...(options.schema ? { options: `-c search_path=${options.schema},public` } : {}),
     });
+    // An idle connection the server ends (a restart) is dropped by the pool; unhandled, its
+    // 'error' event would end the process. The next query opens a new connection.
+    this.pool.on("error", () => undefined);
   }
 
   async query<T = Record<string, unknown>>(

@@ -3,17 +3,12 @@
  * scheduler (Nomad when `NOMAD_ADDR` is set, else local agents) and the control plane, wired
  * together. `startControlPlane` alone is the bare core the unit tests use.
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
-import {
-  HmacTaskTokenVerifier,
-  createOutputProcessor,
-  signOutputToken,
-  type OutputProcessor,
-} from "@drover/output-processor";
-import { canSeeProject, TokenAuthenticator, type Principal } from "../auth/principal.js";
+import { signOutputToken, type OutputProcessor } from "@drover/output-processor";
+import { TokenAuthenticator, type Principal } from "../auth/principal.js";
 import {
   nomadSettingsFromEnv,
   secretStoreConfigFromEnv,
@@ -29,6 +24,9 @@ import type { TaskSecretsProvider } from "../engine/task-service.js";
 import { startMachines, type MachinesHandle } from "../machines/embedded.js";
 import { LocalScheduler } from "../scheduler/local/local.js";
 import { NomadScheduler } from "../scheduler/nomad/backend.js";
+import { QueueScheduler } from "../scheduler/queue/scheduler.js";
+import { ConfigError } from "../config/errors.js";
+import { startOutput, type OutputKeys } from "./output.js";
 import { registerNomadAdminRoutes } from "../scheduler/nomad/admin-routes.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
 import type { SecretStoreConfig } from "../secrets/config.js";
@@ -49,8 +47,6 @@ export const ROOT_LOG_REDACT_PATHS: readonly string[] = [
   'req.headers["circle-token"]',
   ...SECRET_LOG_REDACT_PATHS,
 ];
-
-const DEFAULT_OUTPUT_PORT = 8585;
 
 /** How long an agent's output token stays valid (reconnects after that are refused). */
 const OUTPUT_TOKEN_TTL_MS = 24 * 3600_000;
@@ -79,19 +75,14 @@ export interface DroverOptions {
 
 export interface Drover {
   cp: ControlPlane;
-  output: OutputProcessor;
+  /** The in-process output-processor; null when a separate one serves (`DROVER_OUTPUT_EMBEDDED=false`). */
+  output: OutputProcessor | null;
   /** The URL agents and the CLI reach the output-processor at. */
   outputUrl: string;
   secrets: SecretsModule;
   /** vm-service (embedded or remote), or null when machines are off. */
   vm: MachinesHandle | null;
   close(): Promise<void>;
-}
-
-interface OutputKeys {
-  tokenSecret: string;
-  pusherAppKey: string;
-  pusherAppSecret: string;
 }
 
 /** Output token and Pusher keys: from the config, else generated once and kept (0600). */
@@ -159,10 +150,28 @@ function chooseScheduler(
   opts: DroverOptions,
   nomad: NomadSettings | null,
   env: Record<string, string | undefined>,
+  db: Database,
 ): SchedulerBackend {
   if (opts.scheduler) return opts.scheduler;
   const { config, logger } = opts;
-  if (nomad) return NomadScheduler.fromConfig(nomad.client, nomad.jobSpec, logger);
+  const kind = config.scheduler ?? (nomad ? "nomad" : "local");
+  if (kind === "queue") {
+    if (db.kind !== "postgres") {
+      throw new ConfigError(
+        "DROVER_SCHEDULER=queue needs PostgreSQL (DATABASE_URL): runners share its queue",
+        [{ field: "DROVER_SCHEDULER", message: "queue needs DATABASE_URL" }],
+      );
+    }
+    return new QueueScheduler({ db, logger });
+  }
+  if (kind === "nomad") {
+    if (!nomad) {
+      throw new ConfigError("DROVER_SCHEDULER=nomad needs NOMAD_ADDR", [
+        { field: "NOMAD_ADDR", message: "required with DROVER_SCHEDULER=nomad" },
+      ]);
+    }
+    return NomadScheduler.fromConfig(nomad.client, nomad.jobSpec, logger);
+  }
   return new LocalScheduler({
     logger,
     stateDir: dataPaths(config).agents,
@@ -217,56 +226,20 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       return session ? secrets.sessions.authenticate(session) : null;
     };
 
-    const readToken = config.outputReadToken ?? randomBytes(24).toString("base64url");
-    const readAuth = Buffer.from(`Bearer ${readToken}`);
-    const makeOutput = (port: number) =>
-      createOutputProcessor(
-        {
-          port,
-          host: config.outputHost,
-          ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
-          dataDir: paths.output,
-          pusher: { appKey: keys.pusherAppKey, appSecret: keys.pusherAppSecret },
-        },
-        {
-          logger,
-          verifier: new HmacTaskTokenVerifier(keys.tokenSecret, secretsFor),
-          // The control plane (its read token) and users who may see the task's project.
-          authorizeRead: async (req, task) => {
-            const given = Buffer.from(req.headers.authorization ?? "");
-            if (given.length === readAuth.length && timingSafeEqual(given, readAuth)) {
-              return true;
-            }
-            const who = await principalOf(req);
-            return who !== null && canSeeProject(who, task.projectId);
-          },
-        },
-      );
-    let output = makeOutput(config.outputPort ?? DEFAULT_OUTPUT_PORT);
-    let port: number;
-    try {
-      port = await output.listen();
-    } catch (err) {
-      // The default port is taken (another instance here): any free port will do.
-      if (config.outputPort !== undefined || (err as NodeJS.ErrnoException).code !== "EADDRINUSE") {
-        await output.close().catch(() => undefined);
-        throw err;
-      }
-      await output.close().catch(() => undefined);
-      output = makeOutput(0);
-      port = await output.listen();
-      logger.warn(
-        { port },
-        `port ${DEFAULT_OUTPUT_PORT} is taken; the output-processor uses ${port}`,
-      );
+    const out = await startOutput(config, {
+      logger,
+      keys,
+      dataDir: paths.output,
+      secretsFor,
+      principalOf,
+    });
+    if (out.processor) {
+      const running = out.processor;
+      cleanups.push(() => running.close());
     }
-    const running = output;
-    cleanups.push(() => running.close());
-    const host = /^(0\.0\.0\.0|::|)$/.test(config.outputHost) ? "127.0.0.1" : config.outputHost;
-    const outputUrl =
-      config.outputUrl ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+    const { port, url: outputUrl, readToken } = out;
 
-    const scheduler = chooseScheduler(opts, nomad, env);
+    const scheduler = chooseScheduler(opts, nomad, env, db);
     const routes: RouteModule[] = [...secrets.routes];
     if (scheduler instanceof NomadScheduler) {
       const ui = nomad?.uiAddress;
@@ -309,7 +282,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
     let closed = false;
     return {
       cp,
-      output,
+      output: out.processor,
       outputUrl,
       secrets,
       vm,
