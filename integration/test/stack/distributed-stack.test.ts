@@ -9,6 +9,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
 import Pusher from "pusher-js";
 import { DroverClient } from "@drover/cli";
 import { API_TOKEN_PREFIX, generateToken, hashToken, insertApiToken } from "@drover/control-plane";
@@ -42,14 +43,36 @@ interface Job {
   messages?: Array<{ message: string }>;
 }
 
-const FINAL = new Set(["success", "failed", "infrastructure_fail", "canceled", "not_run", "timedout"]);
+const FINAL = new Set([
+  "success",
+  "failed",
+  "infrastructure_fail",
+  "canceled",
+  "not_run",
+  "timedout",
+]);
 
 describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", () => {
   let stack: Stack;
-  let a: DroverClient;
-  let b: DroverClient;
   let token: string;
-  const table: Array<{ fault: string; affected: number; recovered: number; lost: number; duplicated: number }> = [];
+  // Clients follow the instances' current host ports (a restarted container gets a new one).
+  const client = (url: () => string) =>
+    new Proxy({} as DroverClient, {
+      get: (_t, key: keyof DroverClient) => {
+        const c = new DroverClient(url(), token);
+        const v = c[key];
+        return typeof v === "function" ? (v as (...x: unknown[]) => unknown).bind(c) : v;
+      },
+    });
+  const a = client(() => stack.cp1);
+  const b = client(() => stack.cp2);
+  const table: Array<{
+    fault: string;
+    affected: number;
+    recovered: number;
+    lost: number;
+    duplicated: number;
+  }> = [];
 
   beforeAll(async () => {
     stack = await startStack();
@@ -61,13 +84,12 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
     } finally {
       await db.close();
     }
-    a = new DroverClient(stack.cp1, token);
-    b = new DroverClient(stack.cp2, token);
   }, 300_000);
 
   afterAll(async () => {
     if (table.length > 0) {
-      const head = "fault                          | jobs affected | recovered | lines lost | lines duplicated";
+      const head =
+        "fault                          | jobs affected | recovered | lines lost | lines duplicated";
       const rows = table.map(
         (r) =>
           `${r.fault.padEnd(30)} | ${String(r.affected).padStart(13)} | ${String(r.recovered).padStart(9)} | ${String(r.lost).padStart(10)} | ${String(r.duplicated).padStart(16)}`,
@@ -80,12 +102,18 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
   async function project(config: string): Promise<string> {
     const name = `stack-${randomUUID().slice(0, 8)}`;
     const slug = `gh/stack/${name}`;
-    await a.addProject({ slug, repository_url: stack.newRepo(name, { ".circleci/config.yml": config }) });
+    await a.addProject({
+      slug,
+      repository_url: stack.newRepo(name, { ".circleci/config.yml": config }),
+    });
     return slug;
   }
 
   /** The one job of a pipeline, through either instance. */
-  async function jobOf(client: DroverClient, pipelineId: string): Promise<{ slug: string; job: Job; workflowId: string } | null> {
+  async function jobOf(
+    client: DroverClient,
+    pipelineId: string,
+  ): Promise<{ slug: string; job: Job; workflowId: string } | null> {
     const wfs = await client.pipelineWorkflows(pipelineId).catch(() => null);
     const wf = wfs?.items[0];
     if (!wf) return null;
@@ -98,7 +126,11 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
   }
 
   /** Polls (alternating instances, tolerating one that is down) until `check` holds. */
-  async function until<T>(what: string, fn: (c: DroverClient) => Promise<T | null>, ms = 180_000): Promise<T> {
+  async function until<T>(
+    what: string,
+    fn: (c: DroverClient) => Promise<T | null>,
+    ms = 180_000,
+  ): Promise<T> {
     const end = Date.now() + ms;
     let i = 0;
     let last: unknown;
@@ -106,6 +138,7 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
       try {
         const v = await fn(i++ % 2 === 0 ? a : b);
         if (v !== null) return v;
+        last = "not yet";
       } catch (err) {
         last = err;
       }
@@ -126,7 +159,10 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
   }
 
   /** Lines missing from 1..k (k = highest seen, or all for a success) and lines seen twice. */
-  function count(lines: number[], complete: boolean): { lost: number; duplicated: number; ordered: boolean } {
+  function count(
+    lines: number[],
+    complete: boolean,
+  ): { lost: number; duplicated: number; ordered: boolean } {
     const top = complete ? LINES : Math.max(0, ...lines);
     const seen = new Set(lines);
     let lost = 0;
@@ -155,15 +191,51 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
     }
   }
 
+  /**
+   * The pipelines' jobs once all are final. Polled in one loop straight from PostgreSQL (a short
+   * connection each time, so a PostgreSQL restart only delays it), then each job read once
+   * through the API, alternating instances: 50 loops of API polls would load the 2-core host more
+   * than the jobs do.
+   */
   async function finals(pipelines: string[]) {
-    return Promise.all(
-      pipelines.map((id) =>
-        until(`final state of ${id}`, async (c) => {
-          const r = await jobOf(c, id);
-          return r && FINAL.has(r.job.status) ? r : null;
-        }, 240_000),
-      ),
-    );
+    const end = Date.now() + 600_000;
+    let last: Array<{ pipeline_id: string; status: string; number: number }> = [];
+    for (;;) {
+      const rows = await jobRows(pipelines).catch(() => null);
+      if (rows) last = rows;
+      if (rows && rows.length === pipelines.length && rows.every((r) => FINAL.has(r.status))) break;
+      if (Date.now() > end) {
+        const open = last.filter((r) => !FINAL.has(r.status));
+        throw new Error(
+          `jobs not final after 600 s: ${JSON.stringify(open.slice(0, 10))} (${last.length} of ${pipelines.length} seen)`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    const out = [];
+    for (const id of pipelines) {
+      out.push(await until(`job of ${id}`, (c) => jobOf(c, id)));
+    }
+    return out;
+  }
+
+  async function jobRows(pipelines: string[]) {
+    const client = new pg.Client({
+      connectionString: stack.postgresUrl,
+      connectionTimeoutMillis: 3_000,
+    });
+    client.on("error", () => undefined);
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ pipeline_id: string; status: string; number: number }>(
+        `SELECT w.pipeline_id, j.status, j.number FROM jobs j JOIN workflows w ON w.id = j.workflow_id
+         WHERE w.pipeline_id = ANY($1::uuid[])`,
+        [pipelines],
+      );
+      return rows;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   async function auditActions(): Promise<Map<string, number>> {
@@ -185,7 +257,12 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
     });
     // A browser subscribed through output-processor 2 gets live lines, whichever one ingests.
     const live: string[] = [];
-    const jobId = (await b.request<{ items: Array<{ id: string }> }>("GET", `/api/v2/workflow/${seen.workflowId}/job`)).items[0]!.id;
+    const jobId = (
+      await b.request<{ items: Array<{ id: string }> }>(
+        "GET",
+        `/api/v2/workflow/${seen.workflowId}/job`,
+      )
+    ).items[0]!.id;
     const pusher = new Pusher(stack.pusher.appKey, {
       wsHost: "127.0.0.1",
       wsPort: Number(new URL(stack.op2).port),
@@ -201,9 +278,11 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
     try {
       const channel = pusher.subscribe(`private-job-${jobId}`);
       channel.bind_global((_event: string, data: unknown) => live.push(JSON.stringify(data)));
-      await until("live lines through output-processor 2", async () =>
-        live.some((l) => /line \d+/.test(l)) ? true : null,
-      60_000);
+      await until(
+        "live lines through output-processor 2",
+        async () => (live.some((l) => /line \d+/.test(l)) ? true : null),
+        60_000,
+      );
     } finally {
       pusher.disconnect();
     }
@@ -238,12 +317,36 @@ describe.skipIf(missing.length > 0)("the distributed stack (testcontainers)", ()
   }, 600_000);
 
   const faults: Array<{ fault: string; inject: () => Promise<void> }> = [
-    { fault: "SIGKILL control-plane 1", inject: async () => { await stack.kill("cp1"); await new Promise((r) => setTimeout(r, 5_000)); await stack.start("cp1"); } },
-    { fault: "SIGKILL output-processor 1", inject: async () => { await stack.kill("op1"); await new Promise((r) => setTimeout(r, 5_000)); await stack.start("op1"); } },
-    { fault: "SIGKILL runner", inject: async () => { await stack.kill("runner"); await new Promise((r) => setTimeout(r, 3_000)); await stack.start("runner"); } },
+    {
+      fault: "SIGKILL control-plane 1",
+      inject: async () => {
+        await stack.kill("cp1");
+        await new Promise((r) => setTimeout(r, 5_000));
+        await stack.start("cp1");
+      },
+    },
+    {
+      fault: "SIGKILL output-processor 1",
+      inject: async () => {
+        await stack.kill("op1");
+        await new Promise((r) => setTimeout(r, 5_000));
+        await stack.start("op1");
+      },
+    },
+    {
+      fault: "SIGKILL runner",
+      inject: async () => {
+        await stack.kill("runner");
+        await new Promise((r) => setTimeout(r, 3_000));
+        await stack.start("runner");
+      },
+    },
     { fault: "restart Redis", inject: () => stack.restart("redis") },
     { fault: "restart PostgreSQL", inject: () => stack.restart("postgres") },
-    { fault: "output-processors cut 10 s", inject: () => stack.cut(["op1", "op2"] as ServiceName[], 10_000) },
+    {
+      fault: "output-processors cut 10 s",
+      inject: () => stack.cut(["op1", "op2"] as ServiceName[], 10_000),
+    },
   ];
 
   for (const { fault, inject } of faults) {

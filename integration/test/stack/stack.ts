@@ -96,7 +96,8 @@ export async function startStack(): Promise<Stack> {
     runner: ["runner"],
   };
   const stop = async (): Promise<void> => {
-    for (const c of containers.values()) await c.stop({ remove: true, timeout: 2_000 }).catch(() => undefined);
+    for (const c of containers.values())
+      await c.stop({ remove: true, timeout: 2_000 }).catch(() => undefined);
     // Job containers and networks the runner's agents left (a killed runner leaves them).
     if (runnerHost) {
       const filter = ["--filter", `label=drover.agent.host=${runnerHost}`];
@@ -166,7 +167,11 @@ export async function startStack(): Promise<Stack> {
     containers.set(
       "runner",
       await base("drover/runner:latest", "runner")
-        .withEnvironment({ DATABASE_URL: databaseUrl, DROVER_RUNNER_ID: "runner-1", DROVER_RUNNER_CAPACITY: "6" })
+        .withEnvironment({
+          DATABASE_URL: databaseUrl,
+          DROVER_RUNNER_ID: "runner-1",
+          DROVER_RUNNER_CAPACITY: "6",
+        })
         .withUser(`10001:${dockerGid}`)
         .withBindMounts([
           { source: "/var/run/docker.sock", target: "/var/run/docker.sock", mode: "rw" },
@@ -180,17 +185,43 @@ export async function startStack(): Promise<Stack> {
     await stop();
     throw err;
   }
-  const url = (name: ServiceName, port: number): string => {
-    const c = containers.get(name)!;
-    return `http://127.0.0.1:${c.getMappedPort(port)}`;
-  };
   const id = (name: ServiceName): string => containers.get(name)!.getId();
+  const ports: Partial<Record<ServiceName, number>> = {
+    cp1: 8080,
+    cp2: 8080,
+    op1: 8585,
+    op2: 8585,
+    postgres: 5432,
+  };
+  const hostPort = new Map<ServiceName, number>();
+  for (const [name, port] of Object.entries(ports) as Array<[ServiceName, number]>) {
+    hostPort.set(name, containers.get(name)!.getMappedPort(port));
+  }
+  // A restarted container gets a new host port.
+  const remap = async (name: ServiceName): Promise<void> => {
+    const port = ports[name];
+    if (!port) return;
+    const { stdout } = await run("docker", ["port", id(name), `${port}/tcp`]);
+    const m = /:(\d+)\s*$/m.exec(stdout.split("\n")[0] ?? "");
+    if (m) hostPort.set(name, Number(m[1]));
+  };
+  const url = (name: ServiceName): string => `http://127.0.0.1:${hostPort.get(name)}`;
   return {
-    cp1: url("cp1", 8080),
-    cp2: url("cp2", 8080),
-    op1: url("op1", 8585),
-    op2: url("op2", 8585),
-    postgresUrl: `postgres://postgres@127.0.0.1:${containers.get("postgres")!.getMappedPort(5432)}/drover`,
+    get cp1() {
+      return url("cp1");
+    },
+    get cp2() {
+      return url("cp2");
+    },
+    get op1() {
+      return url("op1");
+    },
+    get op2() {
+      return url("op2");
+    },
+    get postgresUrl() {
+      return `postgres://postgres@127.0.0.1:${hostPort.get("postgres")}/drover`;
+    },
     pusher: { appKey: keys.DROVER_PUSHER_APP_KEY, appSecret: keys.DROVER_PUSHER_APP_SECRET },
     newRepo(name, files) {
       const dir = join(git, name);
@@ -217,9 +248,11 @@ export async function startStack(): Promise<Stack> {
     },
     async start(name) {
       await run("docker", ["start", id(name)]);
+      await remap(name);
     },
     async restart(name) {
       await run("docker", ["restart", "-t", "2", id(name)]);
+      await remap(name);
     },
     async cut(names, ms) {
       for (const n of names) await run("docker", ["network", "disconnect", netName, id(n)]);

@@ -110,5 +110,10 @@ function remoteOutput(config: ServerConfig): OutputSide {
   }
   const url = new URL(config.outputUrl!);
   const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
-  return { processor: null, url: url.href.replace(/\/$/, ""), port, readToken: config.outputReadToken! };
+  return {
+    processor: null,
+    url: url.href.replace(/\/$/, ""),
+    port,
+    readToken: config.outputReadToken!,
+  };
 }

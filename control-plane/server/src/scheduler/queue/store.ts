@@ -41,12 +41,16 @@ function toRow(r: RawRow): QueueRow {
   };
 }
 
-/** Queues a plan once: a second insert of the same task changes nothing. */
+/**
+ * Queues a plan once. A second submission of a task no runner took yet replaces its plan: the
+ * engine resubmits with a fresh token (the old one is void), and the agent must get the new one.
+ */
 export async function enqueue(q: Queryable, plan: TaskPlan): Promise<void> {
   await q.query(
     `INSERT INTO runner_tasks (task_id, plan, status, event_seq)
      VALUES ($1, $2, '{"state":"queued"}', nextval('runner_task_events_seq'))
-     ON CONFLICT (task_id) DO NOTHING`,
+     ON CONFLICT (task_id) DO UPDATE SET plan = EXCLUDED.plan, updated_at = now()
+     WHERE runner_tasks.runner_id IS NULL AND runner_tasks.state = 'queued'`,
     [plan.taskId, JSON.stringify(plan)],
   );
 }
