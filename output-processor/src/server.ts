@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
@@ -15,6 +16,9 @@ import { FsLogStore } from "./store/fs-store.js";
 import { ObjectLogStore } from "./store/object-store.js";
 import { MemoryLiveWindow, RedisLiveWindow, type LiveWindow } from "./store/live-window.js";
 import type { LogStore } from "./store/types.js";
+
+/** This package's version, sent on /healthz (`drover doctor` reports it). */
+const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 import { createOutputMetrics } from "./metrics/index.js";
 
 type Check = { ok: boolean; detail: string };
@@ -126,7 +130,9 @@ export function createOutputProcessor(
       try {
         const url = requestUrl(req);
         if (url.pathname === "/healthz") {
-          res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+          res
+            .writeHead(200, { "content-type": "text/plain", "x-drover-version": VERSION })
+            .end("ok\n");
           return;
         }
         if (url.pathname === "/metrics" && req.method === "GET") {

@@ -48,6 +48,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "run the agents of the queue scheduler on this host (distributed mode)",
     load: () => import("./commands/runner.js"),
   },
+  doctor: {
+    summary: "check a running deployment: services, TLS, dependencies, forbidden paths",
+    load: () => import("./commands/doctor.js"),
+  },
   "network-rules": {
     summary: "print the ports table as a table or firewall rules (nftables, AWS, GCP, Nomad)",
     load: () => import("./commands/network-rules.js"),

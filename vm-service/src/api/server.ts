@@ -14,6 +14,7 @@
  * | `GET /readyz` | the database and the provider answer (no token) |
  * | `GET /metrics` | Prometheus: machines by state (no token) |
  */
+import { createRequire } from "node:module";
 import { timingSafeEqual, createHash } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
@@ -21,6 +22,10 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import { VmError, type VmErrorCode } from "../errors.js";
 import type { MachineProvider } from "../provider/types.js";
+
+/** This package's version, sent on /healthz (`drover doctor` reports it). */
+const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string })
+  .version;
 import type { LeaseService } from "../service/leases.js";
 
 const STATUS: Record<VmErrorCode, number> = {
@@ -123,11 +128,14 @@ export function createVmApi(deps: VmApiDeps): FastifyInstance {
 
   app.get("/healthz", async (_req, reply) => {
     const h = await deps.provider.health();
-    return reply.code(h.ok ? 200 : 503).send({
-      status: h.ok ? "ok" : "unavailable",
-      provider: deps.provider.name,
-      detail: h.detail,
-    });
+    return reply
+      .code(h.ok ? 200 : 503)
+      .header("x-drover-version", VERSION)
+      .send({
+        status: h.ok ? "ok" : "unavailable",
+        provider: deps.provider.name,
+        detail: h.detail,
+      });
   });
 
   // Ready: the database answers and the provider is healthy.

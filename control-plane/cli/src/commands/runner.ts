@@ -30,7 +30,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   let service: Awaited<ReturnType<typeof startRunner>>;
   try {
-    service = await startRunner({ config: loaded.server, logger });
+    service = await startRunner({ config: loaded.server, logger, env: process.env });
   } catch (err) {
     process.stderr.write(
       `drover runner: cannot start: ${err instanceof Error ? err.message : String(err)}\n`,

@@ -5,6 +5,7 @@
  * To plug in a route module, add it to `registerRoutes` below (or pass `routes` from the
  * caller); each module exports `registerXRoutes(app, deps)` and receives `ControlPlaneDeps`.
  */
+import { createRequire } from "node:module";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -58,6 +59,10 @@ import { getJobByNumber } from "../model/workflows.js";
 import type { SchedulerBackend } from "../scheduler/types.js";
 import { ScheduleRunner } from "../schedules/runner.js";
 import { registerUserAdminRoutes } from "../users/admin-routes.js";
+
+/** This package's version, on /healthz (`drover doctor` reports it). */
+const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string })
+  .version;
 import { bootstrapAdmin } from "./bootstrap.js";
 
 /** Everything a route module may use. */
@@ -306,10 +311,14 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
     ...(deps.machines ? { machines: deps.machines } : {}),
   });
   // The CLI learns where live output is read from here.
-  app.get("/healthz", { config: { auth: "none" } }, async () => ({
-    status: "ok",
-    ...(deps.output ? { output_url: deps.output.url } : {}),
-  }));
+  app.get("/healthz", { config: { auth: "none" } }, async (_req, reply) => {
+    void reply.header("x-drover-version", VERSION);
+    return {
+      status: "ok",
+      version: VERSION,
+      ...(deps.output ? { output_url: deps.output.url } : {}),
+    };
+  });
 }
 
 /** Opens state, builds the services, registers routes, listens, then starts the engine. */

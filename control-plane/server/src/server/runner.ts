@@ -26,8 +26,8 @@ export interface RunnerService {
 export interface RunnerOptions {
   config: ServerConfig;
   logger: Logger;
-  /** The environment agents start from (scrubbed of credentials); default `process.env`. */
-  env?: Record<string, string | undefined>;
+  /** The environment agents start from (scrubbed of credentials by the local scheduler). */
+  env: Record<string, string | undefined>;
 }
 
 /** `DROVER_RUNNER_ID`, else an id made once and kept in `<dataDir>/runner-id`. */
@@ -56,7 +56,7 @@ export async function startRunner(opts: RunnerOptions): Promise<RunnerService> {
     logger,
     stateDir: paths.agents,
     ...(config.agentCommand ? { agentCommand: config.agentCommand } : {}),
-    baseEnv: opts.env ?? process.env,
+    baseEnv: opts.env,
     sweep: !config.agentCommand,
   });
   const runner = new QueueRunner({
