@@ -19,7 +19,7 @@ import type { Executor } from "./executor/types.js";
 import { JobNetRules, netRulesUnavailable } from "./executor/docker/net-rules.js";
 import { sweepOrphans } from "./executor/docker/sweeper.js";
 import { MaskingSink } from "./output/masking.js";
-import { ProcessorSink } from "./output/processor-sink.js";
+import { CLOSE_TIMEOUT_MS, ProcessorSink } from "./output/processor-sink.js";
 import { NdjsonSink, type OutputSink } from "./output/sink.js";
 import { Runner, type TaskOutcome } from "./runner/runner.js";
 import { withTimeout } from "./util/time.js";
@@ -231,7 +231,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
     if (onDocker) {
       await sweepOrphans(docker, { host: config.executor.agentHost }).catch(() => undefined);
     }
-    await withTimeout(sink.close(), 5_000).catch((err: unknown) =>
+    await withTimeout(sink.close(), CLOSE_TIMEOUT_MS + 5_000).catch((err: unknown) =>
       log.warn({ err }, "closing output failed"),
     );
     await api.close();

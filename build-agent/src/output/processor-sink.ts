@@ -4,8 +4,8 @@ import { withTimeout } from "../util/time.js";
 import type { OutputSink, OutputStream } from "./sink.js";
 
 const CONNECT_GRACE_MS = 2_000;
-/** How long `close` waits for the last acknowledgements before giving them up. */
-const CLOSE_TIMEOUT_MS = 4_000;
+/** How long `close` waits for the last acknowledgements (an output-processor coming back). */
+export const CLOSE_TIMEOUT_MS = 60_000;
 /** Characters of unacknowledged output beyond which the command's output is not read. */
 export const MAX_BACKLOG_CHARS = 16 * 1024 * 1024;
 /** Longest one wait for the backlog to drain: a vanished output-processor slows a job, never hangs it. */

@@ -62,7 +62,13 @@ export interface TaskOutcome {
   message?: string;
 }
 
-const FLUSH_TIMEOUT_MS = 5_000;
+/**
+ * How long the result waits for the output-processor to acknowledge the last output: long enough
+ * to ride out an output-processor restart or a network cut (the client reconnects and resends),
+ * so no line is lost; a job whose output-processor never answered does not wait (the sink gives
+ * up after its connect grace).
+ */
+const FLUSH_TIMEOUT_MS = 60_000;
 
 /** The synthetic first step, as CircleCI shows it. */
 export const SPIN_UP_STEP = -1;
@@ -112,7 +118,7 @@ export class Runner {
 
   async run(): Promise<TaskOutcome> {
     const outcome = await this.runSteps();
-    // Output delivery must not hold the result back: the control plane decides the job's fate.
+    // Output delivery holds the result back at most FLUSH_TIMEOUT_MS.
     const flushed = await withTimeout(
       this.deps.sink.flush().then(
         () => true,
