@@ -25,6 +25,8 @@ const VALID: Record<string, string[][]> = {
   nomad: [["render"], ["jobs"]],
   vm: [["list"], ["destroy", "some-id"]],
   "network-rules": [[]],
+  doctor: [[]],
+  runner: [[]],
 };
 
 /** Command lines with a missing or extra positional, a bad value or a missing subcommand. */
@@ -62,6 +64,9 @@ const BAD: Array<[string[], RegExp]> = [
   [["network-rules", "--format", "csv"], /--format must be one of/],
   [["network-rules", "--role", "router"], /--role must be one of/],
   [["network-rules", "extra"], /unexpected argument 'extra'/],
+  [["doctor", "--as", "router"], /--as must be one of/],
+  [["doctor", "--peer", "users=10.0.0.1"], /--peer needs --as ROLE/],
+  [["runner", "extra"], /unexpected argument 'extra'/],
 ];
 
 let out = "";
