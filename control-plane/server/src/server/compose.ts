@@ -18,6 +18,9 @@ import { registerV1Routes } from "../api/routes/v1.js";
 import { registerCollaborationRoutes } from "../api/routes/collaborations.js";
 import { registerMeRoutes } from "../api/routes/me.js";
 import { registerPipelineRoutes } from "../api/routes/pipelines.js";
+import { registerPipelineRunRoutes } from "../api/routes/pipeline-run.js";
+import { registerCompileConfigRoutes } from "../api/routes/compile-config.js";
+import { registerInsightsRoutes } from "../api/routes/insights.js";
 import { registerProjectRoutes } from "../api/routes/projects.js";
 import { registerScheduleRoutes } from "../api/routes/schedules.js";
 import { registerTaskRoutes } from "../api/routes/tasks.js";
@@ -70,6 +73,8 @@ export interface ControlPlaneDeps {
   engine: WorkflowEngine;
   tasks: TaskService;
   trigger: TriggerService;
+  /** The compiler the trigger uses (worker threads by default), for config validation routes. */
+  compile: CompileFn;
   schedules: ScheduleRunner;
   /** Artifacts, tests, caches and workspaces uploaded by tasks (`<dataDir>/blobs`). */
   storage: TaskStorage;
@@ -251,6 +256,12 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
   registerTaskRoutes(app, deps);
   registerTaskMachineRoutes(app, deps);
   registerPipelineRoutes(app, deps);
+  registerPipelineRunRoutes(app, deps);
+  registerCompileConfigRoutes(app, {
+    compile: deps.compile,
+    ...(deps.config.orbsDir ? { orbsDir: deps.config.orbsDir } : {}),
+  });
+  registerInsightsRoutes(app, deps);
   registerWorkflowRoutes(app, deps);
   registerJobRoutes(app, deps);
   registerJobOutputRoutes(app, {
@@ -358,12 +369,13 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
   });
   // Compiles run in worker threads: a slow config never holds up other requests.
   const compilePool = opts.compile ? undefined : new CompilePool({ logger });
+  const compile = opts.compile ?? compilePool!.compile;
   const trigger = new TriggerService({
     db,
     engine,
     logger,
     fetcher: new GitConfigFetcher(paths.git),
-    compile: opts.compile ?? compilePool!.compile,
+    compile,
     ...(config.orbsDir ? { orbsDir: config.orbsDir } : {}),
   });
   const schedules = new ScheduleRunner({
@@ -391,6 +403,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     engine,
     tasks,
     trigger,
+    compile,
     schedules,
     storage,
     ...(opts.output ? { output: opts.output } : {}),
