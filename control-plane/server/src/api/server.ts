@@ -118,6 +118,19 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
     },
   }) as unknown as FastifyInstance;
 
+  // An empty body sent as JSON is no body (CircleCI accepts it; some clients send the header on
+  // every call, DELETE included). Anything else goes to fastify's own JSON parser.
+  const json = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    const text = body.toString();
+    if (text === "") {
+      done(null, undefined);
+      return;
+    }
+    json(req, text, done);
+  });
+
   // Security headers on every answer; a page that sets its own CSP keeps it. No CORS headers are
   // ever sent: other origins cannot read answers (CORS is closed).
   app.addHook("onSend", async (req, reply, payload) => {

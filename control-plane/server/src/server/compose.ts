@@ -15,6 +15,7 @@ import { registerHookRoutes } from "../api/routes/hooks.js";
 import { registerJobOutputRoutes } from "../api/routes/job-output.js";
 import { registerJobRoutes } from "../api/routes/jobs.js";
 import { registerV1Routes } from "../api/routes/v1.js";
+import { registerV1StorageRoutes } from "../api/routes/v1-storage.js";
 import { registerCollaborationRoutes } from "../api/routes/collaborations.js";
 import { registerMeRoutes } from "../api/routes/me.js";
 import { registerPipelineRoutes } from "../api/routes/pipelines.js";
@@ -280,6 +281,7 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
       return url ? { url, ...(readToken ? { readToken } : {}) } : null;
     },
   });
+  registerV1StorageRoutes(app, deps);
   registerMeRoutes(app, deps);
   registerCollaborationRoutes(app, deps);
   registerProjectRoutes(app, deps);
