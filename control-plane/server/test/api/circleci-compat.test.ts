@@ -184,6 +184,9 @@ describe.each(await testDatabases())("CircleCI compatibility routes on $name", (
     expect(got.body).toMatchObject({ fingerprint: a.fingerprint, type: "deploy-key" });
     expect((await call("DELETE", `${base}/${String(a.fingerprint)}`)).status).toBe(200);
     expect((await call("GET", `${base}/${String(a.fingerprint)}`)).status).toBe(404);
+    const log = JSON.stringify((await call("GET", "/api/v2/admin/audit-log")).body);
+    expect(log).toContain("project.ssh_key.create");
+    expect(log).toContain("project.ssh_key.delete");
     const user = await call("POST", base, { type: "user-key" });
     expect(user.status).toBe(400);
     expect((await call("POST", base, { type: "deploy-key", extra: 1 })).status).toBe(400);

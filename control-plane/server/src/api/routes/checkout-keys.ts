@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { recordAudit } from "../../audit/log.js";
 import type { Database } from "../../db/types.js";
 import {
   deleteCheckoutKey,
@@ -13,6 +14,7 @@ import { invalid, notFound } from "../../model/errors.js";
 import type { SecretStore } from "../../secrets/types.js";
 import { slugOf, visibleProject, type SlugParams } from "../access.js";
 import { parse, principalOf } from "../server.js";
+import { auditOf } from "./audit-context.js";
 
 /** What the checkout-key routes need: the database and the store that encrypts private keys. */
 export interface CheckoutKeyRouteDeps {
@@ -61,10 +63,20 @@ export function registerCheckoutKeyRoutes(app: FastifyInstance, deps: CheckoutKe
       ]);
     }
     const pair = newKeyPair(`drover-${project.slug}`);
-    const key = await insertCheckoutKey(db, project.id, {
-      fingerprint: pair.fingerprint,
-      publicKey: pair.publicKey,
-      privateKeyCiphertext: await deps.store.encrypt(pair.privateKey),
+    const privateKeyCiphertext = await deps.store.encrypt(pair.privateKey);
+    const key = await db.transaction(async (tx) => {
+      const k = await insertCheckoutKey(tx, project.id, {
+        fingerprint: pair.fingerprint,
+        publicKey: pair.publicKey,
+        privateKeyCiphertext,
+      });
+      await recordAudit(tx, {
+        ...auditOf(req),
+        action: "project.ssh_key.create",
+        target: { id: project.id, type: "project", name: project.slug },
+        payload: { fingerprint: k.fingerprint, type: k.type },
+      });
+      return k;
     });
     return reply.code(201).send(presentKey(key));
   });
@@ -78,9 +90,16 @@ export function registerCheckoutKeyRoutes(app: FastifyInstance, deps: CheckoutKe
 
   app.delete<{ Params: KeyParams }>(`${base}/:fingerprint`, async (req) => {
     const project = await visibleProject(db, principalOf(req), slugOf(req.params));
-    if (!(await deleteCheckoutKey(db, project.id, req.params.fingerprint))) {
-      throw notFound("Checkout key");
-    }
+    const fingerprint = req.params.fingerprint;
+    await db.transaction(async (tx) => {
+      if (!(await deleteCheckoutKey(tx, project.id, fingerprint))) throw notFound("Checkout key");
+      await recordAudit(tx, {
+        ...auditOf(req),
+        action: "project.ssh_key.delete",
+        target: { id: project.id, type: "project", name: project.slug },
+        payload: { fingerprint },
+      });
+    });
     return { message: "ok" };
   });
 }
