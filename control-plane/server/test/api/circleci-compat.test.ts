@@ -105,6 +105,28 @@ describe.each(await testDatabases())("CircleCI compatibility routes on $name", (
     expect((bad.body as { message: string }).message).toMatch(/page token/);
   });
 
+  it("takes JSON with a charset, and an empty body sent as JSON as no body", async () => {
+    const withCharset = await http(cp.url, "POST", `/api/v2/project/${slug}/pipeline/run`, {
+      token: admin,
+      raw: JSON.stringify({ checkout: { branch: "main" } }),
+      headers: { "content-type": "application/json; charset=utf-8" },
+    });
+    expect(withCharset.status).toBe(201);
+    // A 404 for the missing variable, not a 400 for the body.
+    const empty = await http(cp.url, "DELETE", `/api/v2/project/${slug}/envvar/NOPE`, {
+      token: admin,
+      raw: "",
+      headers: { "content-type": "application/json" },
+    });
+    expect(empty.status).toBe(404);
+    const broken = await http(cp.url, "POST", `/api/v2/project/${slug}/pipeline/run`, {
+      token: admin,
+      raw: "{nope",
+    });
+    expect(broken.status).toBe(400);
+    expect((broken.body as { code: string }).code).toBe("DROVER_ERR_VALIDATION");
+  });
+
   it("accepts a project slug sent as one encoded path segment", async () => {
     const res = await call("GET", `/api/v2/project/${encodeURIComponent(slug)}/pipeline/mine`);
     expect(res.status).toBe(200);
