@@ -18,8 +18,20 @@ export interface SlugParams {
 }
 export const slugOf = (p: SlugParams): string => `${p.vcs}/${p.org}/${p.repo}`;
 
+/** VCS names CircleCI's clients write in slugs, and the short form Drover's slugs use. */
+const VCS_ALIASES: Readonly<Record<string, string>> = { github: "gh", bitbucket: "bb" };
+
+/** A project by its slug, also when the slug spells its VCS out (`github/org/repo`). */
+async function projectBySlug(db: Database, slug: string): Promise<Project | null> {
+  const found = await getProjectBySlug(db, slug);
+  if (found) return found;
+  const [vcs = "", ...rest] = slug.split("/");
+  const short = VCS_ALIASES[vcs];
+  return short ? getProjectBySlug(db, [short, ...rest].join("/")) : null;
+}
+
 export async function visibleProject(db: Database, who: Principal, slug: string): Promise<Project> {
-  const project = await getProjectBySlug(db, slug);
+  const project = await projectBySlug(db, slug);
   if (!project || !canSeeProject(who, project.id)) throw notFound("Project");
   return project;
 }

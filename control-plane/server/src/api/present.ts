@@ -61,7 +61,7 @@ export function presentWorkflow(w: Workflow, p: Pipeline, project: Project) {
     name: w.name,
     project_slug: project.slug,
     errored_by: undefined,
-    tag: w.rerunOf ? "rerun" : undefined,
+    // CircleCI's only tag is `setup`; a rerun is told by `rerun_of`.
     status: w.status,
     started_by: w.startedBy ?? p.triggerActorId ?? undefined,
     pipeline_number: p.number,

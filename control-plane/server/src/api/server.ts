@@ -65,13 +65,30 @@ function defaultAuth(url: string): RouteAuth {
   return "none";
 }
 
-/** The token of a request: `Circle-Token` header or `Authorization: Bearer`. */
+/**
+ * The token of a request: `Circle-Token` header or `Authorization: Bearer`; on `/api/v1.1/` also
+ * the `circle-token` query parameter, which CircleCI's v1.1 clients send.
+ */
 export function requestToken(req: FastifyRequest): string | undefined {
   const circle = req.headers["circle-token"];
   if (typeof circle === "string" && circle) return circle;
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(\S+)$/i.exec(auth) : null;
-  return m?.[1];
+  if (m?.[1]) return m[1];
+  if (!req.url.startsWith("/api/v1.1/")) return undefined;
+  const q = (req.query as Record<string, unknown> | undefined)?.["circle-token"];
+  return typeof q === "string" && q ? q : undefined;
+}
+
+/** `/api/v2/{project|insights}/gh%2Forg%2Frepo/...` (a slug sent as one encoded segment). */
+const ENCODED_SLUG = /^(\/api\/v2\/(?:project|insights)\/)([^/?]*%2[Ff][^/?]*)/;
+
+/** Decodes the `/` of a project slug that a client sent URL-encoded, as CircleCI accepts it. */
+export function rewriteSlugUrl(url: string): string {
+  return url.replace(
+    ENCODED_SLUG,
+    (_m, head: string, slug: string) => head + slug.replace(/%2[Ff]/g, "/"),
+  );
 }
 
 /**
@@ -91,6 +108,7 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
       return typeof given === "string" && /^[\w-]{1,128}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    rewriteUrl: (req) => rewriteSlugUrl(req.url ?? "/"),
     // Errors fastify raises before routing (a malformed percent-encoding in the path): our shape.
     frameworkErrors: (err, _req, reply: FastifyReply) => {
       void reply.code(400).send({
@@ -99,6 +117,19 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
       });
     },
   }) as unknown as FastifyInstance;
+
+  // An empty body sent as JSON is no body (CircleCI accepts it; some clients send the header on
+  // every call, DELETE included). Anything else goes to fastify's own JSON parser.
+  const json = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    const text = body.toString();
+    if (text === "") {
+      done(null, undefined);
+      return;
+    }
+    json(req, text, done);
+  });
 
   // Security headers on every answer; a page that sets its own CSP keeps it. No CORS headers are
   // ever sent: other origins cannot read answers (CORS is closed).
@@ -157,7 +188,7 @@ export function createApiServer(deps: ApiServerDeps): FastifyInstance {
       {
         reqId: req.id,
         method: req.method,
-        url: req.url,
+        url: req.url.replace(/([?&]circle-token=)[^&]*/i, "$1[redacted]"),
         status: reply.statusCode,
         ms: reply.elapsedTime,
       },

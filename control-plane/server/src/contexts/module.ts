@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { registerCheckoutKeyRoutes } from "../api/routes/checkout-keys.js";
 import type { RequestAuthenticator } from "../api/server.js";
 import type { Database } from "../db/types.js";
 import { secretStoreConfigFromEnv } from "../config/load.js";
@@ -19,7 +20,7 @@ export interface SecretsModule {
   sessions: SessionService;
   /** Authenticates API requests by the session cookie (pass in `authenticators`). */
   authenticator: RequestAuthenticator;
-  /** Route modules: env vars, contexts, groups, audit log; login/logout/session and admin users. */
+  /** Route modules: env vars, checkout keys, contexts, groups, audit log; login/logout/session and admin users. */
   routes: ((app: FastifyInstance) => void)[];
   close(): Promise<void>;
 }
@@ -64,6 +65,7 @@ export async function createSecretsModule(opts: {
     authenticator: sessionAuthenticator(sessions, trustedOrigins),
     routes: [
       (app) => registerSecretsRoutes(app, { db: opts.db, store }),
+      (app) => registerCheckoutKeyRoutes(app, { db: opts.db, store }),
       (app) => registerSessionRoutes(app, { sessions, trustedOrigins }),
     ],
     close: () => store.close(),

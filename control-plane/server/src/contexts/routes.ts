@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { PAGE_SIZE, decodePageToken, encodePageToken } from "../model/pagination.js";
 import type { Database } from "../db/types.js";
 import { registerAuditRoutes } from "../audit/routes.js";
 import type { SecretStore } from "../secrets/types.js";
@@ -36,6 +38,21 @@ const body = (req: FastifyRequest): Record<string, unknown> => {
 
 const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 
+const NAME_CURSOR = z.object({ a: z.string() }).strict();
+
+/** One page of items by name (code-unit order) after the token's name (`next_page_token`). */
+function pageByName<T extends { name: string }>(all: T[], pageToken: string | undefined) {
+  const after = decodePageToken(pageToken, NAME_CURSOR)?.a;
+  const sorted = [...all].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  const rest = after === undefined ? sorted : sorted.filter((x) => x.name > after);
+  const items = rest.slice(0, PAGE_SIZE);
+  const last = items[items.length - 1];
+  return {
+    items,
+    next_page_token: rest.length > PAGE_SIZE && last ? encodePageToken({ a: last.name }) : null,
+  };
+}
+
 /**
  * Project env vars (`/api/v2/project/{slug}/envvar...`), contexts (`/api/v2/context...`), context
  * restrictions, user groups (`/api/v2/admin/groups...`) and the audit log
@@ -46,10 +63,13 @@ export function registerSecretsRoutes(app: FastifyInstance, deps: SecretsRouteDe
   const svc = new ContextsService(deps);
   const slugOf = (p: Slug): string => `${p.vcs}/${p.org}/${p.repo}`;
 
-  app.get<{ Params: Slug }>("/api/v2/project/:vcs/:org/:repo/envvar", async (req) => ({
-    items: await svc.listProjectEnvVars(callContext(req), slugOf(req.params)),
-    next_page_token: null,
-  }));
+  app.get<{ Params: Slug; Querystring: Record<string, string | undefined> }>(
+    "/api/v2/project/:vcs/:org/:repo/envvar",
+    async (req) => {
+      const all = await svc.listProjectEnvVars(callContext(req), slugOf(req.params));
+      return pageByName(all, str(req.query["page-token"]));
+    },
+  );
 
   app.post<{ Params: Slug }>("/api/v2/project/:vcs/:org/:repo/envvar", async (req, reply) => {
     const b = body(req);

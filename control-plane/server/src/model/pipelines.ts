@@ -74,19 +74,20 @@ export async function getPipelineByNumber(
   return rows[0] ? toPipeline(rows[0]) : null;
 }
 
-/** Newest first, keyset-paginated on the pipeline number. */
+/** Newest first, keyset-paginated on the pipeline number; optionally one actor's (`mine`). */
 export async function listPipelines(
   q: Queryable,
   projectId: string,
-  opts: { branch?: string; pageToken?: string; pageSize?: number },
+  opts: { branch?: string; actorId?: string; pageToken?: string; pageSize?: number },
 ): Promise<Page<Pipeline>> {
   const size = opts.pageSize ?? PAGE_SIZE;
   const before = decodePageToken(opts.pageToken, NUMBER_CURSOR)?.n ?? PG_INTEGER_MAX;
   const { rows } = await q.query(
     `SELECT * FROM pipelines WHERE project_id = $1 AND number < $2
         AND ($3::text IS NULL OR vcs->>'branch' = $3)
+        AND ($5::uuid IS NULL OR trigger_actor_id = $5)
       ORDER BY number DESC LIMIT $4`,
-    [projectId, before, opts.branch ?? null, size + 1],
+    [projectId, before, opts.branch ?? null, size + 1, opts.actorId ?? null],
   );
   const items = rows.slice(0, size).map(toPipeline);
   const last = items[items.length - 1];

@@ -16,9 +16,13 @@ import { registerHookRoutes } from "../api/routes/hooks.js";
 import { registerJobOutputRoutes } from "../api/routes/job-output.js";
 import { registerJobRoutes } from "../api/routes/jobs.js";
 import { registerV1Routes } from "../api/routes/v1.js";
+import { registerV1StorageRoutes } from "../api/routes/v1-storage.js";
 import { registerCollaborationRoutes } from "../api/routes/collaborations.js";
 import { registerMeRoutes } from "../api/routes/me.js";
 import { registerPipelineRoutes } from "../api/routes/pipelines.js";
+import { registerPipelineRunRoutes } from "../api/routes/pipeline-run.js";
+import { registerCompileConfigRoutes } from "../api/routes/compile-config.js";
+import { registerInsightsRoutes } from "../api/routes/insights.js";
 import { registerProjectRoutes } from "../api/routes/projects.js";
 import { registerScheduleRoutes } from "../api/routes/schedules.js";
 import { registerTaskRoutes } from "../api/routes/tasks.js";
@@ -75,6 +79,8 @@ export interface ControlPlaneDeps {
   engine: WorkflowEngine;
   tasks: TaskService;
   trigger: TriggerService;
+  /** The compiler the trigger uses (worker threads by default), for config validation routes. */
+  compile: CompileFn;
   schedules: ScheduleRunner;
   /** Artifacts, tests, caches and workspaces uploaded by tasks (`<dataDir>/blobs`). */
   storage: TaskStorage;
@@ -256,6 +262,12 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
   registerTaskRoutes(app, deps);
   registerTaskMachineRoutes(app, deps);
   registerPipelineRoutes(app, deps);
+  registerPipelineRunRoutes(app, deps);
+  registerCompileConfigRoutes(app, {
+    compile: deps.compile,
+    ...(deps.config.orbsDir ? { orbsDir: deps.config.orbsDir } : {}),
+  });
+  registerInsightsRoutes(app, deps);
   registerWorkflowRoutes(app, deps);
   registerJobRoutes(app, deps);
   registerJobOutputRoutes(app, {
@@ -274,6 +286,7 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
       return url ? { url, ...(readToken ? { readToken } : {}) } : null;
     },
   });
+  registerV1StorageRoutes(app, deps);
   registerMeRoutes(app, deps);
   registerCollaborationRoutes(app, deps);
   registerProjectRoutes(app, deps);
@@ -367,12 +380,13 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
   });
   // Compiles run in worker threads: a slow config never holds up other requests.
   const compilePool = opts.compile ? undefined : new CompilePool({ logger });
+  const compile = opts.compile ?? compilePool!.compile;
   const trigger = new TriggerService({
     db,
     engine,
     logger,
     fetcher: new GitConfigFetcher(paths.git),
-    compile: opts.compile ?? compilePool!.compile,
+    compile,
     ...(config.orbsDir ? { orbsDir: config.orbsDir } : {}),
   });
   const schedules = new ScheduleRunner({
@@ -400,6 +414,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     engine,
     tasks,
     trigger,
+    compile,
     schedules,
     storage,
     ...(opts.output ? { output: opts.output } : {}),

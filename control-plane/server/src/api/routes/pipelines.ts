@@ -1,10 +1,10 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { invalid, notFound } from "../../model/errors.js";
 import { getPipelineByNumber, listPipelines, listRecentPipelines } from "../../model/pipelines.js";
 import { getProject } from "../../model/projects.js";
 import { MAX_CONFIG_BYTES, configOverLimit } from "../../pipelines/limits.js";
-import type { Project } from "../../model/records.js";
+import type { Pipeline, Project } from "../../model/records.js";
 import { listWorkflowsOfPipeline } from "../../model/workflows.js";
 import { slugOf, userLookup, visiblePipeline, visibleProject, type SlugParams } from "../access.js";
 import { presentPipeline, presentTriggeredPipeline, presentWorkflow } from "../present.js";
@@ -39,6 +39,37 @@ const listQuery = z.object({
   "page-token": z.string().optional(),
 });
 
+const mineQuery = z.object({ "page-token": z.string().optional() });
+
+/** What a trigger asks for, from the classic body or `pipeline/run`. */
+export interface TriggerInput {
+  branch?: string | undefined;
+  tag?: string | undefined;
+  revision?: string | undefined;
+  parameters?: Record<string, string | number | boolean> | undefined;
+  config?: string | undefined;
+}
+
+/** The one trigger path of the API: the classic trigger and `pipeline/run` both end here. */
+export async function triggerFor(
+  deps: CoreRouteDeps,
+  req: FastifyRequest,
+  project: Project,
+  input: TriggerInput,
+): Promise<Pipeline> {
+  return deps.trigger.trigger({
+    project,
+    triggerType: input.config !== undefined ? "explicit" : "api",
+    actorId: principalOf(req).userId,
+    ...(input.branch ? { branch: input.branch } : {}),
+    ...(input.tag ? { tag: input.tag } : {}),
+    ...(input.revision ? { revision: input.revision } : {}),
+    ...(input.parameters ? { parameters: input.parameters } : {}),
+    ...(input.config !== undefined ? { configSource: input.config } : {}),
+    audit: auditOf(req),
+  });
+}
+
 /** Trigger, list and read pipelines (CircleCI API v2). */
 export function registerPipelineRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
   const { db } = deps;
@@ -54,18 +85,28 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: CoreRouteDeps
           { field: "tag", message: "cannot be combined with branch" },
         ]);
       }
-      const p = await deps.trigger.trigger({
-        project,
-        triggerType: body.config !== undefined ? "explicit" : "api",
-        actorId: who.userId,
-        ...(body.branch ? { branch: body.branch } : {}),
-        ...(body.tag ? { tag: body.tag } : {}),
-        ...(body.revision ? { revision: body.revision } : {}),
-        ...(body.parameters ? { parameters: body.parameters } : {}),
-        ...(body.config !== undefined ? { configSource: body.config } : {}),
-        audit: auditOf(req),
-      });
+      const p = await triggerFor(deps, req, project, body);
       return reply.code(201).send(presentTriggeredPipeline(p));
+    },
+  );
+
+  app.get<{ Params: SlugParams; Querystring: Record<string, string> }>(
+    "/api/v2/project/:vcs/:org/:repo/pipeline/mine",
+    async (req) => {
+      const who = principalOf(req);
+      const project = await visibleProject(db, who, slugOf(req.params));
+      const q = parse(mineQuery, req.query, "query");
+      const page = await listPipelines(db, project.id, {
+        actorId: who.userId,
+        ...(q["page-token"] ? { pageToken: q["page-token"] } : {}),
+      });
+      const users = userLookup(db);
+      return {
+        items: await Promise.all(
+          page.items.map(async (p) => presentPipeline(p, project, await users(p.triggerActorId))),
+        ),
+        next_page_token: page.nextPageToken,
+      };
     },
   );
 
