@@ -1,8 +1,9 @@
 /**
  * `drover doctor` against a running control plane with its output-processor, the machine's
  * PostgreSQL and Redis, and a vm-service that is not there; and the forbidden-path check from
- * network namespaces this test makes: a Nomad client's rerun port is found open to another Nomad
- * client until the table's nftables rules are applied, then closed.
+ * network namespaces this test makes: from a Nomad client (where jobs run), the database host's
+ * PostgreSQL port is found open until the table's nftables rules for the database apply, then
+ * closed.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -98,8 +99,8 @@ describe("drover doctor", () => {
   });
 
   it.skipIf(!canNetns)(
-    "from a Nomad client, finds another client's rerun port open, and closed once the table's rules apply",
-    { timeout: 90_000 },
+    "from a Nomad client, finds the database's port open, and closed once the table's rules apply",
+    { timeout: 300_000 },
     async () => {
       const id = randomBytes(3).toString("hex");
       const client = `drv-dc-${id}`;
@@ -117,14 +118,12 @@ describe("drover doctor", () => {
             process.execPath,
             main,
             "doctor",
-            "--url",
-            "http://10.78.0.2:8080",
             "--as",
             "nomad-clients",
             "--peer",
-            "nomad-clients=10.78.0.2",
+            "database=10.78.0.2",
           ],
-          { timeout: 60_000, env: { PATH: process.env.PATH, HOME: dir } },
+          { timeout: 120_000, env: { PATH: process.env.PATH, HOME: dir } },
         );
       try {
         sh("ip", "netns", "add", client);
@@ -141,14 +140,14 @@ describe("drover doctor", () => {
           sh("ip", "-n", ns, "link", "set", "lo", "up");
           sh("ip", "-n", ns, "link", "set", dev, "up");
         }
-        // The peer's agent serves a rerun with SSH on 64535 (users only, per the table).
+        // The peer is the database host: PostgreSQL's port, for the control plane and vm-service only.
         const l = spawn("ip", [
           "netns",
           "exec",
           peer,
           process.execPath,
           "-e",
-          `require("net").createServer((s) => s.end("SSH-2.0-x\\r\\n")).listen(64535, () => console.log("up"))`,
+          `require("net").createServer((s) => s.end()).listen(5432, () => console.log("up"))`,
         ]);
         listeners.push(l);
         await new Promise<void>((resolve) => l.stdout!.once("data", () => resolve()));
@@ -157,7 +156,7 @@ describe("drover doctor", () => {
         const before = open.stdout.toString();
         expect(open.status, before + open.stderr.toString()).toBe(1);
         expect(before).toMatch(
-          /^FAIL\s+nomad-clients -> nomad-clients 10\.78\.0\.2:64535\s+open, but the table allows it only from other roles/m,
+          /^FAIL\s+nomad-clients -> database 10\.78\.0\.2:5432\s+open, but the table allows it only from other roles/m,
         );
 
         // The table's rules for a Nomad client, users at 10.99.0.0/16: the other client is not one.
@@ -177,9 +176,9 @@ describe("drover doctor", () => {
         sh("ip", "netns", "exec", peer, "nft", "-f", file);
         const closed = doctor().stdout.toString();
         expect(closed).toMatch(
-          /^ok\s+nomad-clients -> nomad-clients 10\.78\.0\.2:64535\s+closed, as the table says/m,
+          /^ok\s+nomad-clients -> database 10\.78\.0\.2:5432\s+closed, as the table says/m,
         );
-        expect(closed).not.toMatch(/^FAIL\s+nomad-clients -> nomad-clients/m);
+        expect(closed).not.toMatch(/^FAIL\s+nomad-clients -> database/m);
       } finally {
         for (const x of listeners) x.kill("SIGKILL");
         spawnSync("ip", ["netns", "del", client]);
