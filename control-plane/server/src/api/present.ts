@@ -165,6 +165,7 @@ export function presentProject(project: Project, withSecret: boolean) {
       provider: providerName(project.vcs),
       default_branch: project.defaultBranch ?? "main",
     },
+    webhook_secret_set: project.webhookSecret.length > 0,
     ...(withSecret ? { webhook_secret: project.webhookSecret } : {}),
   };
 }

@@ -36,6 +36,7 @@ import { UsersError } from "../users/errors.js";
 import { trustedOriginSet } from "../users/origin.js";
 import { readSessionCookie } from "../users/sessions.js";
 import { registerWebRoutes } from "../web/index.js";
+import { publishWorkflowChanges } from "../web/live.js";
 import { startControlPlane, type ControlPlane, type RouteModule } from "./compose.js";
 
 /** pino `redact.paths` of the root logger: tokens, sessions and every path that may hold a secret. */
@@ -279,6 +280,14 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       },
     });
     cleanups.push(() => cp.close());
+    // Pages follow workflow status on the project's Pusher channel.
+    const unpublish = publishWorkflowChanges(
+      cp.engine,
+      db,
+      (projectId, event) => running.publishProjectEvent(projectId, event),
+      logger,
+    );
+    cleanups.push(async () => unpublish());
     let closed = false;
     return {
       cp,
