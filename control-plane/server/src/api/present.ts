@@ -87,6 +87,8 @@ export function presentWorkflowJob(j: Job, jobs: Job[], project: Project) {
     stopped_at: iso(j.stoppedAt),
     ...(j.type === "approval" ? { approval_request_id: j.id } : {}),
     enable_ssh: j.enableSsh,
+    // Drover: parallel nodes of the job, when more than one.
+    ...(j.parallelism > 1 ? { parallelism: j.parallelism } : {}),
   };
 }
 
