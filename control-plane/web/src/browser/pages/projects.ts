@@ -145,6 +145,21 @@ export async function projectPage(): Promise<void> {
     empty.hidden = rows.length > 0;
   };
   await drawList();
+  // Changed pipelines since the last refresh: a shown one redraws its workflows only; one not
+  // shown (a new pipeline) or a poll (none named) redraws the list.
+  const changed = new Set<string>();
+  const refresh = async (): Promise<void> => {
+    const ids = [...changed];
+    changed.clear();
+    const spans = ids.map((id) =>
+      list.querySelector<HTMLElement>(`.workflows[data-pipeline="${CSS.escape(id)}"]`),
+    );
+    if (ids.length === 0 || spans.some((x) => x === null)) return drawList();
+    for (const [i, span] of spans.entries()) {
+      const fresh = await workflowLinks(ids[i] ?? "");
+      keepFocus(() => span?.replaceWith(fresh));
+    }
+  };
   render(
     h("nav", { class: "crumbs" }, h("a", { href: "/projects" }, "Projects"), " / ", slug),
     h("h1", {}, project.name, " ", liveIndicator()),
@@ -163,7 +178,15 @@ export async function projectPage(): Promise<void> {
     trigger,
   );
   // New pipelines and workflow status arrive on the project's channel.
-  watchProject(project.id, (e) => e.kind === "workflow_changed", drawList);
+  watchProject(
+    project.id,
+    (e) => {
+      if (e.kind !== "workflow_changed" || !e.pipelineId) return false;
+      changed.add(e.pipelineId);
+      return true;
+    },
+    refresh,
+  );
 }
 
 export async function pipelinePage(): Promise<void> {

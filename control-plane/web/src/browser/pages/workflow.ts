@@ -98,11 +98,20 @@ function graph(jobs: WorkflowJob[], selected: Set<string>): HTMLElement {
   return wrap;
 }
 
+const FINAL = new Set(["success", "failed", "canceled", "error", "not_run", "unauthorized"]);
+const notYet = "A workflow reruns once it has finished.";
+
 export async function workflowPage(): Promise<void> {
   const id = param("id");
   const selected = new Set<string>();
-  const act = (label: string, path: string, bodyOf: () => unknown): HTMLButtonElement => {
-    const b = h("button", { type: "button" }, label);
+  const act = (
+    label: string,
+    path: string,
+    bodyOf: () => unknown,
+    off: string | false = false,
+  ): HTMLButtonElement => {
+    // A button that does not apply now is disabled and says why.
+    const b = h("button", { type: "button", disabled: off !== false, title: off || "" }, label);
     b.addEventListener("click", () => {
       void api<{ workflow_id?: string }>("POST", path, bodyOf())
         .then((r) => {
@@ -124,6 +133,7 @@ export async function workflowPage(): Promise<void> {
     for (const j of jobs.items) jobIds.add(j.id);
     document.title = `${w.name} · Drover`;
     const approvals = jobs.items.filter((j) => j.type === "approval" && j.status === "on_hold");
+    const final = FINAL.has(w.status);
     keepFocus(() =>
       render(
         h(
@@ -156,14 +166,26 @@ export async function workflowPage(): Promise<void> {
               () => ({}),
             ),
           ),
-          act("Cancel", `${wfPath}/cancel`, () => ({})),
-          act("Rerun all", `${wfPath}/rerun`, () => ({})),
-          act("Rerun from failed", `${wfPath}/rerun`, () => ({ from_failed: true })),
-          act("Rerun selected", `${wfPath}/rerun`, () => ({ jobs: [...selected] })),
-          act("Rerun selected with SSH", `${wfPath}/rerun`, () => ({
-            jobs: [...selected],
-            enable_ssh: true,
-          })),
+          act("Cancel", `${wfPath}/cancel`, () => ({}), final && "The workflow has finished."),
+          act("Rerun all", `${wfPath}/rerun`, () => ({}), !final && notYet),
+          act(
+            "Rerun from failed",
+            `${wfPath}/rerun`,
+            () => ({ from_failed: true }),
+            w.status !== "failed" && "Only a failed workflow reruns from failed.",
+          ),
+          act(
+            "Rerun selected",
+            `${wfPath}/rerun`,
+            () => ({ jobs: [...selected] }),
+            !final && notYet,
+          ),
+          act(
+            "Rerun selected with SSH",
+            `${wfPath}/rerun`,
+            () => ({ jobs: [...selected], enable_ssh: true }),
+            !final && notYet,
+          ),
         ),
         graph(jobs.items, selected),
       ),
