@@ -26,6 +26,18 @@ workflows:
     jobs: [build, {test: {requires: [build]}}]
 `;
 
+const PARAM_CONFIG = `version: 2.1
+parameters:
+  greeting: {type: string, default: hi}
+jobs:
+  say:
+    docker: [{image: drover/debian:bookworm}]
+    steps: [{run: echo << pipeline.parameters.greeting >>}]
+workflows:
+  main:
+    jobs: [{say: {filters: {tags: {only: /.*/}}}}]
+`;
+
 /** Less than the pages' fallback poll (30 s): what arrives this fast came over the socket. */
 const LIVE_MS = 10_000;
 
@@ -195,6 +207,74 @@ describe.skipIf(!haveChromium)("web pages: live updates, webhooks, access, secre
     await page.close();
     expect(t.errors).toEqual([]);
   }, 180_000);
+
+  it("triggers with a tag and parameters through the page", async () => {
+    const slug = `gh/acme/params-${randomUUID().slice(0, 8)}`;
+    const repo = t.repo(PARAM_CONFIG);
+    execFileSync("git", ["tag", "v1.2.3"], { cwd: repo });
+    await t.admin.addProject({ slug, repository_url: `file://${repo}` });
+    const page = await t.newPage();
+    await page.goto(`${t.cp.url}/projects/${slug}?token=${t.adminToken}`);
+    await t.ready(page, "trigger-form");
+    await page.locator("#trigger").getByLabel("Tag").fill("v1.2.3");
+    await page.getByLabel("Parameters (JSON)").fill('{"greeting": "yo"}');
+    await page.getByRole("button", { name: "Trigger" }).click();
+    await page.waitForURL(/\/pipelines\//, { timeout: 30_000 });
+    const id = page.url().split("/pipelines/")[1] ?? "";
+    const p = await t.admin.request<{
+      vcs: { tag?: string };
+      trigger_parameters: Record<string, unknown>;
+    }>("GET", `/api/v2/pipeline/${id}`);
+    expect(p.vcs.tag).toBe("v1.2.3");
+    expect(p.trigger_parameters).toMatchObject({ greeting: "yo" });
+    await t.cp.engine.idle();
+    await t.ready(page, "triggered-tag");
+    // Bad JSON is refused in the page, before any request.
+    await page.goto(`${t.cp.url}/projects/${slug}`);
+    await t.ready(page, "trigger-form-again");
+    await page.getByLabel("Parameters (JSON)").fill("{not json");
+    await page.getByRole("button", { name: "Trigger" }).click();
+    await page.waitForFunction(() =>
+      document.getElementById("flash")?.textContent?.includes("JSON object"),
+    );
+    expect((await t.admin.listPipelines(slug)).items).toHaveLength(1);
+    await page.close();
+    expect(t.errors).toEqual([]);
+  }, 120_000);
+
+  it("falls back to a slow poll while the socket is down", async () => {
+    const slug = `gh/acme/poll-${randomUUID().slice(0, 8)}`;
+    await t.admin.addProject({ slug, repository_url: `file://${t.repo(CONFIG)}` });
+    const triggered = await t.admin.trigger(slug, { branch: "main" });
+    await t.cp.engine.idle();
+    const [wf] = (await t.admin.pipelineWorkflows(triggered.id)).items;
+    if (!wf) throw new Error("no workflow");
+    const page = await t.newPage();
+    // The output-processor's WebSocket refuses this page; the page's clock is ours.
+    await page.routeWebSocket(/\/app\//, (ws) => ws.close());
+    await page.clock.install();
+    await page.goto(`${t.cp.url}/workflows/${wf.id}?token=${t.adminToken}`);
+    await t.ready(page, "poll-queued");
+    const [build] = planOf(wf.id, "build");
+    await t.cp.tasks.claim(build?.taskToken ?? "");
+    await t.cp.engine.idle();
+    await page.clock.runFor(5_000);
+    expect(await page.evaluate(() => document.body.dataset.liveState)).not.toBe("connected");
+    expect(
+      await page.locator('#workflow-graph .node[data-status="running"]').count(),
+      "no update without the socket before the poll",
+    ).toBe(0);
+    await page.clock.runFor(31_000);
+    await page.waitForFunction(
+      () => document.querySelector('#workflow-graph .node[data-status="running"]') !== null,
+      null,
+      { timeout: 10_000, polling: 100 },
+    );
+    await t.shot(page, "poll-running");
+    await page.close();
+    // pusher-js reports the refused socket on the console; nothing else may be there.
+    expect(t.errors.splice(0).filter((e) => !/WebSocket/i.test(e))).toEqual([]);
+  }, 120_000);
 
   it("shows the webhook URL and whether a secret is set; sets and rotates it", async () => {
     const slug = `gh/acme/hook-${randomUUID().slice(0, 8)}`;
