@@ -24,6 +24,7 @@ export interface Workflow {
   pipeline_number: number;
   project_slug: string;
   created_at: string;
+  stopped_at?: string | null;
 }
 export interface WorkflowJob {
   id: string;

@@ -154,6 +154,8 @@ export async function workflowPage(): Promise<void> {
           `${w.name} `,
           h("span", { id: "workflow-status" }, badge(w.status)),
           " ",
+          h("span", { class: "muted dur" }, duration(w.created_at, w.stopped_at)),
+          " ",
           liveIndicator(),
         ),
         h(
