@@ -124,13 +124,11 @@ export async function workflowPage(): Promise<void> {
     return b;
   };
   const wfPath = `/api/v2/workflow/${enc(id)}`;
-  const jobIds = new Set<string>();
   const draw = async (): Promise<Workflow> => {
     const [w, jobs] = await Promise.all([
       api<Workflow>("GET", wfPath),
       api<Page<WorkflowJob>>("GET", `${wfPath}/job`),
     ]);
-    for (const j of jobs.items) jobIds.add(j.id);
     document.title = `${w.name} · Drover`;
     const approvals = jobs.items.filter((j) => j.type === "approval" && j.status === "on_hold");
     const final = FINAL.has(w.status);
@@ -195,11 +193,12 @@ export async function workflowPage(): Promise<void> {
     return w;
   };
   const w = await draw();
-  // Live status: the project's channel says when this workflow (or one of its jobs) changed.
+  // Live status: the project's channel says when this workflow changed.
   const project = await api<Project>("GET", `/api/v2/project/${enc(w.project_slug)}`);
   watchProject(
     project.id,
-    (e) => e.workflowId === id || (e.jobId !== undefined && jobIds.has(e.jobId)),
+    // Job status changes come as the workflow's change; step events do not change the graph.
+    (e) => e.kind === "workflow_changed" && e.workflowId === id,
     draw,
   );
 }
