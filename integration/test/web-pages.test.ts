@@ -2,39 +2,18 @@
  * The control plane's pages in headless Chromium against a real control plane: sign in and out,
  * add a project, trigger a pipeline, follow it to the workflow graph, cancel and rerun through the
  * page (checked through the API), "not found" for a member without access, no console errors and
- * no secret on any page. Screenshots go to a temporary directory named in the test output.
+ * no secret on any page. Screenshots: `integration/test-results/screenshots/` (see the output).
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pino from "pino";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import {
-  InstantScheduler,
-  serverConfigSchema,
-  startDrover,
-  type ControlPlane,
-  type Drover,
-} from "@drover/control-plane";
-import { DroverClient } from "@drover/cli";
-
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === "true") {
-  throw new Error(`${CHROMIUM} is missing (CI=true: failing, not skipping)`);
-}
+import type { ControlPlane } from "@drover/control-plane";
+import type { DroverClient } from "@drover/cli";
+import { haveChromium, startWebHarness, type WebHarness } from "./web-harness.js";
 
 const CONFIG = `version: 2.1
 jobs:
@@ -49,10 +28,6 @@ workflows:
     jobs: [build, {test: {requires: [build]}}]
 `;
 
-const logger = pino({ level: process.env.DROVER_TEST_LOG ?? "silent" });
-const ADMIN_PASSWORD = `pw-${randomUUID()}`;
-const MEMBER_PASSWORD = `pw-${randomUUID()}`;
-
 const APPROVAL_CONFIG = `version: 2.1
 jobs:
   deploy:
@@ -63,117 +38,29 @@ workflows:
     jobs: [{hold: {type: approval}}, {deploy: {requires: [hold]}}]
 `;
 
-function makeRepo(config = CONFIG): string {
-  const dir = mkdtempSync(join(tmpdir(), "drover-web-repo-"));
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: "t",
-    GIT_AUTHOR_EMAIL: "t@example.invalid",
-    GIT_COMMITTER_NAME: "t",
-    GIT_COMMITTER_EMAIL: "t@example.invalid",
-  };
-  execFileSync("git", ["init", "-q", "-b", "main"], { cwd: dir, env });
-  mkdirSync(join(dir, ".circleci"));
-  writeFileSync(join(dir, ".circleci/config.yml"), config);
-  execFileSync("git", ["add", "-A"], { cwd: dir, env });
-  execFileSync("git", ["commit", "-q", "-m", "init"], { cwd: dir, env });
-  return dir;
-}
-
 describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
-  const dirs: string[] = [];
-  const shots = mkdtempSync(join(tmpdir(), "drover-web-shots-"));
-  let drover: Drover;
+  let t: WebHarness;
   let cp: ControlPlane;
-  let browser: Browser;
   let admin: DroverClient;
   let adminToken: string;
-  const errors: string[] = [];
-  const secrets: string[] = [ADMIN_PASSWORD, MEMBER_PASSWORD];
-  const scheduler = new InstantScheduler();
-
-  async function newPage(width = 1100): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width, height: 800 } });
-    page.on("pageerror", (e) => errors.push(`${page.url()}: ${String(e)}`));
-    page.on("console", (m) => {
-      // A 401/404 the page turns into its error page is expected; anything else is not.
-      if (m.type() === "error" && !/status of (401|404)/.test(m.text())) {
-        errors.push(`${page.url()}: ${m.text()}`);
-      }
-    });
-    return page;
-  }
-
-  async function signIn(page: Page, login: string, password: string, next = ""): Promise<void> {
-    await page.goto(`${cp.url}/login${next ? `?next=${encodeURIComponent(next)}` : ""}`);
-    await page.getByLabel("Login").fill(login);
-    await page.getByLabel("Password").fill(password);
-    await page.getByRole("button", { name: "Sign in" }).click();
-  }
-
-  async function ready(page: Page, name: string): Promise<void> {
-    await page.waitForFunction(() => document.body.dataset.state !== "loading", null, {
-      timeout: 30_000,
-    });
-    const html = await page.content();
-    for (const s of secrets) expect(html).not.toContain(s);
-    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-  }
+  let errors: string[];
+  let secrets: string[];
+  let ADMIN_PASSWORD: string;
+  let MEMBER_PASSWORD: string;
+  const newPage = (width?: number): Promise<Page> => t.newPage(width);
+  const signIn = (page: Page, login: string, password: string, next = ""): Promise<void> =>
+    t.signIn(page, login, password, next);
+  const ready = (page: Page, name: string): Promise<void> => t.ready(page, name);
+  const makeRepo = (config = CONFIG): string => t.repo(config);
 
   beforeAll(async () => {
-    const tmp = (p: string) => {
-      const d = mkdtempSync(join(tmpdir(), p));
-      dirs.push(d);
-      return d;
-    };
-    // What `drover up` runs: session routes, cookie auth and the web routes included.
-    drover = await startDrover({
-      config: serverConfigSchema.parse({
-        port: 0,
-        outputPort: 0,
-        dataDir: tmp("drover-web-cp-"),
-        tickIntervalMs: 0,
-        scheduleTickMs: 0,
-      }),
-      logger,
-      env: {},
-      scheduler,
-    });
-    cp = drover.cp;
-    adminToken = cp.bootstrapToken ?? "";
-    secrets.push(adminToken);
-    admin = new DroverClient(cp.url, adminToken);
-    const res = await fetch(`${cp.url}/api/v2/admin/users`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify({
-        login: "webadmin",
-        name: "Web Admin",
-        role: "admin",
-        password: ADMIN_PASSWORD,
-      }),
-    });
-    expect(res.status).toBeLessThan(300);
-    const res2 = await fetch(`${cp.url}/api/v2/admin/users`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify({
-        login: "webmember",
-        name: "Member",
-        role: "member",
-        password: MEMBER_PASSWORD,
-      }),
-    });
-    expect(res2.status).toBeLessThan(300);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    console.log(`web page screenshots: ${shots}`);
+    t = await startWebHarness("pages");
+    ({ cp, admin, adminToken, errors, secrets } = t);
+    ADMIN_PASSWORD = t.adminPassword;
+    MEMBER_PASSWORD = t.memberPassword;
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await drover?.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  afterAll(async () => t?.close());
 
   it("signs in, adds a project, triggers, cancels and reruns through the pages", async () => {
     const page = await newPage();
@@ -185,7 +72,6 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     // Add a project through the form; the API sees it.
     const slug = `gh/acme/web-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo();
-    dirs.push(repo);
     await page.getByLabel("Slug").fill(slug);
     await page.getByLabel("Repository URL").fill(`file://${repo}`);
     await page.getByRole("button", { name: "Add project" }).click();
@@ -217,7 +103,7 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     );
 
     // Live: the build job starts (its agent claims the task) and the open page shows it running.
-    const plan = [...scheduler.submitted.values()].find(
+    const plan = [...t.scheduler.submitted.values()].find(
       (p) => p.project.slug === slug && p.job.name === "build",
     );
     if (!plan) throw new Error("the engine submitted no build task");
@@ -230,7 +116,7 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
       null,
       { timeout: 30_000 },
     );
-    await page.screenshot({ path: join(shots, "workflow-running.png"), fullPage: true });
+    await t.shot(page, "workflow-running");
 
     // Cancel through the page; the API and then the page (live) show it canceled.
     await page.getByRole("button", { name: "Cancel" }).click();
@@ -245,7 +131,7 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
       null,
       { timeout: 30_000 },
     );
-    await page.screenshot({ path: join(shots, "workflow-canceled.png"), fullPage: true });
+    await t.shot(page, "workflow-canceled");
 
     // Rerun all: a new workflow whose page opens.
     await page.getByRole("button", { name: "Rerun all" }).click();
@@ -269,13 +155,13 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     expect(await page.textContent("#tab-tests")).toContain("No test results.");
     await page.getByRole("tab", { name: /^Artifacts/ }).click();
     expect(await page.textContent("#tab-artifacts")).toContain("No artifacts.");
-    await page.screenshot({ path: join(shots, "job-tabs.png"), fullPage: true });
+    await t.shot(page, "job-tabs");
     await page.goBack();
     await ready(page, "workflow-rerun-back");
 
     // Phone width: the page still renders its graph.
     await page.setViewportSize({ width: 375, height: 740 });
-    await page.screenshot({ path: join(shots, "workflow-phone.png"), fullPage: true });
+    await t.shot(page, "workflow-phone");
 
     // Sign out, then a page asks to sign in.
     await page.goto(`${cp.url}/logout`);
@@ -292,7 +178,6 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
   it("manages masked environment variables and shows the audit log", async () => {
     const slug = `gh/acme/settings-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo();
-    dirs.push(repo);
     await admin.addProject({ slug, repository_url: `file://${repo}` });
     const secret = `s3cret-${randomUUID()}`;
     secrets.push(secret);
@@ -353,7 +238,6 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
   it("approves a held job and reruns a selected job through the workflow page", async () => {
     const slug = `gh/acme/approve-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo(APPROVAL_CONFIG);
-    dirs.push(repo);
     await admin.addProject({ slug, repository_url: `file://${repo}` });
     const triggered = await admin.trigger(slug, { branch: "main" });
     await cp.engine.idle();
@@ -379,7 +263,7 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
       null,
       { timeout: 30_000 },
     );
-    await page.screenshot({ path: join(shots, "workflow-approved.png"), fullPage: true });
+    await t.shot(page, "workflow-approved");
 
     await page.getByRole("button", { name: "Cancel" }).click();
     await vi.waitFor(async () => expect((await admin.workflow(wf.id)).status).toBe("canceled"), {
@@ -404,7 +288,6 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
   it("manages organization contexts (masked) and users through the admin pages", async () => {
     const org = `acme${randomUUID().slice(0, 6)}`;
     const repo = makeRepo();
-    dirs.push(repo);
     // An organization exists once a project of it does.
     await admin.addProject({ slug: `gh/${org}/app`, repository_url: `file://${repo}` });
     const secret = `ctx-${randomUUID()}`;
@@ -482,7 +365,7 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
 
   it("adds and deletes an SSH key and a schedule through the pages", async () => {
     const keyDir = mkdtempSync(join(tmpdir(), "drover-web-key-"));
-    dirs.push(keyDir);
+    t.dirs.push(keyDir);
     execFileSync("ssh-keygen", [
       "-q",
       "-t",
@@ -497,7 +380,6 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
     const publicKey = readFileSync(join(keyDir, "k.pub"), "utf8");
     const slug = `gh/acme/sched-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo();
-    dirs.push(repo);
     await admin.addProject({ slug, repository_url: `file://${repo}` });
     const get = async <T>(path: string): Promise<T> => {
       const res = await fetch(`${cp.url}${path}`, {
@@ -576,7 +458,6 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
   it("lists pipelines newest first and filters them by branch", async () => {
     const slug = `gh/acme/list-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo();
-    dirs.push(repo);
     execFileSync("git", ["branch", "feature"], { cwd: repo });
     await admin.addProject({ slug, repository_url: `file://${repo}` });
     await admin.trigger(slug, { branch: "main" });
@@ -603,7 +484,6 @@ describe.skipIf(!haveChromium)("web pages in headless Chromium", () => {
   it('shows "not found" to a member without access and the unreachable page when the server is gone', async () => {
     const slug = `gh/acme/hidden-${randomUUID().slice(0, 8)}`;
     const repo = makeRepo();
-    dirs.push(repo);
     await admin.addProject({ slug, repository_url: `file://${repo}` });
     const page = await newPage(375);
     await signIn(page, "webmember", MEMBER_PASSWORD, `/projects/${slug}`);

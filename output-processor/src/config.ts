@@ -2,6 +2,9 @@ import { z } from "zod";
 import { OutputError } from "./errors.js";
 import { s3ConfigSchema } from "./objstore/config.js";
 
+/** The backbone channels' prefix unless `DROVER_OUTPUT_CHANNEL_PREFIX` says otherwise. */
+export const DEFAULT_CHANNEL_PREFIX = "drover:output:";
+
 export const outputConfigSchema = z.object({
   /** Port for ingest, browser WebSockets and log reads (0 picks a free one). */
   port: z.number().int().min(0).max(65535).default(8585),
@@ -23,7 +26,7 @@ export const outputConfigSchema = z.object({
     .positive()
     .default(1024 * 1024),
   /** Prefix of backbone channel and Redis key names (isolates deployments sharing a Redis). */
-  channelPrefix: z.string().default("drover:output:"),
+  channelPrefix: z.string().default(DEFAULT_CHANNEL_PREFIX),
   /** Entries per task kept in the live window. */
   windowEntries: z.number().int().positive().default(1024),
   /** Serialized bytes per task kept in the live window (about). */

@@ -3,6 +3,7 @@ export * from "./masking/index.js";
 export { OutputError, type OutputErrorCode } from "./errors.js";
 export { createOutputProcessor, type OutputProcessor, type OutputProcessorDeps } from "./server.js";
 export {
+  DEFAULT_CHANNEL_PREFIX,
   outputConfigSchema,
   parseOutputConfig,
   outputConfigFromEnv,
@@ -32,3 +33,4 @@ export * from "./store/index.js";
 export { ObjectLogStore, type ObjectLogStoreOptions } from "./store/object-store.js";
 export * from "./pubsub/index.js";
 export * from "./fanout/messages.js";
+export * from "./fanout/project-events.js";

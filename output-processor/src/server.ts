@@ -20,6 +20,7 @@ import type { LogStore } from "./store/types.js";
 /** This package's version, sent on /healthz (`drover doctor` reports it). */
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 import { createOutputMetrics } from "./metrics/index.js";
+import { projectChannel, type ProjectEvent } from "./fanout/messages.js";
 
 type Check = { ok: boolean; detail: string };
 
@@ -66,6 +67,11 @@ export interface OutputProcessor {
   /** The bound port (after `listen`). */
   readonly port: number;
   readonly server: Server;
+  /**
+   * Publishes a control plane event on a project's backbone channel; browsers subscribed to
+   * `private-project-<projectId>` get it as a `status` event (see `ProjectEvent`).
+   */
+  publishProjectEvent(projectId: string, event: ProjectEvent): Promise<void>;
 }
 
 /**
@@ -176,6 +182,8 @@ export function createOutputProcessor(
     get port() {
       return port;
     },
+    publishProjectEvent: (projectId, event) =>
+      pubsub.publish(projectChannel(config.channelPrefix, projectId), JSON.stringify(event)),
     listen: () =>
       new Promise<number>((resolve, reject) => {
         server.once("error", reject);

@@ -86,3 +86,18 @@ export interface StatusMessage {
   exitCode?: number | null;
   result?: string;
 }
+
+/**
+ * Published on a project channel by the control plane: a workflow of the project changed (a job
+ * queued, started, finished, approved; the workflow canceled or rerun). Browsers re-read what
+ * they show; the event carries only ids and the workflow's status.
+ */
+export interface WorkflowChangedMessage {
+  kind: "workflow_changed";
+  workflowId: string;
+  pipelineId: string;
+  status: string;
+}
+
+/** What a `private-project-<id>` channel carries. */
+export type ProjectEvent = StatusMessage | WorkflowChangedMessage;

@@ -87,6 +87,8 @@ export function presentWorkflowJob(j: Job, jobs: Job[], project: Project) {
     stopped_at: iso(j.stoppedAt),
     ...(j.type === "approval" ? { approval_request_id: j.id } : {}),
     enable_ssh: j.enableSsh,
+    // Drover: parallel nodes of the job, when more than one.
+    ...(j.parallelism > 1 ? { parallelism: j.parallelism } : {}),
   };
 }
 
@@ -165,6 +167,7 @@ export function presentProject(project: Project, withSecret: boolean) {
       provider: providerName(project.vcs),
       default_branch: project.defaultBranch ?? "main",
     },
+    webhook_secret_set: project.webhookSecret.length > 0,
     ...(withSecret ? { webhook_secret: project.webhookSecret } : {}),
   };
 }

@@ -58,7 +58,8 @@ export async function createProject(q: Queryable, input: NewProject): Promise<Pr
 
 /**
  * Changes a project's default branch, merges `settings` into its settings (a null value removes
- * a key), and with `rotateWebhookSecret` draws a new webhook secret. Returns the updated project.
+ * a key), and with `rotateWebhookSecret` draws a new webhook secret (or sets `webhookSecret`).
+ * Returns the updated project.
  */
 export async function updateProjectSettings(
   q: Queryable,
@@ -67,6 +68,7 @@ export async function updateProjectSettings(
     defaultBranch?: string;
     settings?: Record<string, unknown>;
     rotateWebhookSecret?: boolean;
+    webhookSecret?: string;
   },
 ): Promise<Project | null> {
   const entries = Object.entries(change.settings ?? {});
@@ -80,7 +82,7 @@ export async function updateProjectSettings(
       projectId,
       change.defaultBranch ?? null,
       JSON.stringify(Object.fromEntries(entries.filter(([, v]) => v !== null))),
-      change.rotateWebhookSecret ? randomBytes(32).toString("hex") : null,
+      change.rotateWebhookSecret ? randomBytes(32).toString("hex") : (change.webhookSecret ?? null),
       entries.filter(([, v]) => v === null).map(([k]) => k),
     ],
   );

@@ -7,7 +7,11 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
-import { signOutputToken, type OutputProcessor } from "@drover/output-processor";
+import {
+  redisProjectEventPublisher,
+  signOutputToken,
+  type OutputProcessor,
+} from "@drover/output-processor";
 import { TokenAuthenticator, type Principal } from "../auth/principal.js";
 import {
   nomadSettingsFromEnv,
@@ -36,6 +40,7 @@ import { UsersError } from "../users/errors.js";
 import { trustedOriginSet } from "../users/origin.js";
 import { readSessionCookie } from "../users/sessions.js";
 import { registerWebRoutes } from "../web/index.js";
+import { publishWorkflowChanges, type PublishProjectEvent } from "../web/live.js";
 import { startControlPlane, type ControlPlane, type RouteModule } from "./compose.js";
 
 /** pino `redact.paths` of the root logger: tokens, sessions and every path that may hold a secret. */
@@ -279,6 +284,21 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       },
     });
     cleanups.push(() => cp.close());
+    // Pages follow workflow status on the project's Pusher channel: through the in-process
+    // output-processor, or the Redis that separate ones share (without Redis, pages poll).
+    const processor = out.processor;
+    const remote =
+      !processor && config.redisUrl
+        ? redisProjectEventPublisher(config.redisUrl, { logger })
+        : null;
+    if (remote) cleanups.push(() => remote.close());
+    const publish: PublishProjectEvent | undefined = processor
+      ? (projectId, event) => processor.publishProjectEvent(projectId, event)
+      : remote?.publish;
+    if (publish) {
+      const unpublish = publishWorkflowChanges(cp.engine, db, publish, logger);
+      cleanups.push(async () => unpublish());
+    }
     let closed = false;
     return {
       cp,

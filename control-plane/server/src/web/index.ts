@@ -35,7 +35,8 @@ import { JOB_DATA_PATH, PUSHER_JS_PATH, STATIC_PREFIX, renderJobPage } from "./j
 import { registerAppPages } from "./pages.js";
 
 export { renderJobPage, assetPath, PUSHER_JS_PATH, JOB_DATA_PATH } from "./job-page.js";
-export { renderAppPage, registerAppPages } from "./pages.js";
+export { renderAppPage, registerAppPages, type LiveSettings } from "./pages.js";
+export { publishWorkflowChanges, type PublishProjectEvent } from "./live.js";
 export { registerPusherAuthRoutes, type PusherAuthConfig } from "../api/routes/pusher-auth.js";
 
 /** The output-processor's Pusher app as browsers reach it. */
@@ -88,7 +89,12 @@ export function registerWebRoutes(
     return bundle;
   };
 
-  registerAppPages(app, async () => (await webBundle()).version, SECURITY_HEADERS);
+  registerAppPages(app, async () => (await webBundle()).version, SECURITY_HEADERS, {
+    key: pusher.appKey,
+    wsHost: pusher.wsHost ?? null,
+    wsPort: pusher.wsPort,
+    forceTLS: pusher.forceTLS,
+  });
 
   app.get<{ Params: { id: string } }>(
     "/jobs/:id",

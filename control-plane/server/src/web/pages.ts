@@ -7,6 +7,7 @@
  * | `GET /projects` | projects, add one (admin) |
  * | `GET /projects/{vcs}/{org}/{repo}` | pipelines (newest first, `?branch=`), trigger |
  * | `GET /projects/{vcs}/{org}/{repo}/settings` | environment variables (masked), add / delete |
+ * | `GET /projects/{vcs}/{org}/{repo}/webhooks` | webhook URLs, whether a secret is set, set / rotate it |
  * | `GET /admin/audit-log` | the audit log (filters, CSV download); admins |
  * | `GET /admin/users` | users: list, add, delete; admins |
  * | `GET /organizations/{vcs}/{org}/contexts` | an organization's contexts, add one |
@@ -17,10 +18,19 @@
  * | `GET /workflows/{id}` | the workflow graph, live status, approve / cancel / rerun |
  *
  * The shells carry no data: every page fetches what it shows with the caller's session cookie
- * or API token, so a page a user may not see renders the "not found" page.
+ * or API token, so a page a user may not see renders the "not found" page. They name the Pusher
+ * app (`data-live`, public settings only) for the pages that follow a project's channel.
  */
 import type { FastifyInstance } from "fastify";
-import { assetPath } from "./job-page.js";
+import { PUSHER_JS_PATH, assetPath } from "./job-page.js";
+
+/** Where browsers reach the output-processor's Pusher app; no secret. */
+export interface LiveSettings {
+  key: string;
+  wsHost: string | null;
+  wsPort: number;
+  forceTLS: boolean;
+}
 
 const esc = (s: string): string =>
   s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -30,8 +40,10 @@ export function renderAppPage(
   page: string,
   params: Record<string, string>,
   version: string,
+  live?: LiveSettings,
 ): string {
-  const attrs = Object.entries(params)
+  const all = live ? { ...params, live: JSON.stringify(live) } : params;
+  const attrs = Object.entries(all)
     .map(([k, v]) => ` data-${k.replace(/[^a-z]/g, "")}="${esc(v)}"`)
     .join("");
   return `<!doctype html>
@@ -50,6 +62,7 @@ export function renderAppPage(
 <div id="flash" class="flash" role="status" aria-live="polite" hidden></div>
 <div id="drover-app"><p>Loading…</p></div>
 </main>
+<script src="${PUSHER_JS_PATH}"></script>
 <script type="module" src="${assetPath(version, "app.js")}"></script>
 </body>
 </html>
@@ -65,6 +78,7 @@ export function registerAppPages(
   app: FastifyInstance,
   version: () => Promise<string>,
   headers: Record<string, string>,
+  live?: LiveSettings,
 ): void {
   const shell = (
     url: string,
@@ -94,7 +108,7 @@ export function registerAppPages(
             "cache-control": "no-store",
             "content-security-policy": APP_PAGE_CSP,
           })
-          .send(renderAppPage(page, params(req.params), await version()));
+          .send(renderAppPage(page, params(req.params), await version(), live));
       },
     );
   };
@@ -105,6 +119,9 @@ export function registerAppPages(
     slug: `${p.vcs ?? ""}/${p.org ?? ""}/${p.repo ?? ""}`,
   }));
   shell("/projects/:vcs/:org/:repo/settings", "settings", (p) => ({
+    slug: `${p.vcs ?? ""}/${p.org ?? ""}/${p.repo ?? ""}`,
+  }));
+  shell("/projects/:vcs/:org/:repo/webhooks", "webhooks", (p) => ({
     slug: `${p.vcs ?? ""}/${p.org ?? ""}/${p.repo ?? ""}`,
   }));
   shell("/admin/audit-log", "audit");

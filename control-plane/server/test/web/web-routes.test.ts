@@ -7,7 +7,11 @@ import { InstantScheduler, type ControlPlane } from "@drover/control-plane";
 import type { Database } from "@drover/control-plane/db";
 import type { DroverClient } from "@drover/cli";
 import { openDatabase } from "@drover/control-plane/db";
-import { pusherBrowserBuildPath, webRoutes } from "@drover/control-plane/web";
+import {
+  publishWorkflowChanges,
+  pusherBrowserBuildPath,
+  webRoutes,
+} from "@drover/control-plane/web";
 import { loadWebBundle } from "@drover/web";
 import { signChannelAuth } from "@drover/output-processor";
 import { CONFIG, http, makeRepo, startTestServer } from "../helpers/server.js";
@@ -210,5 +214,47 @@ describe("web routes: job page and Pusher channel auth", () => {
       (await http(cp.url, "GET", `/web/v1/jobs/${randomUUID()}`, { bearer: adminToken })).status,
     ).toBe(404);
     expect((await http(cp.url, "GET", `/web/v1/jobs/${jobId}`)).status).toBe(401);
+  });
+
+  it("names the public Pusher settings in the app pages' shells, never the secret", async () => {
+    const res = await fetch(`${cp.url}/projects/${slug}/webhooks`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('data-page="webhooks"');
+    expect(html).toContain('<script src="/static/web/pusher.min.js">');
+    const live = /data-live="([^"]*)"/.exec(html)?.[1]?.replace(/&quot;/g, '"') ?? "null";
+    expect(JSON.parse(live)).toEqual({ key: APP_KEY, wsHost: null, wsPort: 8585, forceTLS: false });
+    expect(html).not.toContain(APP_SECRET);
+  });
+
+  it("publishes each committed workflow change on its project's channel", async () => {
+    const events: Array<{ projectId: string; workflowId: string; status: string }> = [];
+    const stop = publishWorkflowChanges(
+      cp.engine,
+      db,
+      async (pid, e) => {
+        events.push({ projectId: pid, workflowId: e.workflowId, status: e.status });
+      },
+      pino({ level: "silent" }),
+    );
+    try {
+      const pipeline = await admin.trigger(slug, { branch: "main" });
+      await cp.engine.idle();
+      const wf = (await admin.pipelineWorkflows(pipeline.id)).items[0];
+      await expect
+        .poll(() => events.filter((e) => e.workflowId === wf?.id).length)
+        .toBeGreaterThan(0);
+      expect(events.every((e) => e.projectId === projectId)).toBe(true);
+      await http(cp.url, "POST", `/api/v2/workflow/${wf?.id ?? ""}/cancel`, { token: adminToken });
+      await expect
+        .poll(() => events.some((e) => e.workflowId === wf?.id && e.status === "canceled"))
+        .toBe(true);
+    } finally {
+      stop();
+    }
+    const after = events.length;
+    await admin.trigger(slug, { branch: "main" });
+    await cp.engine.idle();
+    expect(events.length).toBe(after);
   });
 });

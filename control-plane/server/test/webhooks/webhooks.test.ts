@@ -219,4 +219,27 @@ describe.each(dbs)("webhook endpoints ($name)", ({ open }) => {
     });
     expect(bad.status).toBe(401);
   });
+
+  it("takes a secret an admin sets, refuses a weak one, and never reads one back", async () => {
+    const slug = `gl/group/set-${name}`;
+    const drawn = (await admin.addProject({ slug, repository_url: repo.url })).webhook_secret;
+    const token = cp.bootstrapToken ?? "";
+    const patch = (body: unknown) =>
+      http(cp.url, "PATCH", `/api/v2/project/${slug}/settings`, { token, body });
+    const chosen = `chosen-${randomUUID()}`;
+    expect((await patch({ webhook_secret: chosen })).status).toBe(200);
+    expect((await patch({ webhook_secret: "short" })).status).toBe(400);
+    expect((await patch({ webhook_secret: "has spaces in it, long enough" })).status).toBe(400);
+    expect((await patch({ webhook_secret: chosen, rotate_webhook_secret: true })).status).toBe(400);
+    const read = await http(cp.url, "GET", `/api/v2/project/${slug}`, { token });
+    expect(read.body.webhook_secret_set).toBe(true);
+    expect(read.body).not.toHaveProperty("webhook_secret");
+    const ping = (secret: string) =>
+      http(cp.url, "POST", "/hooks/gitlab", {
+        raw: JSON.stringify({ project: { path_with_namespace: `group/set-${name}` } }),
+        headers: { "x-gitlab-event": "System Hook", "x-gitlab-token": secret },
+      });
+    expect((await ping(chosen)).status).toBe(202);
+    expect((await ping(drawn)).status).toBe(401);
+  });
 });

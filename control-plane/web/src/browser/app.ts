@@ -8,6 +8,7 @@ import { auditPage, contextPage, contextsPage, sshKeysPage, usersPage } from "./
 import { pipelinePage, projectPage, projectsPage } from "./pages/projects.js";
 import { loginPage, logoutPage } from "./pages/session.js";
 import { schedulesPage, settingsPage } from "./pages/settings.js";
+import { webhooksPage } from "./pages/webhooks.js";
 import { workflowPage } from "./pages/workflow.js";
 
 const body = document.body;
@@ -26,6 +27,7 @@ const PAGES: Record<string, () => Promise<void>> = {
   users: usersPage,
   "ssh-keys": sshKeysPage,
   schedules: schedulesPage,
+  webhooks: webhooksPage,
 };
 
 /** Admins get the admin pages in the top bar. */

@@ -55,14 +55,18 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls the control plane's API; JSON in and out; throws `ApiError`. */
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+/** The `Authorization` header of the tab's API token, if it has one (else the cookie serves). */
+export function authHeaders(): Record<string, string> {
   if (!tokenRead) {
     token = takeToken();
     tokenRead = true;
   }
-  const headers: Record<string, string> = { accept: "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+/** Calls the control plane's API; JSON in and out; throws `ApiError`. */
+export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: "application/json", ...authHeaders() };
   if (body !== undefined) headers["content-type"] = "application/json";
   let res: Response;
   try {

@@ -34,9 +34,20 @@ const settingsBody = z
     settings: z.record(z.string(), z.unknown()).optional(),
     /** Draw a new webhook secret (returned once in the response). */
     rotate_webhook_secret: z.boolean().optional(),
+    /** Set the webhook secret to this value (the one pasted into the git host). */
+    webhook_secret: z
+      .string()
+      .min(16, "at least 16 characters")
+      .max(256)
+      .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces")
+      .optional(),
   })
   .strict()
-  .refine((b) => Object.keys(b).length > 0, "nothing to update");
+  .refine((b) => Object.keys(b).length > 0, "nothing to update")
+  .refine(
+    (b) => !(b.rotate_webhook_secret && b.webhook_secret !== undefined),
+    "rotate_webhook_secret and webhook_secret exclude each other",
+  );
 
 /** Drover's project administration (CircleCI has no API for this) and `GET /project/{slug}`. */
 export function registerProjectRoutes(app: FastifyInstance, deps: CoreRouteDeps): void {
@@ -80,6 +91,7 @@ export function registerProjectRoutes(app: FastifyInstance, deps: CoreRouteDeps)
         ...(body.default_branch ? { defaultBranch: body.default_branch } : {}),
         ...(body.settings ? { settings: body.settings } : {}),
         ...(body.rotate_webhook_secret ? { rotateWebhookSecret: true } : {}),
+        ...(body.webhook_secret !== undefined ? { webhookSecret: body.webhook_secret } : {}),
       });
       if (!p) throw notFound("Project");
       await recordAudit(tx, {
@@ -92,6 +104,7 @@ export function registerProjectRoutes(app: FastifyInstance, deps: CoreRouteDeps)
           ...(body.default_branch ? { default_branch: p.defaultBranch } : {}),
           settings: Object.keys(body.settings ?? {}),
           webhook_secret_rotated: Boolean(body.rotate_webhook_secret),
+          ...(body.webhook_secret !== undefined ? { webhook_secret_set: true } : {}),
         },
       });
       return p;
@@ -108,6 +121,7 @@ export function registerProjectRoutes(app: FastifyInstance, deps: CoreRouteDeps)
   app.get<{ Params: SlugParams }>("/api/v2/project/:vcs/:org/:repo", async (req) => {
     const who = principalOf(req);
     const project = await visibleProject(db, who, slugOf(req.params));
-    return presentProject(project, who.role === "admin");
+    // The webhook secret is shown only when drawn (create, rotate): pages read this route.
+    return presentProject(project, false);
   });
 }

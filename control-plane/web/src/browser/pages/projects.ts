@@ -1,6 +1,31 @@
 /** Projects, a project's pipelines and a pipeline's workflows. */
 import { api, badge, flash, h, render, when } from "../client.js";
-import { enc, field, param, type Page, type Pipeline, type Project, type Workflow } from "./ui.js";
+import { liveIndicator, watchProject } from "../live.js";
+import {
+  enc,
+  field,
+  keepFocus,
+  param,
+  type Page,
+  type Pipeline,
+  type Project,
+  type Workflow,
+} from "./ui.js";
+
+/** A pipeline's workflows as links with their status. */
+async function workflowLinks(pipelineId: string): Promise<HTMLElement> {
+  const wfs = await api<Page<Workflow>>("GET", `/api/v2/pipeline/${enc(pipelineId)}/workflow`);
+  return h(
+    "span",
+    { class: "workflows", "data-pipeline": pipelineId },
+    ...wfs.items.flatMap((w) => [
+      " ",
+      h("a", { href: `/workflows/${encodeURIComponent(w.id)}` }, w.name),
+      " ",
+      badge(w.status),
+    ]),
+  );
+}
 
 export async function projectsPage(): Promise<void> {
   document.title = "Projects · Drover";
@@ -48,7 +73,6 @@ export async function projectPage(): Promise<void> {
   const project = await api<Project>("GET", `/api/v2/project/${enc(slug)}`);
   const branch = new URLSearchParams(location.search).get("branch") ?? "";
   const q = branch ? `?branch=${encodeURIComponent(branch)}` : "";
-  const pipelines = await api<Page<Pipeline>>("GET", `/api/v2/project/${enc(slug)}/pipeline${q}`);
 
   const filterInput = h("input", { name: "branch", value: branch });
   const filter = h(
@@ -95,35 +119,73 @@ export async function projectPage(): Promise<void> {
       .catch((err: unknown) => flash(err instanceof Error ? err.message : String(err), "error"));
   });
 
-  const rows = pipelines.items.map((p) =>
-    h(
-      "li",
-      {},
-      h("a", { href: `/pipelines/${encodeURIComponent(p.id)}` }, `#${p.number}`),
-      " ",
-      badge(p.state),
-      " ",
-      h("span", { class: "muted" }, p.vcs?.tag ? `tag ${p.vcs.tag}` : (p.vcs?.branch ?? "")),
-      " ",
-      when(p.created_at),
-      " ",
-      h("span", { class: "muted" }, p.trigger.actor.login),
-    ),
-  );
+  const list = h("ul", { class: "rows", id: "pipeline-list" });
+  const empty = h("p", {}, "No pipelines.");
+  const drawList = async (): Promise<void> => {
+    const page = await api<Page<Pipeline>>("GET", `/api/v2/project/${enc(slug)}/pipeline${q}`);
+    const rows = await Promise.all(
+      page.items.map(async (p) =>
+        h(
+          "li",
+          {},
+          h("a", { href: `/pipelines/${encodeURIComponent(p.id)}` }, `#${p.number}`),
+          " ",
+          badge(p.state),
+          " ",
+          h("span", { class: "muted" }, p.vcs?.tag ? `tag ${p.vcs.tag}` : (p.vcs?.branch ?? "")),
+          " ",
+          when(p.created_at),
+          " ",
+          h("span", { class: "muted" }, p.trigger.actor.login),
+          await workflowLinks(p.id),
+        ),
+      ),
+    );
+    keepFocus(() => list.replaceChildren(...rows));
+    empty.hidden = rows.length > 0;
+  };
+  await drawList();
+  // Changed pipelines since the last refresh: a shown one redraws its workflows only; one not
+  // shown (a new pipeline) or a poll (none named) redraws the list.
+  const changed = new Set<string>();
+  const refresh = async (): Promise<void> => {
+    const ids = [...changed];
+    changed.clear();
+    const spans = ids.map((id) =>
+      list.querySelector<HTMLElement>(`.workflows[data-pipeline="${CSS.escape(id)}"]`),
+    );
+    if (ids.length === 0 || spans.some((x) => x === null)) return drawList();
+    for (const [i, span] of spans.entries()) {
+      const fresh = await workflowLinks(ids[i] ?? "");
+      keepFocus(() => span?.replaceWith(fresh));
+    }
+  };
   render(
     h("nav", { class: "crumbs" }, h("a", { href: "/projects" }, "Projects"), " / ", slug),
-    h("h1", {}, project.name),
+    h("h1", {}, project.name, " ", liveIndicator()),
     h(
       "p",
       {},
       h("a", { href: `/projects/${enc(slug)}/settings` }, "Project settings"),
       " · ",
+      h("a", { href: `/projects/${enc(slug)}/webhooks` }, "Webhooks"),
+      " · ",
       h("a", { href: `/projects/${enc(slug)}/schedules` }, "Schedules"),
     ),
     filter,
-    h("ul", { class: "rows", id: "pipeline-list" }, ...rows),
-    rows.length === 0 ? h("p", {}, "No pipelines.") : null,
+    list,
+    empty,
     trigger,
+  );
+  // New pipelines and workflow status arrive on the project's channel.
+  watchProject(
+    project.id,
+    (e) => {
+      if (e.kind !== "workflow_changed" || !e.pipelineId) return false;
+      changed.add(e.pipelineId);
+      return true;
+    },
+    refresh,
   );
 }
 
@@ -131,7 +193,21 @@ export async function pipelinePage(): Promise<void> {
   const id = param("id");
   const p = await api<Pipeline & { project_slug: string }>("GET", `/api/v2/pipeline/${enc(id)}`);
   document.title = `Pipeline #${p.number} · Drover`;
-  const wfs = await api<Page<Workflow>>("GET", `/api/v2/pipeline/${enc(id)}/workflow`);
+  const list = h("ul", { class: "rows", id: "workflow-list" });
+  const drawList = async (): Promise<void> => {
+    const wfs = await api<Page<Workflow>>("GET", `/api/v2/pipeline/${enc(id)}/workflow`);
+    const rows = wfs.items.map((w) =>
+      h(
+        "li",
+        {},
+        h("a", { href: `/workflows/${encodeURIComponent(w.id)}` }, w.name),
+        " ",
+        badge(w.status),
+      ),
+    );
+    keepFocus(() => list.replaceChildren(...rows));
+  };
+  await drawList();
   render(
     h(
       "nav",
@@ -139,19 +215,9 @@ export async function pipelinePage(): Promise<void> {
       h("a", { href: `/projects/${enc(p.project_slug)}` }, p.project_slug),
       ` / #${p.number}`,
     ),
-    h("h1", {}, `Pipeline #${p.number} `, badge(p.state)),
-    h(
-      "ul",
-      { class: "rows", id: "workflow-list" },
-      ...wfs.items.map((w) =>
-        h(
-          "li",
-          {},
-          h("a", { href: `/workflows/${encodeURIComponent(w.id)}` }, w.name),
-          " ",
-          badge(w.status),
-        ),
-      ),
-    ),
+    h("h1", {}, `Pipeline #${p.number} `, badge(p.state), " ", liveIndicator()),
+    list,
   );
+  const project = await api<Project>("GET", `/api/v2/project/${enc(p.project_slug)}`);
+  watchProject(project.id, (e) => e.pipelineId === id, drawList);
 }

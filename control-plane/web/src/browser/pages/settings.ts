@@ -56,6 +56,13 @@ export async function settingsPage(): Promise<void> {
       " / settings",
     ),
     h("h1", {}, "Project settings"),
+    h(
+      "p",
+      {},
+      h("a", { href: `/projects/${enc(slug)}/webhooks` }, "Webhooks"),
+      " · ",
+      h("a", { href: `/projects/${enc(slug)}/schedules` }, "Schedules"),
+    ),
     h("h2", {}, "Environment variables"),
     h("ul", { class: "rows", id: "envvar-list" }, ...rows),
     rows.length === 0 ? h("p", {}, "No environment variables.") : null,

@@ -2,6 +2,7 @@
 import { flash, h } from "../client.js";
 
 export interface Project {
+  id: string;
   slug: string;
   name: string;
   organization_name: string;
@@ -23,6 +24,7 @@ export interface Workflow {
   pipeline_number: number;
   project_slug: string;
   created_at: string;
+  stopped_at?: string | null;
 }
 export interface WorkflowJob {
   id: string;
@@ -32,6 +34,9 @@ export interface WorkflowJob {
   dependencies: string[];
   job_number?: number;
   approval_request_id?: string;
+  started_at?: string | null;
+  stopped_at?: string | null;
+  parallelism?: number;
 }
 export interface Page<T> {
   items: T[];
@@ -49,3 +54,38 @@ export function field(label: string, input: HTMLInputElement | HTMLTextAreaEleme
 /** Shows an action's error in the page's live region. */
 export const fail = (err: unknown): void =>
   flash(err instanceof Error ? err.message : String(err), "error");
+
+/** "1m 05s" from `start` to `stop` (or now, while running). */
+export function duration(start: string, stop?: string | null): string {
+  const ms = (stop ? Date.parse(stop) : Date.now()) - Date.parse(start);
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+}
+
+/**
+ * Runs `redraw` (which replaces the page's elements) and gives keyboard focus back to the
+ * element that had it: the same `id`, `aria-label` or button text in the new page.
+ */
+export function keepFocus(redraw: () => void): void {
+  const el = document.activeElement;
+  const key =
+    el instanceof HTMLElement && el !== document.body
+      ? el.id
+        ? `#${CSS.escape(el.id)}`
+        : el.getAttribute("aria-label")
+          ? `[aria-label="${CSS.escape(el.getAttribute("aria-label") ?? "")}"]`
+          : el.tagName === "BUTTON"
+            ? `button:${el.textContent ?? ""}`
+            : null
+      : null;
+  redraw();
+  if (!key) return;
+  if (key.startsWith("button:")) {
+    const text = key.slice("button:".length);
+    for (const b of document.querySelectorAll("button")) {
+      if (b.textContent === text) return b.focus();
+    }
+    return;
+  }
+  document.querySelector<HTMLElement>(key)?.focus();
+}

@@ -1,9 +1,19 @@
-/** The workflow graph with live status and its actions. */
+/** The workflow graph with live status (the project's channel) and its actions. */
 import { api, badge, flash, h, render } from "../client.js";
-import { enc, param, type Page, type Workflow, type WorkflowJob } from "./ui.js";
+import { liveIndicator, watchProject } from "../live.js";
+import {
+  duration,
+  enc,
+  keepFocus,
+  param,
+  type Page,
+  type Project,
+  type Workflow,
+  type WorkflowJob,
+} from "./ui.js";
 
 /** Columns by depth (longest `requires` chain), one node per job, SVG lines for the edges. */
-function graph(jobs: WorkflowJob[], onToggle: (id: string, on: boolean) => void): HTMLElement {
+function graph(jobs: WorkflowJob[], selected: Set<string>): HTMLElement {
   const byId = new Map(jobs.map((j) => [j.id, j]));
   const depth = new Map<string, number>();
   const depthOf = (j: WorkflowJob, seen = new Set<string>()): number => {
@@ -32,8 +42,14 @@ function graph(jobs: WorkflowJob[], onToggle: (id: string, on: boolean) => void)
         "div",
         { class: "col" },
         ...col.map((j) => {
-          const box = h("input", { type: "checkbox", "aria-label": `Select ${j.name}` });
-          box.addEventListener("change", () => onToggle(j.id, box.checked));
+          const box = h("input", {
+            type: "checkbox",
+            "aria-label": `Select ${j.name}`,
+            checked: selected.has(j.id),
+          });
+          box.addEventListener("change", () =>
+            box.checked ? selected.add(j.id) : selected.delete(j.id),
+          );
           const label =
             j.type === "build" && j.job_number !== undefined
               ? h("a", { href: `/jobs/${encodeURIComponent(j.id)}` }, j.name)
@@ -51,6 +67,10 @@ function graph(jobs: WorkflowJob[], onToggle: (id: string, on: boolean) => void)
             label,
             " ",
             badge(j.status),
+            j.parallelism ? h("span", { class: "muted" }, ` ×${j.parallelism}`) : null,
+            j.started_at
+              ? h("span", { class: "muted dur" }, ` ${duration(j.started_at, j.stopped_at)}`)
+              : null,
           );
         }),
       ),
@@ -79,12 +99,19 @@ function graph(jobs: WorkflowJob[], onToggle: (id: string, on: boolean) => void)
 }
 
 const FINAL = new Set(["success", "failed", "canceled", "error", "not_run", "unauthorized"]);
+const notYet = "A workflow reruns once it has finished.";
 
 export async function workflowPage(): Promise<void> {
   const id = param("id");
   const selected = new Set<string>();
-  const act = (label: string, path: string, bodyOf: () => unknown): HTMLButtonElement => {
-    const b = h("button", { type: "button" }, label);
+  const act = (
+    label: string,
+    path: string,
+    bodyOf: () => unknown,
+    off: string | false = false,
+  ): HTMLButtonElement => {
+    // A button that does not apply now is disabled and says why.
+    const b = h("button", { type: "button", disabled: off !== false, title: off || "" }, label);
     b.addEventListener("click", () => {
       void api<{ workflow_id?: string }>("POST", path, bodyOf())
         .then((r) => {
@@ -97,60 +124,81 @@ export async function workflowPage(): Promise<void> {
     return b;
   };
   const wfPath = `/api/v2/workflow/${enc(id)}`;
-  const draw = async (): Promise<boolean> => {
+  const draw = async (): Promise<Workflow> => {
     const [w, jobs] = await Promise.all([
       api<Workflow>("GET", wfPath),
       api<Page<WorkflowJob>>("GET", `${wfPath}/job`),
     ]);
     document.title = `${w.name} · Drover`;
     const approvals = jobs.items.filter((j) => j.type === "approval" && j.status === "on_hold");
-    render(
-      h(
-        "nav",
-        { class: "crumbs" },
-        h("a", { href: `/projects/${enc(w.project_slug)}` }, w.project_slug),
-        " / ",
+    const final = FINAL.has(w.status);
+    keepFocus(() =>
+      render(
         h(
-          "a",
-          { href: `/pipelines/${encodeURIComponent(w.pipeline_id)}` },
-          `#${w.pipeline_number}`,
+          "nav",
+          { class: "crumbs" },
+          h("a", { href: `/projects/${enc(w.project_slug)}` }, w.project_slug),
+          " / ",
+          h(
+            "a",
+            { href: `/pipelines/${encodeURIComponent(w.pipeline_id)}` },
+            `#${w.pipeline_number}`,
+          ),
+          ` / ${w.name}`,
         ),
-        ` / ${w.name}`,
-      ),
-      h("h1", {}, `${w.name} `, h("span", { id: "workflow-status" }, badge(w.status))),
-      h(
-        "div",
-        { class: "actions", role: "toolbar", "aria-label": "Workflow actions" },
-        ...approvals.map((j) =>
+        h(
+          "h1",
+          {},
+          `${w.name} `,
+          h("span", { id: "workflow-status" }, badge(w.status)),
+          " ",
+          h("span", { class: "muted dur" }, duration(w.created_at, w.stopped_at)),
+          " ",
+          liveIndicator(),
+        ),
+        h(
+          "div",
+          { class: "actions", role: "toolbar", "aria-label": "Workflow actions" },
+          ...approvals.map((j) =>
+            act(
+              `Approve ${j.name}`,
+              `${wfPath}/approve/${enc(j.approval_request_id ?? j.id)}`,
+              () => ({}),
+            ),
+          ),
+          act("Cancel", `${wfPath}/cancel`, () => ({}), final && "The workflow has finished."),
+          act("Rerun all", `${wfPath}/rerun`, () => ({}), !final && notYet),
           act(
-            `Approve ${j.name}`,
-            `${wfPath}/approve/${enc(j.approval_request_id ?? j.id)}`,
-            () => ({}),
+            "Rerun from failed",
+            `${wfPath}/rerun`,
+            () => ({ from_failed: true }),
+            w.status !== "failed" && "Only a failed workflow reruns from failed.",
+          ),
+          act(
+            "Rerun selected",
+            `${wfPath}/rerun`,
+            () => ({ jobs: [...selected] }),
+            !final && notYet,
+          ),
+          act(
+            "Rerun selected with SSH",
+            `${wfPath}/rerun`,
+            () => ({ jobs: [...selected], enable_ssh: true }),
+            !final && notYet,
           ),
         ),
-        act("Cancel", `${wfPath}/cancel`, () => ({})),
-        act("Rerun all", `${wfPath}/rerun`, () => ({})),
-        act("Rerun from failed", `${wfPath}/rerun`, () => ({ from_failed: true })),
-        act("Rerun selected", `${wfPath}/rerun`, () => ({ jobs: [...selected] })),
-        act("Rerun selected with SSH", `${wfPath}/rerun`, () => ({
-          jobs: [...selected],
-          enable_ssh: true,
-        })),
+        graph(jobs.items, selected),
       ),
-      graph(jobs.items, (jid, on) => (on ? selected.add(jid) : selected.delete(jid))),
     );
-    return FINAL.has(w.status);
+    return w;
   };
-  await draw();
-  // Live status until the workflow is final.
-  const tick = (): void => {
-    setTimeout(() => {
-      if (selected.size > 0) return tick();
-      void draw().then(
-        (done) => (done ? undefined : tick()),
-        () => tick(),
-      );
-    }, 2000);
-  };
-  tick();
+  const w = await draw();
+  // Live status: the project's channel says when this workflow changed.
+  const project = await api<Project>("GET", `/api/v2/project/${enc(w.project_slug)}`);
+  watchProject(
+    project.id,
+    // Job status changes come as the workflow's change; step events do not change the graph.
+    (e) => e.kind === "workflow_changed" && e.workflowId === id,
+    draw,
+  );
 }
