@@ -44,6 +44,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "list or destroy vm-service's machines (operators)",
     load: () => import("./commands/vm.js"),
   },
+  tls: {
+    summary: "create a CA and server or client certificates (as nomad tls)",
+    load: () => import("./commands/tls.js"),
+  },
   "network-rules": {
     summary: "print the ports table as a table or firewall rules (nftables, AWS, GCP, Nomad)",
     load: () => import("./commands/network-rules.js"),
