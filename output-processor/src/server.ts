@@ -1,5 +1,7 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { checkConnect, checkListen } from "@drover/tls";
 import type { Logger } from "pino";
 import type { TaskTokenVerifier } from "./auth/token.js";
 import { parseOutputConfig, type OutputConfigInput } from "./config.js";
@@ -73,6 +75,21 @@ export function createOutputProcessor(
   deps: OutputProcessorDeps,
 ): OutputProcessor {
   const config = parseOutputConfig(configInput);
+  checkListen({
+    service: "the output-processor",
+    host: config.host,
+    tls: config.tls !== undefined,
+    allowPlaintext: config.allowPlaintext,
+    hostVariable: "DROVER_OUTPUT_HOST",
+  });
+  if (config.redisUrl) {
+    checkConnect({
+      peer: "Redis",
+      url: config.redisUrl,
+      allowPlaintext: config.allowPlaintext,
+      variable: "REDIS_URL",
+    });
+  }
   const logger = deps.logger.child({ service: "output-processor" });
   const limits = { maxTaskBytes: config.maxTaskBytes, chunkBytes: config.chunkBytes };
   const { objectStore } = config;
@@ -121,7 +138,7 @@ export function createOutputProcessor(
   const pusher = new PusherServer(config.pusher, { ...shared, logger });
   const registry = metrics.registry;
 
-  const server = createServer((req, res) => {
+  const handle: RequestListener = (req, res) => {
     void (async () => {
       try {
         const url = requestUrl(req);
@@ -156,7 +173,8 @@ export function createOutputProcessor(
         res.end(JSON.stringify({ code: "DROVER_ERR_OUTPUT_STORE", message: "internal error" }));
       }
     })();
-  });
+  };
+  const server: Server = config.tls ? createHttpsServer(config.tls, handle) : createServer(handle);
   server.on("upgrade", (req: IncomingMessage, socket, head: Buffer) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === INGEST_PATH) ingest.handleUpgrade(req, socket, head);
@@ -176,7 +194,7 @@ export function createOutputProcessor(
         server.listen(config.port, config.host, () => {
           server.off("error", reject);
           port = (server.address() as AddressInfo).port;
-          logger.info({ port }, "output-processor listening");
+          logger.info({ port, tls: config.tls !== undefined }, "output-processor listening");
           resolve(port);
         });
       }),

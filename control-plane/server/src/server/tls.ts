@@ -1,0 +1,33 @@
+/** TLS of the control plane: what it serves with, and the CA its own clients verify peers against. */
+import { caOf, checkListen, serverTlsOf, type ServerTls } from "@drover/tls";
+import { Agent, type Dispatcher } from "undici";
+import type { ServerConfig } from "../config/server-config.js";
+
+export interface ControlPlaneTls {
+  /** Certificate and key of the API, the UI, the task API and the artifact server; unset: HTTP. */
+  server?: ServerTls;
+  /** PEM of `DROVER_TLS_CA`: what the output-processor's and vm-service's certificates are checked against. */
+  ca?: string;
+  /** For `fetch` to Drover's own services (verifies against `ca`); unset: Node's defaults. */
+  dispatcher?: Dispatcher;
+}
+
+/**
+ * Reads `DROVER_TLS_CERT`/`DROVER_TLS_KEY`/`DROVER_TLS_CA`; refuses a plaintext API beyond
+ * loopback (`DROVER_ERR_PLAINTEXT_REFUSED`) unless `DROVER_ALLOW_PLAINTEXT=true`.
+ */
+export function controlPlaneTls(config: ServerConfig): ControlPlaneTls {
+  const server = serverTlsOf({ DROVER_TLS_CERT: config.tlsCert, DROVER_TLS_KEY: config.tlsKey });
+  checkListen({
+    service: "the control plane's API",
+    host: config.host,
+    tls: server !== undefined,
+    allowPlaintext: config.allowPlaintext,
+    hostVariable: "DROVER_HOST",
+  });
+  const ca = caOf({ DROVER_TLS_CA: config.tlsCa });
+  return {
+    ...(server ? { server } : {}),
+    ...(ca ? { ca, dispatcher: new Agent({ connect: { ca } }) } : {}),
+  };
+}
