@@ -39,6 +39,7 @@ import { trustedOriginSet } from "../users/origin.js";
 import { readSessionCookie } from "../users/sessions.js";
 import { registerWebRoutes } from "../web/index.js";
 import { startControlPlane, type ControlPlane, type RouteModule } from "./compose.js";
+import { checkPeers, controlPlaneTls } from "./tls.js";
 
 /** pino `redact.paths` of the root logger: tokens, sessions and every path that may hold a secret. */
 export const ROOT_LOG_REDACT_PATHS: readonly string[] = [
@@ -182,6 +183,13 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
   const secretStore = opts.secretStore ?? secretStoreConfigFromEnv(env, { dataDir: paths.root });
   const nomad = opts.nomad !== undefined ? opts.nomad : nomadSettingsFromEnv(env);
   const vmSettings = opts.vm ?? vmSettingsFromEnv(env);
+  // Certificates read and plaintext refused before anything starts, saying why.
+  const tls = controlPlaneTls(config);
+  checkPeers(config, {
+    vault: secretStore.kind === "vault" ? secretStore.addr : undefined,
+    nomad: nomad?.client.address,
+    vm: vmSettings.mode === "remote" ? vmSettings.url : undefined,
+  });
   await mkdir(paths.root, { recursive: true });
   const db: Database = await openDatabase(
     config.databaseUrl ? { url: config.databaseUrl } : { dataDir: paths.pglite },
@@ -224,6 +232,8 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
         {
           port,
           host: config.outputHost,
+          ...(tls.server ? { tls: tls.server } : {}),
+          allowPlaintext: config.allowPlaintext,
           ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
           dataDir: paths.output,
           pusher: { appKey: keys.pusherAppKey, appSecret: keys.pusherAppSecret },
@@ -264,7 +274,8 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
     cleanups.push(() => running.close());
     const host = /^(0\.0\.0\.0|::|)$/.test(config.outputHost) ? "127.0.0.1" : config.outputHost;
     const outputUrl =
-      config.outputUrl ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+      config.outputUrl ??
+      `${tls.server ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
     const scheduler = chooseScheduler(opts, nomad, env);
     const routes: RouteModule[] = [...secrets.routes];
@@ -275,16 +286,30 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
     // The live job page (`/jobs/{id}`) and `POST /api/pusher/auth` for its channels.
     routes.push((app, deps) =>
       registerWebRoutes(app, deps, {
-        pusher: { appKey: keys.pusherAppKey, appSecret: keys.pusherAppSecret, wsPort: port },
+        pusher: {
+          appKey: keys.pusherAppKey,
+          appSecret: keys.pusherAppSecret,
+          wsPort: port,
+          // Browsers' live output over WSS when the output-processor serves TLS.
+          forceTLS: tls.server !== undefined,
+        },
       }),
     );
     routes.push(...(opts.routes ?? []));
-    const vm = await startMachines({ settings: vmSettings, db, dataDir: paths.root, logger });
+    const vm = await startMachines({
+      settings: vmSettings,
+      db,
+      dataDir: paths.root,
+      logger,
+      ...(tls.server ? { serverTls: tls.server } : {}),
+      ...(tls.ca ? { ca: tls.ca } : {}),
+    });
     if (vm) cleanups.push(() => vm.close());
     const cp = await startControlPlane({
       config: { ...config, outputUrl },
       logger,
       db,
+      tls,
       scheduler,
       secrets: provider,
       mintOutputToken: (taskId, task) =>

@@ -1,5 +1,5 @@
 /** TLS of the control plane: what it serves with, and the CA its own clients verify peers against. */
-import { caOf, checkListen, serverTlsOf, type ServerTls } from "@drover/tls";
+import { caOf, checkConnect, checkListen, serverTlsOf, type ServerTls } from "@drover/tls";
 import { Agent, type Dispatcher } from "undici";
 import type { ServerConfig } from "../config/server-config.js";
 
@@ -30,4 +30,26 @@ export function controlPlaneTls(config: ServerConfig): ControlPlaneTls {
     ...(server ? { server } : {}),
     ...(ca ? { ca, dispatcher: new Agent({ connect: { ca } }) } : {}),
   };
+}
+
+/**
+ * Refuses plaintext connections beyond loopback (`DROVER_ERR_PLAINTEXT_REFUSED`) to the
+ * database, Redis, Vault, Nomad, vm-service and the output-processor, unless
+ * `DROVER_ALLOW_PLAINTEXT=true`.
+ */
+export function checkPeers(
+  config: ServerConfig,
+  more: { vault?: string | undefined; nomad?: string | undefined; vm?: string | undefined },
+): void {
+  const peers: Array<[string, string | undefined, string]> = [
+    ["PostgreSQL", config.databaseUrl, "DATABASE_URL"],
+    ["Redis", config.redisUrl, "REDIS_URL"],
+    ["the output-processor", config.outputUrl, "DROVER_OUTPUT_URL"],
+    ["Vault", more.vault, "VAULT_ADDR"],
+    ["Nomad", more.nomad, "NOMAD_ADDR"],
+    ["vm-service", more.vm, "DROVER_VM_URL"],
+  ];
+  for (const [peer, url, variable] of peers) {
+    if (url) checkConnect({ peer, url, allowPlaintext: config.allowPlaintext, variable });
+  }
 }
