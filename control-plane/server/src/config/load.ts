@@ -157,6 +157,7 @@ function nomadOf(env: DroverEnv, issues: FieldIssue[]): NomadSettings | null | u
     JOB_SPEC_VARS,
     {
       ...pick(env, simple),
+      allowPlaintext: env.DROVER_ALLOW_PLAINTEXT,
       ...(env.DROVER_NOMAD_RAW_EXEC_COMMAND
         ? {
             rawExec: {
