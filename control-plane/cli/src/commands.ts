@@ -48,6 +48,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "create a CA and server or client certificates (as nomad tls)",
     load: () => import("./commands/tls.js"),
   },
+  doctor: {
+    summary: "check a running deployment: health, readiness, dependencies, version, TLS",
+    load: () => import("./commands/doctor.js"),
+  },
   "network-rules": {
     summary: "print the ports table as a table or firewall rules (nftables, AWS, GCP, Nomad)",
     load: () => import("./commands/network-rules.js"),

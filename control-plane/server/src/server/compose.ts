@@ -6,6 +6,7 @@
  * caller); each module exports `registerXRoutes(app, deps)` and receives `ControlPlaneDeps`.
  */
 import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -153,6 +154,13 @@ export interface ArtifactLinks {
 const RENDERED = /\.(html?|xhtml)$/i;
 
 const DEFAULT_ARTIFACTS_PORT = 8081;
+
+/** The package's version, which `/healthz` reports (`drover doctor`). */
+const VERSION = (
+  JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 /** A key from the config, else one generated once and kept (0600). */
 async function artifactsKey(config: ServerConfig): Promise<Buffer> {
@@ -323,6 +331,7 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
   // The CLI learns where live output is read from here.
   app.get("/healthz", { config: { auth: "none" } }, async () => ({
     status: "ok",
+    version: VERSION,
     ...(deps.output ? { output_url: deps.output.url } : {}),
   }));
 }
