@@ -130,8 +130,10 @@ export class DroverClient {
       });
       text = await res.text();
     } catch (err) {
-      throw tlsFailure(err, { peer: `the Drover server at ${this.url}` }) ??
-        new DroverUnreachableError(this.url, err);
+      throw (
+        tlsFailure(err, { peer: `the Drover server at ${this.url}` }) ??
+        new DroverUnreachableError(this.url, err)
+      );
     }
     let parsed: unknown;
     try {

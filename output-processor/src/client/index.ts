@@ -314,7 +314,10 @@ export class OutputClient {
 
   private open(): void {
     if (this.closing || this.fatal) return;
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, ...connectOptions(this.opts.tls) });
+    const ws = new WebSocket(this.url, {
+      perMessageDeflate: false,
+      ...connectOptions(this.opts.tls),
+    });
     this.ws = ws;
     this.authed = false;
     this.sentCount = 0;

@@ -33,7 +33,13 @@ async function runToken(server: Server, drover: Drover, cliFile: string): Promis
     const stored = JSON.parse(readFileSync(cliFile, "utf8")) as Partial<CliSettings>;
     if (stored.token) {
       const client = new DroverClient(drover.cp.url, stored.token, stored);
-      if (await client.me().then(() => true, () => false)) return stored.token;
+      if (
+        await client.me().then(
+          () => true,
+          () => false,
+        )
+      )
+        return stored.token;
     }
   } catch {
     // none stored

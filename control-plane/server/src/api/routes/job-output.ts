@@ -105,7 +105,9 @@ export async function readTaskLog(
     });
   } catch (err) {
     const tls = tlsFailure(err, { peer: `the output-processor at ${source.url}` });
-    throw unavailable(`the output-processor did not answer: ${tls?.message ?? (err as Error).message}`);
+    throw unavailable(
+      `the output-processor did not answer: ${tls?.message ?? (err as Error).message}`,
+    );
   }
   if (res.status === 404) {
     await res.body?.cancel();
