@@ -101,6 +101,13 @@ export function tlsFailure(err: unknown, ctx: TlsFailureContext): TlsError | und
         { cause: error },
       );
     }
+    if (code === "INVALID_PURPOSE") {
+      return new TlsError(
+        "DROVER_ERR_TLS_CERT_PURPOSE",
+        `the certificate of ${ctx.peer} is not a server certificate (INVALID_PURPOSE): make one with drover tls cert create --server`,
+        { cause: error },
+      );
+    }
     if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
       return new TlsError(
         "DROVER_ERR_TLS_NAME_MISMATCH",

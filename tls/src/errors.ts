@@ -6,6 +6,8 @@ export type TlsErrorCode =
   | "DROVER_ERR_TLS_CERT_NOT_YET_VALID"
   /** The peer's certificate is not signed by the CA we trust. */
   | "DROVER_ERR_TLS_UNKNOWN_CA"
+  /** The peer's certificate is not for this use (a client certificate served by a server). */
+  | "DROVER_ERR_TLS_CERT_PURPOSE"
   /** The peer's certificate does not name the host we connected to. */
   | "DROVER_ERR_TLS_NAME_MISMATCH"
   /** The handshake failed otherwise: plaintext peer, client certificate refused ... */
