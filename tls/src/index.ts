@@ -1,4 +1,4 @@
-export { TlsError, type TlsErrorCode } from "./errors.js";
+export { TLS_ERROR_CODES, TlsError, type TlsErrorCode } from "./errors.js";
 export {
   createCa,
   createCertificate,
