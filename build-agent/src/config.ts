@@ -26,6 +26,8 @@ export const agentEnvSchema = z
     DROVER_URL: z.url({ message: "DROVER_URL must be an http(s) URL" }),
     /** PEM CA the control plane's and output-processor's certificates are verified against. */
     DROVER_TLS_CA: tlsEnvSchema.shape.DROVER_TLS_CA,
+    /** The same CA as PEM text (Nomad jobs carry it so: a client has no file of it). */
+    DROVER_TLS_CA_PEM: z.string().includes("-----BEGIN ").optional(),
     /** `true`: a plaintext DROVER_URL beyond loopback is accepted (a private network). */
     DROVER_ALLOW_PLAINTEXT: z
       .string()
@@ -214,7 +216,7 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     allowPlaintext: e.DROVER_ALLOW_PLAINTEXT,
     variable: "DROVER_URL",
   });
-  const ca = caOf(e);
+  const ca = e.DROVER_TLS_CA_PEM ?? caOf(e);
   return {
     ...(ca ? { tls: { ca } } : {}),
     taskToken: e.DROVER_TASK_TOKEN,

@@ -101,6 +101,10 @@ describe("agent config", () => {
     expect(() =>
       loadAgentConfig({ ...remote, DROVER_URL: "https://ci.internal", DROVER_TLS_CA: "/nope.pem" }),
     ).toThrow(/DROVER_TLS_CA: cannot read \/nope.pem/);
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    expect(
+      loadAgentConfig({ ...remote, DROVER_URL: "https://ci.internal", DROVER_TLS_CA_PEM: pem }).tls,
+    ).toEqual({ ca: pem });
   });
   it("defaults to the unix socket and the cimg/base alias", () => {
     const c = loadAgentConfig({ DROVER_TASK_TOKEN: "t", DROVER_URL: "http://127.0.0.1:8080" });

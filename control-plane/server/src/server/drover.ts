@@ -160,10 +160,15 @@ function chooseScheduler(
   opts: DroverOptions,
   nomad: NomadSettings | null,
   env: Record<string, string | undefined>,
+  ca: string | undefined,
 ): SchedulerBackend {
   if (opts.scheduler) return opts.scheduler;
   const { config, logger } = opts;
-  if (nomad) return NomadScheduler.fromConfig(nomad.client, nomad.jobSpec, logger);
+  if (nomad) {
+    // Agents on Nomad clients have no file of the CA: their jobs carry it.
+    const jobSpec = ca ? { ...nomad.jobSpec, agentCa: ca } : nomad.jobSpec;
+    return NomadScheduler.fromConfig(nomad.client, jobSpec, logger);
+  }
   return new LocalScheduler({
     logger,
     stateDir: dataPaths(config).agents,
@@ -277,7 +282,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       config.outputUrl ??
       `${tls.server ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
-    const scheduler = chooseScheduler(opts, nomad, env);
+    const scheduler = chooseScheduler(opts, nomad, env, tls.ca);
     const routes: RouteModule[] = [...secrets.routes];
     if (scheduler instanceof NomadScheduler) {
       const ui = nomad?.uiAddress;
