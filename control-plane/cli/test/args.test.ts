@@ -25,6 +25,11 @@ const VALID: Record<string, string[][]> = {
   nomad: [["render"], ["jobs"]],
   vm: [["list"], ["destroy", "some-id"]],
   "network-rules": [[]],
+  tls: [
+    ["ca", "create"],
+    ["cert", "create"],
+  ],
+  doctor: [[]],
 };
 
 /** Command lines with a missing or extra positional, a bad value or a missing subcommand. */
@@ -62,6 +67,13 @@ const BAD: Array<[string[], RegExp]> = [
   [["network-rules", "--format", "csv"], /--format must be one of/],
   [["network-rules", "--role", "router"], /--role must be one of/],
   [["network-rules", "extra"], /unexpected argument 'extra'/],
+  [["tls"], /missing subcommand/],
+  [["tls", "ca"], /missing subcommand/],
+  [["tls", "key", "create"], /unknown subcommand 'key'/],
+  [["tls", "ca", "create", "--days", "ten"], /--days must be an integer/],
+  [["tls", "cert", "create", "--server", "--client"], /give one of --server or --client/],
+  [["tls", "cert", "create", "--client", "--dns", "x"], /--dns and --ip name servers only/],
+  [["doctor", "extra"], /unexpected argument 'extra'/],
 ];
 
 let out = "";
