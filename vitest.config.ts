@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     reporters: ["default", "./vitest.summary-reporter.ts"],
     projects: [
+      "tls",
       "nomad-jobs",
       "output-processor",
       "vm-service",

@@ -5,6 +5,7 @@ const root = fileURLToPath(new URL(".", import.meta.url));
 
 /** Where each `@drover/<name>` package lives, relative to the repository root. */
 const PACKAGES: Record<string, string> = {
+  tls: "tls",
   "config-compiler": "control-plane/compiler",
   "task-api": "control-plane/task-api",
   "control-plane": "control-plane/server",

@@ -149,7 +149,7 @@ function executorFor(
  */
 export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
   const { config, logger, signal } = opts;
-  const api = new TaskApiClient({ url: config.url });
+  const api = new TaskApiClient({ url: config.url, ...(config.tls ? { tls: config.tls } : {}) });
   const docker = opts.docker ?? dockerClient(config.docker);
   await prepareNetRules(config, docker, logger);
   const claim = await api.claim(config.taskToken);
@@ -183,6 +183,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<TaskOutcome> {
       token: task.output.token,
       taskId: task.taskId,
       logger: log,
+      ...(config.tls ? { tls: config.tls } : {}),
     });
     const connected = client.connect();
     connected.catch((err: unknown) =>

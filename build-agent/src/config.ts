@@ -1,4 +1,5 @@
 import os from "node:os";
+import { caOf, checkConnect, tlsEnvSchema, type ClientTls } from "@drover/tls";
 import { z } from "zod";
 import { parseImageAliases, type ImageAlias } from "./executor/docker/images.js";
 import { processStart } from "./executor/docker/process-start.js";
@@ -23,6 +24,15 @@ export const agentEnvSchema = z
     DROVER_TASK_TOKEN: z.string().min(1, "DROVER_TASK_TOKEN is required"),
     /** The control plane, e.g. http://127.0.0.1:8080. */
     DROVER_URL: z.url({ message: "DROVER_URL must be an http(s) URL" }),
+    /** PEM CA the control plane's and output-processor's certificates are verified against. */
+    DROVER_TLS_CA: tlsEnvSchema.shape.DROVER_TLS_CA,
+    /** The same CA as PEM text (Nomad jobs carry it so: a client has no file of it). */
+    DROVER_TLS_CA_PEM: z.string().includes("-----BEGIN ").optional(),
+    /** `true`: a plaintext DROVER_URL beyond loopback is accepted (a private network). */
+    DROVER_ALLOW_PLAINTEXT: z
+      .string()
+      .optional()
+      .transform((v) => tlsEnvSchema.shape.DROVER_ALLOW_PLAINTEXT.parse(v || undefined)),
     /** `unix:///var/run/docker.sock` (default) or `tcp://host:2376` (TLS when DOCKER_TLS_VERIFY=1). */
     DOCKER_HOST: z.string().optional(),
     /** Require TLS (client certificate) for a tcp DOCKER_HOST. */
@@ -101,6 +111,8 @@ export interface AgentConfig {
   output: "processor" | "stdout";
   /** Rerun with SSH (used when a task asks for it). */
   ssh: RerunSshConfig;
+  /** How Drover's services are verified (`DROVER_TLS_CA`); unset: Node's roots. */
+  tls?: ClientTls;
 }
 
 /** What the docker executor needs; tests build it directly. */
@@ -198,7 +210,15 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv): AgentConfig {
     throw new Error(`invalid agent environment:\n  ${lines.join("\n  ")}`);
   }
   const e = parsed.data;
+  checkConnect({
+    peer: "the control plane",
+    url: e.DROVER_URL,
+    allowPlaintext: e.DROVER_ALLOW_PLAINTEXT,
+    variable: "DROVER_URL",
+  });
+  const ca = e.DROVER_TLS_CA_PEM ?? caOf(e);
   return {
+    ...(ca ? { tls: { ca } } : {}),
     taskToken: e.DROVER_TASK_TOKEN,
     url: e.DROVER_URL,
     docker: dockerConnection(e.DOCKER_HOST, e.DOCKER_TLS_VERIFY, e.DOCKER_CERT_PATH),

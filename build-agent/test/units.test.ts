@@ -90,17 +90,36 @@ describe("agent config", () => {
       /DROVER_TASK_TOKEN[\s\S]*DROVER_URL[\s\S]*DROVER_IMAGE_PULL/,
     );
   });
+  it("refuses a plaintext control plane beyond loopback unless allowed, and reads DROVER_TLS_CA", () => {
+    const remote = { DROVER_TASK_TOKEN: "t", DROVER_URL: "http://ci.internal:8080" };
+    expect(() => loadAgentConfig(remote)).toThrow(
+      /the control plane at http:\/\/ci.internal:8080 \(DROVER_URL\) is plaintext beyond loopback/,
+    );
+    expect(loadAgentConfig({ ...remote, DROVER_ALLOW_PLAINTEXT: "true" }).url).toBe(
+      remote.DROVER_URL,
+    );
+    expect(() =>
+      loadAgentConfig({ ...remote, DROVER_URL: "https://ci.internal", DROVER_TLS_CA: "/nope.pem" }),
+    ).toThrow(/DROVER_TLS_CA: cannot read \/nope.pem/);
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    expect(
+      loadAgentConfig({ ...remote, DROVER_URL: "https://ci.internal", DROVER_TLS_CA_PEM: pem }).tls,
+    ).toEqual({ ca: pem });
+  });
   it("defaults to the unix socket and the cimg/base alias", () => {
     const c = loadAgentConfig({ DROVER_TASK_TOKEN: "t", DROVER_URL: "http://127.0.0.1:8080" });
     expect(c.docker).toEqual({ socketPath: "/var/run/docker.sock" });
     expect(c.executor.aliases.map((a) => a.pattern)).toEqual(["cimg/base:*"]);
     expect(
-      loadAgentConfig({ DROVER_TASK_TOKEN: "t", DROVER_URL: "http://x", DROVER_IMAGE_ALIASES: "" })
-        .executor.aliases,
+      loadAgentConfig({
+        DROVER_TASK_TOKEN: "t",
+        DROVER_URL: "http://127.0.0.1:8080",
+        DROVER_IMAGE_ALIASES: "",
+      }).executor.aliases,
     ).toEqual([]);
   });
   it("puts jobs on networks of their own with firewall rules by default", () => {
-    const base = { DROVER_TASK_TOKEN: "t", DROVER_URL: "http://x" };
+    const base = { DROVER_TASK_TOKEN: "t", DROVER_URL: "http://127.0.0.1:8080" };
     expect(loadAgentConfig(base).executor).toMatchObject({ network: "per-job", netRules: "auto" });
     expect(() => loadAgentConfig({ ...base, DROVER_NET_RULES: "always" })).toThrow(
       /DROVER_NET_RULES/,

@@ -92,6 +92,9 @@ job "drover-control-plane" {
 
       env {
         DROVER_HOST       = "0.0.0.0"
+        # Plaintext on the cluster network only: serve TLS instead with DROVER_TLS_CERT and
+        # DROVER_TLS_KEY (a template from Vault PKI) and drop this line.
+        DROVER_ALLOW_PLAINTEXT = "true"
         DROVER_PORT       = "8080"
         DROVER_PUBLIC_URL = var.public_url
         DROVER_OUTPUT_URL = var.output_url

@@ -72,6 +72,9 @@ job "drover-output-processor" {
 
       env {
         DROVER_OUTPUT_HOST = "0.0.0.0"
+        # Plaintext on the cluster network only: serve TLS instead with DROVER_TLS_CERT and
+        # DROVER_TLS_KEY (a template from Vault PKI) and drop this line.
+        DROVER_ALLOW_PLAINTEXT = "true"
         DROVER_OUTPUT_PORT = "8585"
         DROVER_OUTPUT_DIR  = "/alloc/data/output"
       }

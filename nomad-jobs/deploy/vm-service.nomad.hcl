@@ -72,6 +72,9 @@ job "drover-vm-service" {
       env {
         DROVER_VM_PROVIDER = var.provider
         DROVER_VM_HOST     = "0.0.0.0"
+        # Plaintext on the cluster network only: serve TLS instead with DROVER_TLS_CERT and
+        # DROVER_TLS_KEY (a template from Vault PKI) and drop this line.
+        DROVER_ALLOW_PLAINTEXT = "true"
         DROVER_VM_PORT     = "3000"
       }
 

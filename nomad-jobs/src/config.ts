@@ -19,6 +19,8 @@ export const nomadConfigSchema = z
     clientKey: z.string().min(1).optional(),
     /** NOMAD_TLS_SERVER_NAME: server name to verify instead of the address's host. */
     tlsServerName: z.string().min(1).optional(),
+    /** NOMAD_SKIP_VERIFY: do not verify Nomad's certificate (loopback experiments only). */
+    skipVerify: z.boolean().default(false),
     /** Connections kept per address (Nomad limits connections per client IP, default 100). */
     connections: z.number().int().positive().default(16),
     connectTimeoutMs: z.number().int().positive().default(5_000),
@@ -71,6 +73,7 @@ export function fromEnv(
     clientCert: pick("NOMAD_CLIENT_CERT"),
     clientKey: pick("NOMAD_CLIENT_KEY"),
     tlsServerName: pick("NOMAD_TLS_SERVER_NAME"),
+    skipVerify: /^(1|t|true)$/i.test(pick("NOMAD_SKIP_VERIFY") ?? ""),
     ...overrides,
   });
 }

@@ -10,6 +10,7 @@ import {
   NomadError,
   NomadErrorCode,
   fromEnv,
+  type NomadConfigInput,
   type NomadEvent,
 } from "@drover/nomad-jobs";
 import { Signal, batchJob, testServerTarget } from "./helpers.js";
@@ -417,6 +418,34 @@ describe("TLS", () => {
         code: NomadErrorCode.Unreachable,
       });
       await untrusting.close();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("names the problem: unknown CA, wrong name; NOMAD_TLS_SERVER_NAME and NOMAD_SKIP_VERIFY", async () => {
+    const pem = (f: string): string => readFileSync(join(dir, f), "utf8");
+    const t = await testServerTarget({ tls: { cert: pem("server.pem"), key: pem("server.key") } });
+    const client = (over: NomadConfigInput) =>
+      new NomadClient({ address: t.server.url, retry: { maxRetries: 0 }, ...over });
+    try {
+      const untrusting = client({});
+      await expect(untrusting.agent.health()).rejects.toThrow(
+        /Nomad at https:.* is not signed by a trusted CA .*set NOMAD_CACERT/,
+      );
+      await untrusting.close();
+      const named = client({ caCert: join(dir, "ca.pem"), tlsServerName: "server.global.nomad" });
+      expect((await named.agent.health()).data.server?.ok).toBe(true);
+      await named.close();
+      const misnamed = client({ caCert: join(dir, "ca.pem"), tlsServerName: "server.eu.nomad" });
+      await expect(misnamed.agent.health()).rejects.toThrow(/does not name the host connected to/);
+      await misnamed.close();
+      expect(fromEnv({ NOMAD_ADDR: t.server.url, NOMAD_SKIP_VERIFY: "true" }).skipVerify).toBe(
+        true,
+      );
+      const skipping = client({ skipVerify: true });
+      expect((await skipping.agent.health()).data.server?.ok).toBe(true);
+      await skipping.close();
     } finally {
       await t.close();
     }

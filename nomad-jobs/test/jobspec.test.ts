@@ -142,6 +142,14 @@ describe("job spec builder", () => {
     expect(jobIdFor(input())).toBe("drover-gh-acme-api-42-test-1337-1-0");
   });
 
+  it("hands agents the CA (PEM, public) and the plaintext permission of their control plane", () => {
+    const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const config = jobSpecConfigSchema.parse({ agentCa: ca, allowPlaintext: true });
+    const env = buildTaskJob(cases[0]!.input, config).Job.TaskGroups![0]!.Tasks[0]!.Env;
+    expect(env).toMatchObject({ DROVER_TLS_CA_PEM: ca, DROVER_ALLOW_PLAINTEXT: "true" });
+    expect(() => jobSpecConfigSchema.parse({ agentCa: "/path/ca.pem" })).toThrow();
+  });
+
   it("puts no secret-looking value anywhere; the task token appears only in the agent's Env", () => {
     for (const { input: i, driver } of cases) {
       const leaves = strings(buildTaskJob(i, driver === "docker" ? docker : rawExec).Job);

@@ -1,3 +1,4 @@
+import { serverTlsOf, tlsEnvSchema } from "@drover/tls";
 import { z } from "zod";
 import { OutputError } from "./errors.js";
 import { s3ConfigSchema } from "./objstore/config.js";
@@ -9,6 +10,10 @@ export const outputConfigSchema = z.object({
   /** Port for ingest, browser WebSockets and log reads (0 picks a free one). */
   port: z.number().int().min(0).max(65535).default(8585),
   host: z.string().default("0.0.0.0"),
+  /** Serve HTTPS/WSS with this PEM certificate and key (`DROVER_TLS_CERT`/`DROVER_TLS_KEY`). */
+  tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** Listen in plaintext beyond loopback (`DROVER_ALLOW_PLAINTEXT=true`). */
+  allowPlaintext: z.boolean().default(false),
   /** Redis for pub/sub and the live window; in-process when unset (single instance). */
   redisUrl: z.string().optional(),
   /** Directory of the filesystem log store. */
@@ -69,7 +74,7 @@ export function parseOutputConfig(input: unknown): OutputConfig {
 }
 
 /**
- * Reads `DROVER_OUTPUT_*`, `DROVER_PUSHER_*` and `REDIS_URL`; object storage when
+ * Reads `DROVER_OUTPUT_*`, `DROVER_PUSHER_*`, `DROVER_TLS_*` and `REDIS_URL`; object storage when
  * `DROVER_OUTPUT_S3_ENDPOINT` is set (with `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).
  */
 export function outputConfigFromEnv(env: NodeJS.ProcessEnv): OutputConfig {
@@ -77,6 +82,10 @@ export function outputConfigFromEnv(env: NodeJS.ProcessEnv): OutputConfig {
   return parseOutputConfig({
     port: num(env.DROVER_OUTPUT_PORT),
     host: env.DROVER_OUTPUT_HOST,
+    tls: serverTlsOf(env),
+    allowPlaintext: tlsEnvSchema.shape.DROVER_ALLOW_PLAINTEXT.parse(
+      env.DROVER_ALLOW_PLAINTEXT || undefined,
+    ),
     redisUrl: env.REDIS_URL || undefined,
     dataDir: env.DROVER_OUTPUT_DIR ?? ".drover/output",
     maxTaskBytes: num(env.DROVER_OUTPUT_MAX_TASK_BYTES),

@@ -1,6 +1,8 @@
 import { createRequire } from "node:module";
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingMessage, type RequestListener, type Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { checkConnect, checkListen } from "@drover/tls";
 import type { Logger } from "pino";
 import type { TaskTokenVerifier } from "./auth/token.js";
 import { parseOutputConfig, type OutputConfigInput } from "./config.js";
@@ -83,6 +85,21 @@ export function createOutputProcessor(
   deps: OutputProcessorDeps,
 ): OutputProcessor {
   const config = parseOutputConfig(configInput);
+  checkListen({
+    service: "the output-processor",
+    host: config.host,
+    tls: config.tls !== undefined,
+    allowPlaintext: config.allowPlaintext,
+    hostVariable: "DROVER_OUTPUT_HOST",
+  });
+  if (config.redisUrl) {
+    checkConnect({
+      peer: "Redis",
+      url: config.redisUrl,
+      allowPlaintext: config.allowPlaintext,
+      variable: "REDIS_URL",
+    });
+  }
   const logger = deps.logger.child({ service: "output-processor" });
   const limits = { maxTaskBytes: config.maxTaskBytes, chunkBytes: config.chunkBytes };
   const { objectStore } = config;
@@ -131,7 +148,7 @@ export function createOutputProcessor(
   const pusher = new PusherServer(config.pusher, { ...shared, logger });
   const registry = metrics.registry;
 
-  const server = createServer((req, res) => {
+  const handle: RequestListener = (req, res) => {
     void (async () => {
       try {
         const url = requestUrl(req);
@@ -168,7 +185,8 @@ export function createOutputProcessor(
         res.end(JSON.stringify({ code: "DROVER_ERR_OUTPUT_STORE", message: "internal error" }));
       }
     })();
-  });
+  };
+  const server: Server = config.tls ? createHttpsServer(config.tls, handle) : createServer(handle);
   server.on("upgrade", (req: IncomingMessage, socket, head: Buffer) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === INGEST_PATH) ingest.handleUpgrade(req, socket, head);
@@ -190,7 +208,7 @@ export function createOutputProcessor(
         server.listen(config.port, config.host, () => {
           server.off("error", reject);
           port = (server.address() as AddressInfo).port;
-          logger.info({ port }, "output-processor listening");
+          logger.info({ port, tls: config.tls !== undefined }, "output-processor listening");
           resolve(port);
         });
       }),

@@ -26,7 +26,7 @@ function closure(entry: string): { files: Set<string>; packages: Set<string> } {
 describe("@drover/output-processor/client", () => {
   it("loads no server dependency (the build agent imports it)", () => {
     const { files, packages } = closure(join(src, "client/index.ts"));
-    expect([...packages].sort()).toEqual(["node:util", "pino", "ws", "zod"]);
+    expect([...packages].sort()).toEqual(["@drover/tls", "node:util", "pino", "ws", "zod"]);
     for (const f of files) expect(f).not.toMatch(/\/(store|pubsub|pusher|ingest|http)\//);
   });
 });

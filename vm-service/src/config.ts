@@ -1,4 +1,5 @@
 /** vm-service's configuration, parsed once from the environment by `main.ts`. */
+import { serverTlsOf, tlsEnvSchema } from "@drover/tls";
 import { z } from "zod";
 import { leaseConfigSchema } from "./service/leases.js";
 import { localProviderConfigSchema } from "./providers/local/local-provider.js";
@@ -10,6 +11,10 @@ export const vmServiceConfigSchema = z
     /** Address and port the API listens on (3000, as CircleCI Server's machine provisioner). */
     host: z.string().min(1).default("127.0.0.1"),
     port: z.number().int().min(0).max(65535).default(3000),
+    /** Serve HTTPS with this PEM certificate and key (`DROVER_TLS_CERT`/`DROVER_TLS_KEY`). */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** Listen in plaintext beyond loopback (`DROVER_ALLOW_PLAINTEXT=true`). */
+    allowPlaintext: z.boolean().default(false),
     /** The token the control plane and agents present. */
     serviceToken: z.string().min(16),
     /** Which provider makes machines: containers on this host's engine, EC2 or GCE. */
@@ -63,6 +68,10 @@ export function vmServiceConfigFromEnv(env: NodeJS.ProcessEnv): {
   const raw = {
     host: env.DROVER_VM_HOST,
     port: int(env.DROVER_VM_PORT),
+    tls: serverTlsOf(env),
+    allowPlaintext: tlsEnvSchema.shape.DROVER_ALLOW_PLAINTEXT.parse(
+      env.DROVER_ALLOW_PLAINTEXT || undefined,
+    ),
     serviceToken: env.DROVER_VM_SERVICE_TOKEN,
     provider: env.DROVER_VM_PROVIDER,
     local: { image: env.DROVER_VM_LOCAL_IMAGE, network: env.DROVER_VM_LOCAL_NETWORK },

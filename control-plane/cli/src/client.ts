@@ -1,4 +1,6 @@
 /** A small typed client of Drover's API v2 (the CLI and tests use it). */
+import { readPem, tlsFailure } from "@drover/tls";
+import { Agent } from "undici";
 
 export class DroverApiError extends Error {
   readonly code = "DROVER_ERR_API";
@@ -94,17 +96,31 @@ export interface Paged<T> {
   next_page_token: string | null;
 }
 
+export interface DroverClientOptions {
+  /** PEM file of the CA the server's certificate is verified against (`DROVER_TLS_CA`). */
+  tlsCa?: string | undefined;
+}
+
 export class DroverClient {
+  /** `fetch` options that verify Drover's certificates against `tlsCa` (empty without one). */
+  readonly fetchOptions: RequestInit;
+
   constructor(
     readonly url: string,
     private readonly token: string,
-  ) {}
+    opts: DroverClientOptions = {},
+  ) {
+    const ca = opts.tlsCa ? readPem(opts.tlsCa, "DROVER_TLS_CA") : undefined;
+    // Node's fetch takes an undici dispatcher; its RequestInit type does not name it.
+    this.fetchOptions = ca ? ({ dispatcher: new Agent({ connect: { ca } }) } as RequestInit) : {};
+  }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     let text: string;
     try {
       res = await fetch(new URL(path, this.url), {
+        ...this.fetchOptions,
         method,
         headers: {
           "circle-token": this.token,
@@ -114,7 +130,10 @@ export class DroverClient {
       });
       text = await res.text();
     } catch (err) {
-      throw new DroverUnreachableError(this.url, err);
+      throw (
+        tlsFailure(err, { peer: `the Drover server at ${this.url}` }) ??
+        new DroverUnreachableError(this.url, err)
+      );
     }
     let parsed: unknown;
     try {

@@ -48,6 +48,10 @@ export const commands: Record<string, { summary: string; load: () => Promise<Com
     summary: "run the agents of the queue scheduler on this host (distributed mode)",
     load: () => import("./commands/runner.js"),
   },
+  tls: {
+    summary: "create a CA and server or client certificates (as nomad tls)",
+    load: () => import("./commands/tls.js"),
+  },
   doctor: {
     summary: "check a running deployment: services, TLS, dependencies, forbidden paths",
     load: () => import("./commands/doctor.js"),

@@ -4,6 +4,7 @@
  * (`GET /output/v1/tasks/{id}/log?from=<seq>&format=jsonl`), printing step headers and complete
  * lines prefixed by the job (and node) they came from.
  */
+import { tlsFailure } from "@drover/tls";
 import { networkReason, type DroverClient } from "./client.js";
 
 interface Entry {
@@ -147,8 +148,13 @@ export class LiveOutput {
     );
     let res: Response;
     try {
-      res = await fetch(url, { headers: { "circle-token": this.opts.token } });
+      res = await fetch(url, {
+        ...this.opts.client.fetchOptions,
+        headers: { "circle-token": this.opts.token },
+      });
     } catch (err) {
+      const tls = tlsFailure(err, { peer: `the output-processor at ${this.opts.outputUrl}` });
+      if (tls) throw tls;
       throw new Error(
         `cannot reach the output-processor at ${this.opts.outputUrl}: ${networkReason(err)}`,
         { cause: err },
@@ -221,9 +227,12 @@ export class LiveOutput {
 }
 
 /** Where the server's output-processor is: the given URL, else what `/healthz` says. */
-export async function discoverOutputUrl(serverUrl: string): Promise<string | undefined> {
+export async function discoverOutputUrl(
+  serverUrl: string,
+  fetchOptions: RequestInit = {},
+): Promise<string | undefined> {
   try {
-    const res = await fetch(new URL("/healthz", serverUrl));
+    const res = await fetch(new URL("/healthz", serverUrl), fetchOptions);
     if (!res.ok) return undefined;
     const body = (await res.json()) as { output_url?: unknown };
     return typeof body.output_url === "string" ? body.output_url : undefined;

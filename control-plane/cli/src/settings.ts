@@ -11,6 +11,8 @@ export interface CliSettings {
   /** vm-service of `drover up` and its service token (`drover vm`). */
   vmUrl?: string;
   vmToken?: string;
+  /** PEM file of the CA the server is verified against (`DROVER_TLS_CA`; `drover up --tls` saves its own). */
+  tlsCa?: string;
 }
 
 /** Reads `.drover/cli.json` above `from`, if any (`{}` when there is none). */
@@ -55,7 +57,8 @@ export function loadCliSettings(env: NodeJS.ProcessEnv, from: string): CliSettin
     );
   }
   const outputUrl = env.DROVER_OUTPUT_URL || (env.DROVER_URL ? undefined : stored.outputUrl);
-  return { url, token, ...(outputUrl ? { outputUrl } : {}) };
+  const tlsCa = env.DROVER_TLS_CA || (env.DROVER_URL ? undefined : stored.tlsCa);
+  return { url, token, ...(outputUrl ? { outputUrl } : {}), ...(tlsCa ? { tlsCa } : {}) };
 }
 
 /** Writes `cli.json` (mode 0600: it holds a token). */

@@ -27,6 +27,10 @@ const VALID: Record<string, string[][]> = {
   "network-rules": [[]],
   doctor: [[]],
   runner: [[]],
+  tls: [
+    ["ca", "create"],
+    ["cert", "create"],
+  ],
 };
 
 /** Command lines with a missing or extra positional, a bad value or a missing subcommand. */
@@ -67,6 +71,13 @@ const BAD: Array<[string[], RegExp]> = [
   [["doctor", "--as", "router"], /--as must be one of/],
   [["doctor", "--peer", "users=10.0.0.1"], /--peer needs --as ROLE/],
   [["runner", "extra"], /unexpected argument 'extra'/],
+  [["tls"], /missing subcommand/],
+  [["tls", "ca"], /missing subcommand/],
+  [["tls", "key", "create"], /unknown subcommand 'key'/],
+  [["tls", "ca", "create", "--days", "ten"], /--days must be an integer/],
+  [["tls", "cert", "create", "--server", "--client"], /give one of --server or --client/],
+  [["tls", "cert", "create", "--client", "--dns", "x"], /--dns and --ip name servers only/],
+  [["doctor", "extra"], /unexpected argument 'extra'/],
 ];
 
 let out = "";

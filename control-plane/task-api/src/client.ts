@@ -9,6 +9,7 @@
  * resent only when the connection was refused, i.e. the token never reached the server.
  */
 import type { Readable } from "node:stream";
+import { connectOptions, tlsFailure, type ClientTls } from "@drover/tls";
 import { Pool, type Dispatcher } from "undici";
 import {
   claimResponseSchema,
@@ -47,6 +48,8 @@ export interface TaskApiClientOptions {
   backoffMs?: number;
   /** Per-request headers timeout in ms (default 30s). */
   timeoutMs?: number;
+  /** CA an `https://` control plane is verified against (`DROVER_TLS_CA`). */
+  tls?: ClientTls;
 }
 
 type Body = string | Buffer | Readable;
@@ -55,6 +58,7 @@ const RETRY_STATUS = new Set([502, 503, 504]);
 
 export class TaskApiClient {
   private readonly pool: Pool;
+  private readonly origin: string;
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly timeoutMs: number;
@@ -63,7 +67,8 @@ export class TaskApiClient {
 
   constructor(opts: TaskApiClientOptions) {
     const origin = new URL(opts.url);
-    this.pool = new Pool(origin.origin, { connections: 8 });
+    this.pool = new Pool(origin.origin, { connections: 8, connect: connectOptions(opts.tls) });
+    this.origin = origin.origin;
     this.retries = opts.retries ?? 4;
     this.backoffMs = opts.backoffMs ?? 200;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
@@ -274,6 +279,9 @@ export class TaskApiClient {
           return res;
         }
       } catch (err) {
+        // A certificate problem does not heal by retrying: say which one, now.
+        const tls = tlsFailure(err, { peer: `the control plane at ${this.origin}` });
+        if (tls) throw tls;
         lastErr = err;
         const refused = (err as { code?: string }).code === "ECONNREFUSED";
         if (attempt >= attempts || (!idempotent && !refused)) break;

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import type { Logger } from "pino";
+import { tlsFailure } from "@drover/tls";
 import { Pool, interceptors, type Dispatcher } from "undici";
 import { nomadConfigSchema, type NomadConfig, type NomadConfigInput } from "../config.js";
 import { NomadError, NomadErrorCode, codeForStatus } from "../errors.js";
@@ -80,7 +81,13 @@ export class NomadClient {
   readonly logger: Logger | undefined;
   readonly #onCall: CallObserver | undefined;
   readonly #pools = new Map<string, PoolPair>();
-  readonly #tls: { ca?: string; cert?: string; key?: string; servername?: string };
+  readonly #tls: {
+    ca?: string;
+    cert?: string;
+    key?: string;
+    servername?: string;
+    rejectUnauthorized?: boolean;
+  };
   #closed = false;
 
   constructor(
@@ -110,6 +117,7 @@ export class NomadClient {
       });
     }
     if (this.config.tlsServerName) this.#tls.servername = this.config.tlsServerName;
+    if (this.config.skipVerify) this.#tls.rejectUnauthorized = false;
     this.jobs = new Jobs(this);
     this.allocations = new Allocations(this);
     this.nodes = new Nodes(this);
@@ -274,6 +282,15 @@ export class NomadClient {
         method: req.method,
         path: req.path,
         cause: err,
+      });
+    }
+    const address = req.address ?? this.config.address;
+    const tls = tlsFailure(err, { peer: `Nomad at ${address}`, caSetting: "NOMAD_CACERT" });
+    if (tls) {
+      return new NomadError(NomadErrorCode.Unreachable, `${tls.message} (${where})`, {
+        method: req.method,
+        path: req.path,
+        cause: tls,
       });
     }
     if (

@@ -127,6 +127,8 @@ export function buildTaskJob(input: TaskSpecInput, config: JobSpecConfig): { Job
       DROVER_TASK_TOKEN: input.taskToken,
       DROVER_URL: input.controlPlaneUrl,
       DROVER_OUTPUT_URL: input.outputUrl,
+      ...(config.allowPlaintext ? { DROVER_ALLOW_PLAINTEXT: "true" } : {}),
+      ...(config.agentCa ? { DROVER_TLS_CA_PEM: config.agentCa } : {}),
     },
     Resources: { CPU: shape.cpu, MemoryMB: shape.memoryMB },
     KillTimeout: config.killTimeoutMs * 1_000_000,

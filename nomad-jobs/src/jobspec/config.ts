@@ -30,6 +30,10 @@ export const jobSpecConfigSchema = z
     /** Extra or replacement resource classes. */
     resourceClasses: z.record(z.string(), resourceShape).default({}),
     killTimeoutMs: z.number().int().positive().default(30_000),
+    /** Agents may reach a plaintext control plane beyond loopback (`DROVER_ALLOW_PLAINTEXT`). */
+    allowPlaintext: z.boolean().default(false),
+    /** PEM of the CA agents verify the control plane and output-processor against (public, not a secret). */
+    agentCa: z.string().includes("-----BEGIN ").optional(),
     logs: z
       .strictObject({
         maxFiles: z.number().int().positive().default(5),

@@ -17,6 +17,7 @@
  */
 import { TextDecoder } from "node:util";
 import { pino, type Logger } from "pino";
+import { connectOptions, tlsFailure, type ClientTls } from "@drover/tls";
 import WebSocket from "ws";
 import {
   CLIENT_SILENCE_MS,
@@ -43,6 +44,8 @@ export interface OutputClientOptions {
   maxUnacked?: number;
   /** Messages sent but not yet acknowledged before sending pauses (default 4). */
   maxInflightMessages?: number;
+  /** CA (and client certificate) a `wss://` output-processor is verified against (`DROVER_TLS_CA`). */
+  tls?: ClientTls;
 }
 
 /** Frames merged from consecutive writes stay under this many characters. */
@@ -311,7 +314,10 @@ export class OutputClient {
 
   private open(): void {
     if (this.closing || this.fatal) return;
-    const ws = new WebSocket(this.url, { perMessageDeflate: false });
+    const ws = new WebSocket(this.url, {
+      perMessageDeflate: false,
+      ...connectOptions(this.opts.tls),
+    });
     this.ws = ws;
     this.authed = false;
     this.sentCount = 0;
@@ -333,7 +339,19 @@ export class OutputClient {
     });
     ws.on("ping", () => this.heard(ws));
     ws.on("open", () => this.heard(ws));
-    ws.on("error", (err) => this.log.debug({ err }, "ingest connection error"));
+    ws.on("error", (err) => {
+      // A certificate that is expired, of another CA or for another name does not heal by retrying.
+      const tls = tlsFailure(err, { peer: `the output-processor at ${this.url}` });
+      if (tls && tls.code !== "DROVER_ERR_TLS_HANDSHAKE" && ws === this.ws) {
+        this.fatal = tls;
+        this.log.error({ code: tls.code }, tls.message);
+        for (const w of this.connectWaiters.splice(0)) w.reject(tls);
+        for (const w of this.waiters.splice(0)) w.reject(tls);
+        for (const w of this.backlogWaiters.splice(0)) w.reject(tls);
+        return;
+      }
+      this.log.debug({ err }, "ingest connection error");
+    });
     ws.on("close", (code, reason) => this.onClose(ws, code, reason.toString()));
   }
 

@@ -67,6 +67,8 @@ export interface VmApiDeps {
   /** The shared service token callers present. */
   serviceToken: string;
   logger: Logger;
+  /** Serve HTTPS with this PEM certificate and key. */
+  https?: { cert: string; key: string };
 }
 
 /** vm-service's Prometheus metrics: machines by state, in a registry of its own. */
@@ -93,6 +95,7 @@ function vmMetrics(leases: LeaseService, provider: string): Registry {
 /** Builds the API (not listening); the caller listens and closes it. */
 export function createVmApi(deps: VmApiDeps): FastifyInstance {
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.logger.child({ unit: "vm-api" }) as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
   });

@@ -2,6 +2,7 @@
  * The typed client of vm-service's API, for the control plane and agents. Errors are `VmError`s
  * carrying the server's code (or `DROVER_ERR_VM_UNREACHABLE` when it cannot be reached).
  */
+import { connectOptions, tlsFailure, type ClientTls } from "@drover/tls";
 import { Pool } from "undici";
 import { VmError, type VmErrorCode } from "../errors.js";
 import type { LeaseRequest, MachineLease, MachineSummary } from "../service/leases.js";
@@ -15,6 +16,8 @@ export interface VmServiceClientOptions {
   serviceToken: string;
   /** Per-request timeout; leasing waits for a machine to start, so the default is 7 minutes. */
   timeoutMs?: number;
+  /** CA an `https://` vm-service is verified against (`DROVER_TLS_CA`). */
+  tls?: ClientTls;
 }
 
 export class VmServiceClient {
@@ -24,7 +27,7 @@ export class VmServiceClient {
   constructor(private readonly opts: VmServiceClientOptions) {
     this.origin = new URL(opts.url).origin;
     // A cold lease holds its connection for minutes: a small pool would queue every lease behind it.
-    this.pool = new Pool(this.origin, { connections: 256 });
+    this.pool = new Pool(this.origin, { connections: 256, connect: connectOptions(opts.tls) });
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -43,6 +46,8 @@ export class VmServiceClient {
         bodyTimeout: timeout,
       });
     } catch (err) {
+      const tls = tlsFailure(err, { peer: `vm-service at ${this.origin}` });
+      if (tls) throw tls;
       throw new VmError(
         "DROVER_ERR_VM_UNREACHABLE",
         `cannot reach vm-service at ${this.origin}: ${err instanceof Error ? err.message : String(err)}`,

@@ -1,4 +1,5 @@
 /** Starts vm-service: the provider, leases, the reaper on a timer and the API. */
+import { checkListen } from "@drover/tls";
 import type { Logger } from "pino";
 import { createVmApi } from "../api/server.js";
 import {
@@ -38,11 +39,24 @@ export async function startVmService(opts: {
   logger: Logger;
 }): Promise<VmService> {
   const config = vmServiceConfigSchema.parse(opts.config);
+  checkListen({
+    service: "vm-service",
+    host: config.host,
+    tls: config.tls !== undefined,
+    allowPlaintext: config.allowPlaintext,
+    hostVariable: "DROVER_VM_HOST",
+  });
   const log = opts.logger.child({ service: "vm-service" });
   await ensureVmSchema(opts.db);
   const provider = makeProvider(config, log);
   const leases = new LeaseService({ db: opts.db, provider, logger: log, config: config.leases });
-  const app = createVmApi({ leases, provider, serviceToken: config.serviceToken, logger: log });
+  const app = createVmApi({
+    leases,
+    provider,
+    serviceToken: config.serviceToken,
+    logger: log,
+    ...(config.tls ? { https: config.tls } : {}),
+  });
   const url = await app.listen({ host: config.host, port: config.port });
   let reaping: Promise<unknown> = Promise.resolve();
   const tend = (): void => {

@@ -82,5 +82,5 @@ export async function run(argv: string[]): Promise<number> {
 
 function connect(): DroverClient {
   const s = loadCliSettings(process.env, process.cwd());
-  return new DroverClient(s.url, s.token);
+  return new DroverClient(s.url, s.token, s);
 }

@@ -16,7 +16,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const [slug, url] = positionals as [string, string];
   const s = loadCliSettings(process.env, process.cwd());
-  const client = new DroverClient(s.url, s.token);
+  const client = new DroverClient(s.url, s.token, s);
   const p = await client.addProject({
     slug,
     repository_url: url,

@@ -145,7 +145,7 @@ export async function runPipeline(opts: RunPipelineOptions): Promise<number> {
   }
   const config = await readFile(configFile, "utf8");
   const { settings } = opts;
-  const client = new DroverClient(settings.url, settings.token);
+  const client = new DroverClient(settings.url, settings.token, settings);
   const slug = opts.project ?? `local/${clean(userInfo().username)}/${clean(basename(dir))}`;
   try {
     await client.getProject(slug);
@@ -170,7 +170,7 @@ export async function runPipeline(opts: RunPipelineOptions): Promise<number> {
   const outputUrl =
     opts.live === false
       ? undefined
-      : (settings.outputUrl ?? (await discoverOutputUrl(settings.url)));
+      : (settings.outputUrl ?? (await discoverOutputUrl(settings.url, client.fetchOptions)));
   const live = outputUrl
     ? new LiveOutput({ client, token: settings.token, outputUrl, slug, write })
     : undefined;

@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
       options: { login: { type: "string" } },
     });
     const s = loadCliSettings(process.env, process.cwd());
-    const { items } = await new DroverClient(s.url, s.token).listTokens(values.login);
+    const { items } = await new DroverClient(s.url, s.token, s).listTokens(values.login);
     const now = Date.now();
     for (const t of items) {
       const expires = t.expires_at
@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
     });
     const id = positionals[0] ?? "";
     const s = loadCliSettings(process.env, process.cwd());
-    await new DroverClient(s.url, s.token).revokeToken(id);
+    await new DroverClient(s.url, s.token, s).revokeToken(id);
     process.stdout.write(`token ${id} revoked\n`);
     return 0;
   }
@@ -69,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
   const days = integerOption(values["expires-in-days"], "expires-in-days", fail);
   if (days === 0) fail("--expires-in-days must be at least 1");
   const s = loadCliSettings(process.env, process.cwd());
-  const client = new DroverClient(s.url, s.token);
+  const client = new DroverClient(s.url, s.token, s);
   const r = await client.createToken({
     ...(values.login ? { login: values.login } : {}),
     ...(values.role ? { role: values.role as "member" | "admin" } : {}),

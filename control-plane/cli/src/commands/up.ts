@@ -1,20 +1,27 @@
 /** `drover up`: every service in one process on embedded defaults. */
 import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { isIP } from "node:net";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
 import process from "node:process";
 import pino from "pino";
 import type * as ServerModule from "@drover/control-plane";
 import type { Drover } from "@drover/control-plane";
+import { DroverClient } from "../client.js";
 import { saveCliSettings, type CliSettings } from "../settings.js";
 import { runPipeline } from "./run.js";
 import { integerOption, parseCommand } from "../args.js";
 
 const USAGE =
-  "usage: drover up [--port N] [--output-port N] [--host H] [--data-dir DIR] [--run DIR]\n\n" +
+  "usage: drover up [--port N] [--output-port N] [--host H] [--data-dir DIR] [--tls] [--run DIR]\n\n" +
   "Runs the control plane, the output-processor (live output, port 8585), the scheduler and\n" +
   "agents in one process. State lives in DIR (default .drover; DATABASE_URL switches to\n" +
   "PostgreSQL, REDIS_URL to Redis pub/sub, VAULT_ADDR to Vault, NOMAD_ADDR to Nomad). Prints\n" +
   "the URL and, on the first start, the admin token, also saved to DIR/cli.json for the CLI.\n\n" +
+  "--tls: serve everything over TLS with a local CA and server certificate made on the first\n" +
+  "start in DIR/tls (DROVER_TLS_CERT, DROVER_TLS_KEY and DROVER_TLS_CA win when set); agents and\n" +
+  "the CLI here trust the CA; its path is printed for browsers and other clients.\n\n" +
   "--run DIR: also run DIR's pipeline like `drover run DIR`, stream its output, then stop and\n" +
   "exit with its result (server logs then go to DIR/server.log).\n";
 
@@ -25,10 +32,14 @@ async function runToken(server: Server, drover: Drover, cliFile: string): Promis
   try {
     const stored = JSON.parse(readFileSync(cliFile, "utf8")) as Partial<CliSettings>;
     if (stored.token) {
-      const res = await fetch(new URL("/api/v2/me", drover.cp.url), {
-        headers: { "circle-token": stored.token },
-      });
-      if (res.ok) return stored.token;
+      const client = new DroverClient(drover.cp.url, stored.token, stored);
+      if (
+        await client.me().then(
+          () => true,
+          () => false,
+        )
+      )
+        return stored.token;
     }
   } catch {
     // none stored
@@ -53,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
       host: { type: "string" },
       "data-dir": { type: "string" },
       run: { type: "string" },
+      tls: { type: "boolean" },
     },
   });
   integerOption(values.port, "port", fail, 65535);
@@ -64,6 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(values.host ? { DROVER_HOST: values.host } : {}),
     ...(values["data-dir"] ? { DROVER_DATA_DIR: values["data-dir"] } : {}),
   };
+  if (values.tls) await localTls(env);
   // The server (fastify, PGlite, ...) loads only now that it is asked to serve.
   const server: Server = await import("@drover/control-plane");
   const { ConfigError, dataPaths, loadConfig, ROOT_LOG_REDACT_PATHS, startDrover } = server;
@@ -120,8 +133,15 @@ export async function run(argv: string[]): Promise<number> {
     outputUrl: drover.outputUrl,
     ...(cp.bootstrapToken ? { token: cp.bootstrapToken } : {}),
     ...(drover.vm ? { vmUrl: drover.vm.url, vmToken: drover.vm.serviceToken } : {}),
+    ...(config.tlsCa ? { tlsCa: resolve(config.tlsCa) } : {}),
   });
   process.stdout.write(`Drover is up at ${cp.url} (live output at ${drover.outputUrl})\n`);
+  if (config.tlsCa && config.tlsCert) {
+    process.stdout.write(
+      `TLS: certificates are signed by the CA in ${resolve(config.tlsCa)}\n` +
+        "  Trust it in browsers, or give it to other clients as DROVER_TLS_CA.\n",
+    );
+  }
   if (cp.bootstrapToken) {
     process.stdout.write(
       `Admin token (shown once, saved to ${paths.cli}):\n  ${cp.bootstrapToken}\n` +
@@ -140,7 +160,12 @@ export async function run(argv: string[]): Promise<number> {
       code = await Promise.race([
         runPipeline({
           dir: runDir,
-          settings: { url: cp.url, token, outputUrl: drover.outputUrl },
+          settings: {
+            url: cp.url,
+            token,
+            outputUrl: drover.outputUrl,
+            ...(config.tlsCa ? { tlsCa: config.tlsCa } : {}),
+          },
           cacheRoot: paths.snapshots,
         }),
         new Promise<number>((resolve) =>
@@ -172,4 +197,25 @@ export async function run(argv: string[]): Promise<number> {
   await drover.close();
   logger.flush();
   return code;
+}
+
+/**
+ * `--tls`: the local CA and server certificate in `<data dir>/tls` (made on first start, renewed
+ * when near expiry), named in `env` unless the operator named their own.
+ */
+async function localTls(env: NodeJS.ProcessEnv): Promise<void> {
+  const { ensureLocalTls, isLoopbackHost } = await import("@drover/tls");
+  const host = env.DROVER_HOST;
+  const names: { dns: string[]; ips: string[] } = { dns: [], ips: [] };
+  if (host && !isLoopbackHost(host)) {
+    if (host === "0.0.0.0" || host === "::") names.dns.push(hostname());
+    else if (isIP(host)) names.ips.push(host);
+    else names.dns.push(host);
+  }
+  const local = await ensureLocalTls(resolve(env.DROVER_DATA_DIR || ".drover", "tls"), names);
+  if (!env.DROVER_TLS_CERT && !env.DROVER_TLS_KEY) {
+    env.DROVER_TLS_CERT = local.certFile;
+    env.DROVER_TLS_KEY = local.keyFile;
+  }
+  env.DROVER_TLS_CA ||= local.caFile;
 }

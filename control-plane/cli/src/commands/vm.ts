@@ -1,5 +1,6 @@
 /** `drover vm list`, `drover vm destroy <id>`: vm-service's machines, for operators. */
 import process from "node:process";
+import { readPem } from "@drover/tls";
 import { VmServiceClient } from "@drover/vm-service/client";
 import { parseCommand, subcommand } from "../args.js";
 import { storedCliSettings } from "../settings.js";
@@ -23,10 +24,12 @@ function client(): VmServiceClient {
       { code: "DROVER_ERR_VM_UNAUTHENTICATED" },
     );
   }
+  const caFile = process.env.DROVER_TLS_CA || storedCliSettings(process.cwd()).tlsCa;
   return new VmServiceClient({
     url: process.env.DROVER_VM_URL || stored.vmUrl || "http://127.0.0.1:3000",
     serviceToken: token,
     timeoutMs: 60_000,
+    ...(caFile ? { tls: { ca: readPem(caFile, "DROVER_TLS_CA") } } : {}),
   });
 }
 

@@ -24,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
   const id = positionals[0]!;
   if (values.ssh && values["from-failed"]) fail("--ssh and --from-failed cannot be combined");
   const s = loadCliSettings(process.env, process.cwd());
-  const client = new DroverClient(s.url, s.token);
+  const client = new DroverClient(s.url, s.token, s);
   let jobs: string[] | undefined;
   if (values.job?.length || values.ssh) {
     const all = (await client.workflowJobs(id)).items;

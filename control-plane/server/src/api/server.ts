@@ -43,6 +43,8 @@ export interface ApiServerDeps {
   tasks: TaskService;
   /** Request body limit in bytes (default `API_BODY_LIMIT`, from the config limit; larger get 413). */
   bodyLimit?: number;
+  /** Serve HTTPS with this PEM certificate and key (`DROVER_TLS_CERT`/`DROVER_TLS_KEY`). */
+  https?: { cert: string; key: string };
 }
 
 /** The code the API answers a 4xx of the HTTP layer (fastify: body parsing, URL) with. */
@@ -100,6 +102,7 @@ export function rewriteSlugUrl(url: string): string {
  */
 export function createApiServer(deps: ApiServerDeps): FastifyInstance {
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.logger.child({ unit: "api" }),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit ?? API_BODY_LIMIT,

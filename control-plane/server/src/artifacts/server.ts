@@ -19,6 +19,8 @@ export interface ArtifactServerDeps {
     path: string,
   ): Promise<{ body: Readable; size: number } | undefined>;
   now?: () => Date;
+  /** Serve HTTPS with this PEM certificate and key. */
+  https?: { cert: string; key: string };
 }
 
 const HTML = /\.(html?|xhtml)$/i;
@@ -42,6 +44,7 @@ export const ARTIFACT_CSP =
 /** Builds the server (not listening). */
 export function createArtifactServer(deps: ArtifactServerDeps): FastifyInstance {
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     loggerInstance: deps.logger.child({ unit: "artifacts" }),
   }) as unknown as FastifyInstance;
   const refuse = (reply: FastifyReply, status: number, message: string) =>

@@ -1,3 +1,4 @@
+import { tlsEnvSchema } from "@drover/tls";
 import { z } from "zod";
 import type { FieldIssue } from "../errors/index.js";
 import { usersConfigSchema } from "../users/config.js";
@@ -69,6 +70,9 @@ export const envSchema = z.object({
     .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info")
     .describe("Level of the server's log (pino)."),
+
+  // TLS of the API, UI, task API, output-processor and vm-service (`@drover/tls`).
+  ...tlsEnvSchema.shape,
 
   // Step output (the in-process output-processor).
   DROVER_OUTPUT_URL: z
@@ -281,6 +285,10 @@ export const envSchema = z.object({
   VAULT_CAPATH: z.string().optional().describe("Directory of CA PEM files for Vault."),
   VAULT_CLIENT_CERT: z.string().optional().describe("PEM client certificate for Vault mutual TLS."),
   VAULT_CLIENT_KEY: z.string().optional().describe("PEM client key for Vault mutual TLS."),
+  VAULT_TLS_SERVER_NAME: z
+    .string()
+    .optional()
+    .describe("Server name to verify on Vault's certificate."),
   VAULT_SKIP_VERIFY: bool
     .optional()
     .describe("Skip verifying Vault's certificate (loopback experiments only)."),
@@ -322,6 +330,9 @@ export const envSchema = z.object({
     .string()
     .optional()
     .describe("Server name to verify on Nomad's certificate."),
+  NOMAD_SKIP_VERIFY: bool
+    .optional()
+    .describe("Skip verifying Nomad's certificate (loopback experiments only)."),
   DROVER_NOMAD_UI_ADDR: z
     .url()
     .optional()

@@ -83,6 +83,7 @@ const VAULT_VARS = {
   clientCert: "VAULT_CLIENT_CERT",
   clientKey: "VAULT_CLIENT_KEY",
   skipVerify: "VAULT_SKIP_VERIFY",
+  tlsServerName: "VAULT_TLS_SERVER_NAME",
 } as const satisfies Record<string, EnvName>;
 
 const NOMAD_VARS = {
@@ -94,6 +95,7 @@ const NOMAD_VARS = {
   clientCert: "NOMAD_CLIENT_CERT",
   clientKey: "NOMAD_CLIENT_KEY",
   tlsServerName: "NOMAD_TLS_SERVER_NAME",
+  skipVerify: "NOMAD_SKIP_VERIFY",
 } as const satisfies Record<string, EnvName>;
 
 const JOB_SPEC_VARS = {
@@ -155,6 +157,7 @@ function nomadOf(env: DroverEnv, issues: FieldIssue[]): NomadSettings | null | u
     JOB_SPEC_VARS,
     {
       ...pick(env, simple),
+      allowPlaintext: env.DROVER_ALLOW_PLAINTEXT,
       ...(env.DROVER_NOMAD_RAW_EXEC_COMMAND
         ? {
             rawExec: {

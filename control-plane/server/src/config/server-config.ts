@@ -44,6 +44,10 @@ const SERVER_VARS = {
   blobS3Endpoint: "DROVER_BLOB_S3_ENDPOINT",
   blobS3Region: "DROVER_BLOB_S3_REGION",
   blobS3Prefix: "DROVER_BLOB_S3_PREFIX",
+  tlsCert: "DROVER_TLS_CERT",
+  tlsKey: "DROVER_TLS_KEY",
+  tlsCa: "DROVER_TLS_CA",
+  allowPlaintext: "DROVER_ALLOW_PLAINTEXT",
 } as const satisfies Record<string, EnvName>;
 
 type ServerVars = typeof SERVER_VARS;

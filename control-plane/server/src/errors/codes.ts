@@ -78,6 +78,17 @@ export const ERROR_CODES = {
 
   // Configuration.
   DROVER_ERR_ENV_INVALID: { status: 500, meaning: "An environment variable is invalid; the message names each one." },
+
+  // TLS (`@drover/tls`): raised at start and by clients of Drover's own services.
+  DROVER_ERR_PLAINTEXT_REFUSED: { status: 500, meaning: "Plaintext beyond loopback without DROVER_ALLOW_PLAINTEXT=true; the message names the variable." },
+  DROVER_ERR_TLS_CONFIG: { status: 500, meaning: "A certificate or key file (DROVER_TLS_*) is missing, unreadable or not PEM." },
+  DROVER_ERR_TLS_CERT_EXPIRED: { status: 502, meaning: "A peer's certificate has expired." },
+  DROVER_ERR_TLS_CERT_NOT_YET_VALID: { status: 502, meaning: "A peer's certificate is not valid yet (check the clocks)." },
+  DROVER_ERR_TLS_UNKNOWN_CA: { status: 502, meaning: "A peer's certificate is not signed by the CA Drover trusts (DROVER_TLS_CA)." },
+  DROVER_ERR_TLS_NAME_MISMATCH: { status: 502, meaning: "A peer's certificate does not name the host Drover connected to." },
+  DROVER_ERR_TLS_CERT_PURPOSE: { status: 502, meaning: "A peer serves a certificate that is not a server certificate." },
+  DROVER_ERR_TLS_HANDSHAKE: { status: 502, meaning: "The TLS handshake with a peer failed otherwise (plaintext peer, client certificate refused)." },
+  DROVER_ERR_TLS_FILE_EXISTS: { status: 409, meaning: "`drover tls` would overwrite an existing file." },
 } as const satisfies Record<`DROVER_ERR_${string}`, { status: number; meaning: string }>;
 
 /** One stable error code of the control plane. */

@@ -26,13 +26,19 @@ export async function startMachines(opts: {
   db: SqlDatabase;
   dataDir: string;
   logger: Logger;
+  /** The embedded vm-service serves HTTPS with this certificate and key. */
+  serverTls?: { cert: string; key: string };
+  /** CA vm-service's certificate is verified against (`DROVER_TLS_CA`). */
+  ca?: string;
 }): Promise<MachinesHandle | null> {
+  const tls = opts.ca ? { tls: { ca: opts.ca } } : {};
   const { settings, logger } = opts;
   if (settings.mode === "off") return null;
   if (settings.mode === "remote") {
     const client = new VmServiceClient({
       url: settings.url,
       serviceToken: settings.serviceToken,
+      ...tls,
     });
     return {
       machines: new VmTaskMachines(client),
@@ -45,7 +51,13 @@ export async function startMachines(opts: {
   const installId = `drover-${createHash("sha256").update(opts.dataDir).digest("hex").slice(0, 12)}`;
   const start = (port: number): Promise<VmService> =>
     startVmService({
-      config: { host: "127.0.0.1", port, serviceToken, leases: { installId } },
+      config: {
+        host: "127.0.0.1",
+        port,
+        serviceToken,
+        leases: { installId },
+        ...(opts.serverTls ? { tls: opts.serverTls } : {}),
+      },
       db: opts.db,
       logger,
     });
@@ -57,7 +69,7 @@ export async function startMachines(opts: {
     service = await start(0);
     logger.warn({ url: service.url }, `port ${settings.port} is taken; vm-service uses another`);
   }
-  const client = new VmServiceClient({ url: service.url, serviceToken });
+  const client = new VmServiceClient({ url: service.url, serviceToken, ...tls });
   return {
     machines: new VmTaskMachines(client),
     url: service.url,

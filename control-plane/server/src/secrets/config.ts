@@ -46,6 +46,8 @@ export const secretStoreConfigSchema = z.discriminatedUnion("kind", [
       clientKey: z.string().optional(),
       /** Only for loopback experiments. */
       skipVerify: z.boolean().default(false),
+      /** Name to verify on Vault's certificate instead of VAULT_ADDR's host. */
+      tlsServerName: z.string().min(1).optional(),
       timeoutMs: z.number().int().positive().default(10_000),
     })
     .superRefine((c, ctx) => {
@@ -102,6 +104,7 @@ export async function createSecretStore(
       cert: config.clientCert ? await readPem(config.clientCert, "VAULT_CLIENT_CERT") : undefined,
       key: config.clientKey ? await readPem(config.clientKey, "VAULT_CLIENT_KEY") : undefined,
       skipVerify: config.skipVerify,
+      servername: config.tlsServerName,
     },
     timeoutMs: config.timeoutMs,
   });

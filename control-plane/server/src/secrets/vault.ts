@@ -1,3 +1,4 @@
+import { tlsFailure } from "@drover/tls";
 import nodeVault from "node-vault";
 import { SecretsError, type SecretsErrorCode } from "./errors.js";
 import type { KeyInfo, SecretStore } from "./types.js";
@@ -20,6 +21,8 @@ export interface VaultSecretStoreOptions {
         cert?: string | undefined;
         key?: string | undefined;
         skipVerify?: boolean | undefined;
+        /** `VAULT_TLS_SERVER_NAME`: the name verified instead of the address's host. */
+        servername?: string | undefined;
       }
     | undefined;
   timeoutMs?: number | undefined;
@@ -71,6 +74,7 @@ export class VaultSecretStore implements SecretStore {
         ...(tls.cert ? { cert: tls.cert } : {}),
         ...(tls.key ? { key: tls.key } : {}),
         ...(tls.skipVerify ? { strictSSL: false } : {}),
+        ...(tls.servername ? { agentOptions: { servername: tls.servername } } : {}),
         timeout: opts.timeoutMs ?? 10_000,
       },
     });
@@ -306,7 +310,8 @@ function describe(raw: unknown): string {
     const errors = Array.isArray(body?.errors) ? body.errors.map(String).join("; ") : "";
     return `HTTP ${status}${errors ? `: ${errors}` : ""}`;
   }
-  return `${err.code ?? "error"}: ${err.message ?? String(raw)}`;
+  const tls = tlsFailure(raw, { peer: "Vault", caSetting: "VAULT_CACERT" });
+  return tls ? tls.message : `${err.code ?? "error"}: ${err.message ?? String(raw)}`;
 }
 
 function classify(what: string, status: number | undefined, message: string): SecretsErrorCode {

@@ -68,6 +68,7 @@ import { registerUserAdminRoutes } from "../users/admin-routes.js";
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string })
   .version;
 import { bootstrapAdmin } from "./bootstrap.js";
+import { controlPlaneTls, type ControlPlaneTls } from "./tls.js";
 
 /** Everything a route module may use. */
 export interface ControlPlaneDeps {
@@ -92,6 +93,8 @@ export interface ControlPlaneDeps {
   machines?: TaskMachines;
   /** Signed artifact URLs on per-project origins (the artifact server). */
   artifacts?: ArtifactLinks;
+  /** What this server serves TLS with and the CA its clients of Drover's services trust. */
+  tls?: ControlPlaneTls;
 }
 
 /** Where the output-processor is and the Pusher keys its browsers' channels are signed with. */
@@ -132,6 +135,8 @@ export interface ComposeOptions {
   routes?: RouteModule[];
   /** vm-service's machines; without it, machine leases answer `DROVER_ERR_MACHINES_UNAVAILABLE`. */
   machines?: TaskMachines;
+  /** TLS already read by the caller (`startDrover`); default: read from `config`. */
+  tls?: ControlPlaneTls;
 }
 
 /** How often machines of tasks are tended: released when the task is over, renewed while it runs. */
@@ -181,12 +186,14 @@ async function startArtifacts(
   storage: TaskStorage,
   blobs: BlobStore,
   logger: Logger,
+  https?: { cert: string; key: string },
 ): Promise<{ links: ArtifactLinks; close(): Promise<void> }> {
   const key = await artifactsKey(config);
   const make = () =>
     createArtifactServer({
       key,
       logger,
+      ...(https ? { https } : {}),
       getArtifact: (jobId, node, path) => storage.getArtifact(jobId, node, path),
     });
   let server = make();
@@ -209,7 +216,8 @@ async function startArtifacts(
     logger.warn({ address }, `port ${DEFAULT_ARTIFACTS_PORT} is taken; artifacts use another`);
   }
   const port = new URL(address).port;
-  const origin = config.artifactsOrigin ?? `http://{project}.localhost:${port}`;
+  const origin =
+    config.artifactsOrigin ?? `${https ? "https" : "http"}://{project}.localhost:${port}`;
   const ttl = config.artifactsUrlTtlSeconds;
   const running = server;
   return {
@@ -275,7 +283,10 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
     outputSource: () => {
       const url = deps.output?.url ?? deps.config.outputUrl;
       const readToken = deps.output?.readToken ?? deps.config.outputReadToken;
-      return url ? { url, ...(readToken ? { readToken } : {}) } : null;
+      const dispatcher = deps.tls?.dispatcher;
+      return url
+        ? { url, ...(readToken ? { readToken } : {}), ...(dispatcher ? { dispatcher } : {}) }
+        : null;
     },
   });
   registerV1Routes(app, {
@@ -283,7 +294,10 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
     outputSource: () => {
       const url = deps.output?.url ?? deps.config.outputUrl;
       const readToken = deps.output?.readToken ?? deps.config.outputReadToken;
-      return url ? { url, ...(readToken ? { readToken } : {}) } : null;
+      const dispatcher = deps.tls?.dispatcher;
+      return url
+        ? { url, ...(readToken ? { readToken } : {}), ...(dispatcher ? { dispatcher } : {}) }
+        : null;
     },
   });
   registerV1StorageRoutes(app, deps);
@@ -321,6 +335,7 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
   registerStatusRoutes(app, {
     db: deps.db,
     ...(deps.output ? { outputUrl: deps.output.url } : {}),
+    ...(deps.tls?.dispatcher ? { dispatcher: deps.tls.dispatcher } : {}),
     ...(deps.machines ? { machines: deps.machines } : {}),
   });
   // The CLI learns where live output is read from here.
@@ -337,6 +352,8 @@ async function registerRoutes(app: FastifyInstance, deps: ControlPlaneDeps): Pro
 /** Opens state, builds the services, registers routes, listens, then starts the engine. */
 export async function startControlPlane(opts: ComposeOptions): Promise<ControlPlane> {
   const { config, logger } = opts;
+  // Before any state opens: a bad certificate or a plaintext public bind fails fast, saying why.
+  const tls = opts.tls ?? controlPlaneTls(config);
   const paths = dataPaths(config);
   await mkdir(paths.root, { recursive: true });
   const ownDb = !opts.db;
@@ -404,7 +421,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
       })
     : new DiskBlobStore(join(paths.root, "blobs"));
   const storage = new TaskStorage({ db, blobs });
-  const artifacts = await startArtifacts(config, storage, blobs, logger);
+  const artifacts = await startArtifacts(config, storage, blobs, logger, tls.server);
   const deps: ControlPlaneDeps = {
     config,
     logger,
@@ -420,6 +437,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     ...(opts.output ? { output: opts.output } : {}),
     ...(opts.machines ? { machines: opts.machines } : {}),
     artifacts: artifacts.links,
+    tls,
     now: opts.now ?? (() => new Date()),
   };
   const app = createApiServer({
@@ -427,6 +445,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
     authenticator: new TokenAuthenticator(db, { now: deps.now }),
     tasks,
     ...(opts.authenticators ? { authenticators: opts.authenticators } : {}),
+    ...(tls.server ? { https: tls.server } : {}),
   });
   await registerRoutes(app, deps);
   for (const mod of opts.routes ?? []) await mod(app, deps);
@@ -486,6 +505,7 @@ export async function startControlPlane(opts: ComposeOptions): Promise<ControlPl
       await engine.stop();
       await schedules.idle();
       await compilePool?.close();
+      await tls.dispatcher?.close();
       await scheduler.close();
       if (ownDb) await db.close();
     },

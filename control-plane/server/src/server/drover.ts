@@ -42,6 +42,7 @@ import { readSessionCookie } from "../users/sessions.js";
 import { registerWebRoutes } from "../web/index.js";
 import { publishWorkflowChanges, type PublishProjectEvent } from "../web/live.js";
 import { startControlPlane, type ControlPlane, type RouteModule } from "./compose.js";
+import { checkPeers, controlPlaneTls } from "./tls.js";
 
 /** pino `redact.paths` of the root logger: tokens, sessions and every path that may hold a secret. */
 export const ROOT_LOG_REDACT_PATHS: readonly string[] = [
@@ -156,6 +157,7 @@ function chooseScheduler(
   nomad: NomadSettings | null,
   env: Record<string, string | undefined>,
   db: Database,
+  ca: string | undefined,
 ): SchedulerBackend {
   if (opts.scheduler) return opts.scheduler;
   const { config, logger } = opts;
@@ -175,7 +177,9 @@ function chooseScheduler(
         { field: "NOMAD_ADDR", message: "required with DROVER_SCHEDULER=nomad" },
       ]);
     }
-    return NomadScheduler.fromConfig(nomad.client, nomad.jobSpec, logger);
+    // Agents on Nomad clients have no file of the CA: their jobs carry it.
+    const jobSpec = ca ? { ...nomad.jobSpec, agentCa: ca } : nomad.jobSpec;
+    return NomadScheduler.fromConfig(nomad.client, jobSpec, logger);
   }
   return new LocalScheduler({
     logger,
@@ -196,6 +200,13 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
   const secretStore = opts.secretStore ?? secretStoreConfigFromEnv(env, { dataDir: paths.root });
   const nomad = opts.nomad !== undefined ? opts.nomad : nomadSettingsFromEnv(env);
   const vmSettings = opts.vm ?? vmSettingsFromEnv(env);
+  // Certificates read and plaintext refused before anything starts, saying why.
+  const tls = controlPlaneTls(config);
+  checkPeers(config, {
+    vault: secretStore.kind === "vault" ? secretStore.addr : undefined,
+    nomad: nomad?.client.address,
+    vm: vmSettings.mode === "remote" ? vmSettings.url : undefined,
+  });
   await mkdir(paths.root, { recursive: true });
   const db: Database = await openDatabase(
     config.databaseUrl ? { url: config.databaseUrl } : { dataDir: paths.pglite },
@@ -237,6 +248,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
       dataDir: paths.output,
       secretsFor,
       principalOf,
+      ...(tls.server ? { tls: tls.server } : {}),
     });
     if (out.processor) {
       const running = out.processor;
@@ -244,7 +256,7 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
     }
     const { port, url: outputUrl, readToken } = out;
 
-    const scheduler = chooseScheduler(opts, nomad, env, db);
+    const scheduler = chooseScheduler(opts, nomad, env, db, tls.ca);
     const routes: RouteModule[] = [...secrets.routes];
     if (scheduler instanceof NomadScheduler) {
       const ui = nomad?.uiAddress;
@@ -253,16 +265,30 @@ export async function startDrover(opts: DroverOptions): Promise<Drover> {
     // The live job page (`/jobs/{id}`) and `POST /api/pusher/auth` for its channels.
     routes.push((app, deps) =>
       registerWebRoutes(app, deps, {
-        pusher: { appKey: keys.pusherAppKey, appSecret: keys.pusherAppSecret, wsPort: port },
+        pusher: {
+          appKey: keys.pusherAppKey,
+          appSecret: keys.pusherAppSecret,
+          wsPort: port,
+          // Browsers' live output over WSS when the output-processor serves TLS.
+          forceTLS: tls.server !== undefined,
+        },
       }),
     );
     routes.push(...(opts.routes ?? []));
-    const vm = await startMachines({ settings: vmSettings, db, dataDir: paths.root, logger });
+    const vm = await startMachines({
+      settings: vmSettings,
+      db,
+      dataDir: paths.root,
+      logger,
+      ...(tls.server ? { serverTls: tls.server } : {}),
+      ...(tls.ca ? { ca: tls.ca } : {}),
+    });
     if (vm) cleanups.push(() => vm.close());
     const cp = await startControlPlane({
       config: { ...config, outputUrl },
       logger,
       db,
+      tls,
       scheduler,
       secrets: provider,
       mintOutputToken: (taskId, task) =>

@@ -38,6 +38,8 @@ export interface OutputDeps {
   secretsFor: (taskId: string) => Promise<string[]>;
   /** Who a read request is (token or session), for reads by users. */
   principalOf: (req: IncomingMessage) => Promise<Principal | null>;
+  /** The in-process output-processor's certificate and key (PEM), when it serves TLS. */
+  tls?: { cert: string; key: string };
 }
 
 /**
@@ -55,6 +57,8 @@ export async function startOutput(config: ServerConfig, deps: OutputDeps): Promi
       {
         port,
         host: config.outputHost,
+        ...(deps.tls ? { tls: deps.tls } : {}),
+        allowPlaintext: config.allowPlaintext,
         ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
         dataDir: deps.dataDir,
         pusher: { appKey: deps.keys.pusherAppKey, appSecret: deps.keys.pusherAppSecret },
@@ -89,7 +93,8 @@ export async function startOutput(config: ServerConfig, deps: OutputDeps): Promi
     );
   }
   const host = /^(0\.0\.0\.0|::|)$/.test(config.outputHost) ? "127.0.0.1" : config.outputHost;
-  const url = config.outputUrl ?? `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const scheme = deps.tls ? "https" : "http";
+  const url = config.outputUrl ?? `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
   return { processor, url, port, readToken };
 }
 

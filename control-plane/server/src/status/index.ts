@@ -12,6 +12,8 @@ export interface StatusDeps {
   db: Database;
   /** The output-processor's base URL, when one serves this control plane. */
   outputUrl?: string;
+  /** Verifies the output-processor's certificate against `DROVER_TLS_CA` (undici dispatcher). */
+  dispatcher?: unknown;
   machines?: TaskMachines;
 }
 
@@ -92,7 +94,10 @@ export function registerStatusRoutes(app: FastifyInstance, deps: StatusDeps): vo
     if (deps.outputUrl) {
       const url = `${deps.outputUrl.replace(/\/$/, "")}/healthz`;
       checks.outputProcessor = await probe(async () => {
-        const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+        const res = await fetch(url, {
+          signal: AbortSignal.timeout(2_000),
+          ...(deps.dispatcher ? ({ dispatcher: deps.dispatcher } as RequestInit) : {}),
+        });
         if (!res.ok) throw new Error(`${url} answered ${res.status}`);
       });
     }

@@ -15,6 +15,7 @@ import {
   isErrorCode,
 } from "@drover/control-plane";
 import { DatabaseError } from "@drover/control-plane/db";
+import { TLS_ERROR_CODES } from "@drover/tls";
 import { StorageError } from "../../src/storage/errors.js";
 
 const SRC = fileURLToPath(new URL("../../src/", import.meta.url));
@@ -55,6 +56,10 @@ describe("the error code table", () => {
       }
     }
     expect(missing).toEqual([]);
+  });
+
+  it("holds every TLS code (@drover/tls)", () => {
+    expect(TLS_ERROR_CODES.filter((c) => !isErrorCode(c))).toEqual([]);
   });
 
   it("separates the caller's faults (4xx) from our infrastructure's (5xx)", () => {

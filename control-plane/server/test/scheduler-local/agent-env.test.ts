@@ -37,6 +37,9 @@ const BASE = {
   NOMAD_TOKEN: "nomad-acl",
   GITHUB_TOKEN: "ghp_x",
   REDIS_URL: "redis://:pw@127.0.0.1:6379",
+  DROVER_TLS_KEY: "/srv/drover/tls/drover-server-key.pem",
+  DROVER_TLS_CERT: "/srv/drover/tls/drover-server.pem",
+  DROVER_TLS_CA: "/srv/drover/tls/drover-agent-ca.pem",
 };
 
 const WAIT = { timeout: 15_000, interval: 25 };
@@ -47,6 +50,7 @@ describe("local agents' environment and sweeper", () => {
       PATH: "/usr/bin:/bin",
       DOCKER_HOST: "unix:///var/run/docker.sock",
       DROVER_IMAGE_ALIASES: "cimg/base:*=drover/ci-base",
+      DROVER_TLS_CA: "/srv/drover/tls/drover-agent-ca.pem",
     });
   });
 

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { tlsFailure } from "@drover/tls";
 import { z } from "zod";
 import { ControlPlaneError, notFound } from "../../model/errors.js";
 import { listTasksOfJob } from "../../model/workflows.js";
@@ -13,6 +14,8 @@ export interface OutputSource {
   url: string;
   /** `Authorization: Bearer <readToken>` on log reads (the output-processor's read token). */
   readToken?: string;
+  /** Verifies the output-processor's certificate against `DROVER_TLS_CA` (undici dispatcher). */
+  dispatcher?: unknown;
 }
 
 const MAX_TAIL = 64 * 1024 * 1024;
@@ -98,9 +101,13 @@ export async function readTaskLog(
     res = await fetch(upstream, {
       headers: source.readToken ? { authorization: `Bearer ${source.readToken}` } : {},
       signal: AbortSignal.timeout(30_000),
+      ...(source.dispatcher ? ({ dispatcher: source.dispatcher } as RequestInit) : {}),
     });
   } catch (err) {
-    throw unavailable(`the output-processor did not answer: ${(err as Error).message}`);
+    const tls = tlsFailure(err, { peer: `the output-processor at ${source.url}` });
+    throw unavailable(
+      `the output-processor did not answer: ${tls?.message ?? (err as Error).message}`,
+    );
   }
   if (res.status === 404) {
     await res.body?.cancel();

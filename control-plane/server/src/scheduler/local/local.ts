@@ -65,6 +65,9 @@ const AGENT_ENV_DENY = [
   "DROVER_PUSHER_APP_SECRET",
   "NOMAD_TOKEN",
   "REDIS_URL",
+  // The server's own key and certificate: agents verify with DROVER_TLS_CA only.
+  "DROVER_TLS_KEY",
+  "DROVER_TLS_CERT",
 ];
 
 /**
