@@ -6,7 +6,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -187,8 +188,8 @@ describe.skipIf(!haveChromium)("web pages: live updates, webhooks, access, secre
     );
 
     // Rerun test with SSH: the admin's key is registered; the new job has SSH enabled.
-    const keyDir = join(t.repo(CONFIG), ".ssh-test");
-    execFileSync("mkdir", ["-p", keyDir]);
+    const keyDir = mkdtempSync(join(tmpdir(), "drover-web-key-"));
+    t.dirs.push(keyDir);
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(keyDir, "k")]);
     await api("POST", "/api/v2/me/ssh-keys", {
       title: "laptop",
