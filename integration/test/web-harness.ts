@@ -79,7 +79,8 @@ export interface WebHarness {
   dirs: string[];
   /** Screenshots of this file go to `SCREENSHOTS/<prefix>-<name>.png`. */
   prefix: string;
-  newPage(width?: number): Promise<Page>;
+  /** A page in a context of its own; `permissions` as Playwright grants them (e.g. clipboard). */
+  newPage(width?: number, permissions?: string[]): Promise<Page>;
   signIn(page: Page, login: string, password: string, next?: string): Promise<void>;
   /** Waits for the page to load, checks it (secrets, labels) and screenshots it. */
   ready(page: Page, name: string): Promise<void>;
@@ -147,8 +148,8 @@ export async function startWebHarness(prefix: string): Promise<WebHarness> {
     secrets,
     dirs,
     prefix,
-    async newPage(width = 1100) {
-      const page = await browser.newPage({ viewport: { width, height: 800 } });
+    async newPage(width = 1100, permissions: string[] = []) {
+      const page = await browser.newPage({ viewport: { width, height: 800 }, permissions });
       page.on("pageerror", (e) => errors.push(`${page.url()}: ${String(e)}`));
       page.on("console", (m) => {
         // A 401/404 the page turns into its error page is expected; anything else is not.

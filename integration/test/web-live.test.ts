@@ -6,7 +6,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHmac, randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -187,8 +188,8 @@ describe.skipIf(!haveChromium)("web pages: live updates, webhooks, access, secre
     );
 
     // Rerun test with SSH: the admin's key is registered; the new job has SSH enabled.
-    const keyDir = join(t.repo(CONFIG), ".ssh-test");
-    execFileSync("mkdir", ["-p", keyDir]);
+    const keyDir = mkdtempSync(join(tmpdir(), "drover-web-key-"));
+    t.dirs.push(keyDir);
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(keyDir, "k")]);
     await api("POST", "/api/v2/me/ssh-keys", {
       title: "laptop",
@@ -297,7 +298,7 @@ describe.skipIf(!haveChromium)("web pages: live updates, webhooks, access, secre
       return res.status;
     };
 
-    const page = await t.newPage();
+    const page = await t.newPage(1100, ["clipboard-read", "clipboard-write"]);
     await t.signIn(page, "webadmin", t.adminPassword, `/projects/${slug}/webhooks`);
     await page.waitForURL(new RegExp(`/projects/${slug}/webhooks$`), { timeout: 30_000 });
     await t.ready(page, "webhooks");
@@ -314,12 +315,25 @@ describe.skipIf(!haveChromium)("web pages: live updates, webhooks, access, secre
     expect(await ping(secret)).toBe(200);
     expect(await ping("not-the-secret-0000")).toBe(401);
 
+    // Generate and copy: the secret reaches the clipboard (for the host), not the screen.
+    await page.getByRole("button", { name: "Generate and copy" }).click();
+    await page.waitForFunction(() =>
+      document.getElementById("flash")?.textContent?.includes("clipboard"),
+    );
+    const generated = await page.evaluate(() => navigator.clipboard.readText());
+    expect(generated).toMatch(/^[0-9a-f]{64}$/);
+    t.secrets.push(generated);
+    await t.ready(page, "webhooks-generated");
+    await page.getByRole("button", { name: "Save secret" }).click();
+    await vi.waitFor(async () => expect(await ping(generated)).toBe(200), { timeout: 10_000 });
+    expect(await ping(secret)).toBe(401);
+
     await page.getByRole("button", { name: "Rotate secret" }).click();
     await page.waitForFunction(() =>
       document.getElementById("flash")?.textContent?.includes("rotated"),
     );
     await t.ready(page, "webhooks-rotated");
-    expect(await ping(secret)).toBe(401);
+    expect(await ping(generated)).toBe(401);
     // The project as the pages read it says a secret is set, never which.
     const p = await t.admin.request<Record<string, unknown>>("GET", `/api/v2/project/${slug}`);
     expect(p.webhook_secret_set).toBe(true);

@@ -80,11 +80,21 @@ export async function webhooksPage(): Promise<void> {
     });
     const generate = h("button", { type: "button" }, "Generate and copy");
     generate.addEventListener("click", () => {
-      secret.value = randomSecret();
+      // The secret goes to the clipboard (for the host) and the field (to save), never on screen.
+      const value = randomSecret();
+      const unavailable = (): void =>
+        flash("The clipboard is unavailable here: type a secret of your own.", "error");
+      // The clipboard exists on secure origins only (HTTPS or localhost).
+      if (!navigator.clipboard) return unavailable();
       navigator.clipboard
-        ?.writeText(secret.value)
-        .then(() => flash("A new secret is in the field and on the clipboard; save it."))
-        .catch(() => flash("A new secret is in the field; save it, then paste it in the host."));
+        .writeText(value)
+        .then(() => {
+          secret.value = value;
+          flash(
+            "A new secret is on the clipboard and in the field: paste it in the host, save it.",
+          );
+        })
+        .catch(unavailable);
     });
     const set = h(
       "form",

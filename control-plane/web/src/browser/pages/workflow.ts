@@ -69,7 +69,11 @@ function graph(jobs: WorkflowJob[], selected: Set<string>): HTMLElement {
             badge(j.status),
             j.parallelism ? h("span", { class: "muted" }, ` ×${j.parallelism}`) : null,
             j.started_at
-              ? h("span", { class: "muted dur" }, ` ${duration(j.started_at, j.stopped_at)}`)
+              ? h(
+                  "span",
+                  { class: "muted dur", "data-started": j.stopped_at ? "" : j.started_at },
+                  ` ${duration(j.started_at, j.stopped_at)}`,
+                )
               : null,
           );
         }),
@@ -193,6 +197,13 @@ export async function workflowPage(): Promise<void> {
     return w;
   };
   const w = await draw();
+  // Running jobs' durations tick between redraws.
+  setInterval(() => {
+    for (const el of document.querySelectorAll<HTMLElement>("#workflow-graph [data-started]")) {
+      const start = el.dataset.started;
+      if (start) el.textContent = ` ${duration(start)}`;
+    }
+  }, 1000);
   // Live status: the project's channel says when this workflow changed.
   const project = await api<Project>("GET", `/api/v2/project/${enc(w.project_slug)}`);
   watchProject(
