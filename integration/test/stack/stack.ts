@@ -82,6 +82,8 @@ export async function startStack(): Promise<Stack> {
     DROVER_PUSHER_APP_KEY: `stack-${randomBytes(4).toString("hex")}`,
     DROVER_PUSHER_APP_SECRET: secret(),
     REDIS_URL: "redis://redis:6379",
+    // The stack's own private network: plaintext there is the operator's choice.
+    DROVER_ALLOW_PLAINTEXT: "true",
   };
   const databaseUrl = "postgres://postgres@postgres:5432/drover";
   const containers = new Map<ServiceName, Started>();
@@ -171,6 +173,7 @@ export async function startStack(): Promise<Stack> {
           DATABASE_URL: databaseUrl,
           DROVER_RUNNER_ID: "runner-1",
           DROVER_RUNNER_CAPACITY: "6",
+          DROVER_ALLOW_PLAINTEXT: "true",
         })
         .withUser(`10001:${dockerGid}`)
         .withBindMounts([
