@@ -46,6 +46,11 @@ const EXEMPT: { route: RegExp; why: string }[] = [
     route: /^POST \/api\/pusher\/auth$/,
     why: "mutates nothing",
   },
+  {
+    // Compiles the posted config and answers whether it is valid; stores nothing.
+    route: /^POST \/api\/v2\/compile-config-with-defaults$/,
+    why: "mutates nothing",
+  },
 ];
 
 /** `METHOD /path/:param` of every route, read back from fastify's printed route tree. */
@@ -149,6 +154,7 @@ const state: {
   restrictionId?: string;
   groupId?: string;
   webhookSecret?: string;
+  checkoutKey?: string;
 } = {};
 
 interface Case {
@@ -367,6 +373,42 @@ const CASES: Case[] = [
     route: "DELETE /api/v2/project/:vcs/:org/:repo/envvar/:name",
     action: "project.env_var.delete",
     call: () => call("DELETE", `/api/v2/project/${slug}/envvar/DEPLOY_KEY`),
+  },
+  {
+    route: "POST /api/v2/project/:vcs/:org/:repo/pipeline/run",
+    action: "pipeline.trigger",
+    also: ["workflow.job.scheduled"],
+    call: async () => {
+      nextPlan = plan({ name: "run", jobs: [job("build")] });
+      const project = await call("GET", `/api/v2/project/${slug}`);
+      return call("POST", `/api/v2/project/${slug}/pipeline/run`, {
+        body: {
+          definition_id: project.body?.id,
+          config: { branch: "main" },
+          checkout: { branch: "main" },
+        },
+      });
+    },
+  },
+  {
+    route: "POST /api/v2/project/:vcs/:org/:repo/checkout-key",
+    action: "project.ssh_key.create",
+    call: async () => {
+      const r = await call("POST", `/api/v2/project/${slug}/checkout-key`, {
+        body: { type: "deploy-key" },
+      });
+      state.checkoutKey = r.body?.fingerprint;
+      return r;
+    },
+  },
+  {
+    route: "DELETE /api/v2/project/:vcs/:org/:repo/checkout-key/:fingerprint",
+    action: "project.ssh_key.delete",
+    call: () =>
+      call(
+        "DELETE",
+        `/api/v2/project/${slug}/checkout-key/${encodeURIComponent(state.checkoutKey ?? "")}`,
+      ),
   },
   {
     route: "POST /api/v2/context",
