@@ -209,6 +209,21 @@ export async function startStack(): Promise<Stack> {
     if (m) hostPort.set(name, Number(m[1]));
   };
   const url = (name: ServiceName): string => `http://127.0.0.1:${hostPort.get(name)}`;
+  // A restarted service counts as back once its health check passes, as compose would wait.
+  const healthy = async (name: ServiceName): Promise<void> => {
+    const end = Date.now() + 180_000;
+    while (Date.now() < end) {
+      const { stdout } = await run("docker", [
+        "inspect",
+        "-f",
+        "{{.State.Health.Status}}",
+        id(name),
+      ]);
+      if (stdout.trim() === "healthy") return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(`${name} did not become healthy in 180 s`);
+  };
   return {
     get cp1() {
       return url("cp1");
@@ -252,10 +267,12 @@ export async function startStack(): Promise<Stack> {
     async start(name) {
       await run("docker", ["start", id(name)]);
       await remap(name);
+      await healthy(name);
     },
     async restart(name) {
       await run("docker", ["restart", "-t", "2", id(name)]);
       await remap(name);
+      await healthy(name);
     },
     async cut(names, ms) {
       for (const n of names) await run("docker", ["network", "disconnect", netName, id(n)]);
